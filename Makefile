@@ -1,0 +1,61 @@
+# Thin wrapper over CMake. The real build is CMakeLists.txt.
+#
+#   make            install missing Debian packages, configure and build (build/)
+#   make run        build and start taas-server on the embedded SQLite default
+#   make test       build and run every test through ctest
+#   make test-asan  the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make new-task NAME=foo   scaffold task-specs/foo.yaml and examples/tasks/foo.c
+#   make check-generated     fail if generated/ is not what the generator writes
+#
+# WERROR=1 turns warnings into errors (CI sets it). BUILD_TYPE defaults to RelWithDebInfo.
+
+BUILD_DIR   ?= build
+BUILD_TYPE  ?= RelWithDebInfo
+WERROR      ?= 0
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_ARGS  ?=
+CMAKE_FLAGS ?=
+PYTHON      ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+
+.PHONY: all build deps deps-test configure run test test-asan new-task check-generated clean bench
+
+all: build
+
+deps:
+	@sh scripts/deps.sh build
+
+deps-test:
+	@sh scripts/deps.sh test
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTAAS_WERROR=$(WERROR) $(CMAKE_FLAGS)
+
+configure: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTAAS_WERROR=$(WERROR) $(CMAKE_FLAGS)
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	./$(BUILD_DIR)/taas-server
+
+test: deps-test
+	$(MAKE) build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-asan:
+	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DTAAS_SANITIZE=ON $(CMAKE_FLAGS)"
+
+new-task:
+	@test -n "$(NAME)" || { echo "usage: make new-task NAME=foo" >&2; exit 2; }
+	@$(PYTHON) codegen/new_task.py "$(NAME)"
+
+check-generated: build
+	@git diff --exit-code --stat -- generated/ || { \
+	  echo "generated/ is stale: run 'make' and commit generated/" >&2; exit 1; }
+
+bench: build
+	./$(BUILD_DIR)/taas-bench
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan

@@ -1,0 +1,138 @@
+/*
+ * runtime/engine/engine.h - the task engine: accepts submits, runs bodies on
+ * a worker pool, keeps the task life (leases, attempt tokens, retries),
+ * fans progress out to watchers. Services call only this; the engine calls
+ * the store.
+ *
+ * Callbacks. Submit and cancel complete asynchronously: the callback runs on
+ * the store's writer thread after the commit that holds the change (so an
+ * acknowledgement always means "durable"). Watch callbacks run on a worker
+ * thread (progress) or on the writer thread (state changes). Callbacks must
+ * not block; they typically queue a message on a gRPC stream.
+ *
+ * A function that returns an error status never calls its callback.
+ */
+#ifndef TAAS_ENGINE_H
+#define TAAS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct taas_engine taas_engine;
+
+typedef struct taas_engine_opts {
+    int workers;              /* body threads; 0 = number of online CPUs */
+    const char *node_id;      /* lease owner name; NULL = "<hostname>:<pid>" */
+    int lease_ms;             /* default 30000; renewed by heartbeats every lease/3 */
+    int default_timeout_s;    /* for task types with timeout_s 0; default 3600 */
+    int progress_store_ms;    /* min interval between stored progress writes; default 250 */
+    bool run_workers;         /* false: accept and serve, but run no bodies (role api) */
+} taas_engine_opts;
+
+/* Start the engine on an open store (not owned). Runs recovery first. */
+taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, char *err,
+                               size_t errlen);
+/*
+ * Stop: refuse new submits (UNAVAILABLE), ask running bodies to stop, wait up
+ * to grace_ms for them, release the leases of those still running, flush the
+ * writer, free everything. The store stays open.
+ */
+void taas_engine_stop(taas_engine *e, int grace_ms);
+
+/* True while the engine accepts work (for health checks). */
+bool taas_engine_serving(const taas_engine *e);
+
+/* ------------------------------------------------------------------------ */
+
+typedef struct taas_submit_req {
+    const char *task_name;
+    const char *input;        /* JSON text (need not be NUL-terminated) */
+    size_t input_len;
+    const char *idempotency_key; /* NULL or "" = none */
+    int priority;
+    int64_t run_after_ms;     /* 0 = now */
+    int timeout_s;            /* 0 = the type's */
+} taas_submit_req;
+
+typedef struct taas_submit_result {
+    taas_status status;       /* OK, ALREADY_EXISTS, UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL */
+    const char *message;      /* for non-OK */
+    const char *task_id;
+    bool duplicate;
+    int state;                /* taas_task_state after submit */
+} taas_submit_result;
+
+typedef void (*taas_submit_fn)(void *arg, const taas_submit_result *res);
+
+/*
+ * Validate and queue a submit. Synchronous errors (returned, callback not
+ * called): NOT_FOUND for an unknown task name (message names the closest
+ * registered names), INVALID_ARGUMENT for inputs that are not valid JSON or
+ * break the schema ("/param2: expected number, got string"), UNAVAILABLE when
+ * stopping. `msg` receives the message. On TAAS_ST_OK, `done` is called once
+ * after the durable commit (or with an error status if the commit failed).
+ */
+taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_submit_fn done,
+                               void *arg, char *msg, size_t msglen);
+
+/* Read one task (thread-safe). NOT_FOUND or UNAVAILABLE with msg. */
+taas_status taas_engine_get(taas_engine *e, const char *id, taas_task_rec *out, char *msg,
+                            size_t msglen);
+
+/* ListTasks (thread-safe). See taas_store.list for ownership of *out. */
+taas_status taas_engine_list(taas_engine *e, const taas_list_query *q, taas_task_rec **out,
+                             size_t *n, char next_token[64], char *msg, size_t msglen);
+
+typedef void (*taas_cancel_fn)(void *arg, taas_status st, int state_after, const char *message);
+
+/* Cancel (see CancelTaskResponse). NOT_FOUND for an unknown id is reported
+ * through the callback. */
+taas_status taas_engine_cancel(taas_engine *e, const char *id, taas_cancel_fn done, void *arg,
+                               char *msg, size_t msglen);
+
+/* ------------------------------------------------------------------------ */
+/* Watching */
+
+typedef struct taas_watch_event {
+    const char *task_id;
+    int state;                /* taas_task_state */
+    double progress;
+    const char *progress_message; /* may be NULL */
+    int64_t at_ms;
+    /* Non-NULL only on the final event: the full record as stored. */
+    const taas_task_rec *final_task;
+} taas_watch_event;
+
+/* Return value ignored; must not block and must not call into the engine. */
+typedef void (*taas_watch_fn)(void *arg, const taas_watch_event *ev);
+
+typedef struct taas_watch taas_watch;
+
+/*
+ * Follow a task: `fn` is called first with the current state (from the
+ * store), then on every progress report and state change, last with the
+ * final state (final_task set), after which no more calls come. If the task
+ * is already final, that single final event is delivered before this
+ * returns. NOT_FOUND for an unknown id (no callback).
+ * *out is the handle for taas_engine_unwatch (NULL when already final, in
+ * which case there is nothing to release). Every non-NULL handle is passed to
+ * taas_engine_unwatch exactly once, also after its final event.
+ */
+taas_status taas_engine_watch(taas_engine *e, const char *id, taas_watch_fn fn, void *arg,
+                              taas_watch **out, char *msg, size_t msglen);
+
+/* Stop a watch. After it returns, `fn` is not running and will not be called. */
+void taas_engine_unwatch(taas_engine *e, taas_watch *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAAS_ENGINE_H */

@@ -1,0 +1,126 @@
+/*
+ * taas/taas.h - the API a task body is written against.
+ *
+ * A task `foo` is declared in task-specs/foo.yaml; the generator writes
+ * generated/foo.h with the `foo_input` and `foo_output` structs and the
+ * prototype the author implements, in any .c file:
+ *
+ *     int foo_execute(taas_ctx *ctx, const foo_input *in, foo_output *out);
+ *
+ * Threads. A body runs on one of the server's worker threads (TAAS_WORKERS of
+ * them), never on the thread that serves network calls. Several bodies, of
+ * the same or of different tasks, run at the same time on different threads:
+ * a body must not keep mutable global state without its own locking. All
+ * functions in this header are safe to call from the body's thread with the
+ * body's own `ctx`; a `ctx` must not be shared with other threads.
+ *
+ * Memory. Everything reachable from `in` and everything the body allocates
+ * with taas_alloc / taas_strdup / taas_printf lives in the task's arena and
+ * is freed by the runtime after the output has been serialized and stored.
+ * A body never frees any of it, and must not keep pointers into it after it
+ * returns. Strings placed in `out` may point into the arena, into `in`, or
+ * at string literals.
+ *
+ * Results. Return 0 after filling `out` for success. To fail, return the
+ * value of taas_fail(): TAAS_RETRYABLE failures are retried while the spec's
+ * `retries` allow, TAAS_PERMANENT ones never are. A body's output is checked
+ * against the spec's output schema before it is stored; an output that does
+ * not conform fails the task (permanently) with the JSON Pointer of the first
+ * violation - an invalid result is never stored as a success.
+ *
+ * Cancellation and deadlines. Long bodies call taas_cancelled() in their
+ * loops and return promptly when it is true (the return value is then
+ * ignored and the task ends CANCELLED, or FAILED with a timeout error when
+ * the cancellation came from its deadline).
+ */
+#ifndef TAAS_TAAS_H
+#define TAAS_TAAS_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define TAAS_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define TAAS_MALLOC __attribute__((malloc))
+#else
+#define TAAS_PRINTF(fmt, args)
+#define TAAS_MALLOC
+#endif
+
+/* The per-execution context: arena, progress, cancellation, failure. Opaque. */
+typedef struct taas_ctx taas_ctx;
+
+/*
+ * Raw JSON text, used for an object schema with no declared properties (a
+ * free-form configuration, say) and for values whose schema has no single C
+ * type. `text` is valid, NUL-terminated JSON of `len` bytes.
+ */
+typedef struct taas_json {
+    const char *text;
+    size_t len;
+} taas_json;
+
+/* How a failure should be treated. */
+typedef enum taas_fail_kind {
+    TAAS_RETRYABLE = 1, /* transient: try again while the spec's retries allow */
+    TAAS_PERMANENT = 2  /* the same inputs will fail again: never retried */
+} taas_fail_kind;
+
+/* The value every failing path of a body returns (taas_fail returns it). */
+#define TAAS_FAILED (-1)
+
+/*
+ * Allocate `size` zeroed bytes from the task's arena, aligned for any type.
+ * Returns NULL only when the task's memory cap (TAAS_TASK_MEMORY_MAX, default
+ * 64 MiB) is reached or the system is out of memory; the body should then
+ * `return taas_fail(ctx, TAAS_PERMANENT, "out of memory")`.
+ */
+TAAS_MALLOC void *taas_alloc(taas_ctx *ctx, size_t size);
+
+/* Copy a NUL-terminated string into the arena. NULL in -> NULL out. */
+TAAS_MALLOC char *taas_strdup(taas_ctx *ctx, const char *s);
+/* Copy n bytes and add a NUL. */
+TAAS_MALLOC char *taas_strndup(taas_ctx *ctx, const char *s, size_t n);
+
+/* printf into a string allocated from the arena. */
+TAAS_MALLOC char *taas_printf(taas_ctx *ctx, const char *fmt, ...) TAAS_PRINTF(2, 3);
+TAAS_MALLOC char *taas_vprintf(taas_ctx *ctx, const char *fmt, va_list ap);
+
+/*
+ * Report progress: `fraction` in [0, 1] (clamped), `message` a short human
+ * text (may be NULL; copied, so it may live on the stack). Watchers see every
+ * call; the store keeps the latest, written at most a few times a second.
+ * Cheap enough to call in a loop.
+ */
+void taas_progress(taas_ctx *ctx, double fraction, const char *message);
+
+/*
+ * True once the task has been cancelled by a client, has passed its
+ * deadline, or the server is shutting down and wants the worker back. Bodies
+ * that run for more than a moment check it regularly and return promptly.
+ */
+bool taas_cancelled(taas_ctx *ctx);
+
+/*
+ * Record a failure and return TAAS_FAILED, so a body writes
+ *     return taas_fail(ctx, TAAS_RETRYABLE, "upstream %s unreachable", host);
+ * The message (truncated to 1 KiB) is stored with the attempt and shown by
+ * GetTask. The first call wins if a body calls it more than once.
+ */
+int taas_fail(taas_ctx *ctx, taas_fail_kind kind, const char *fmt, ...) TAAS_PRINTF(3, 4);
+
+/* The id of the task being executed ("" outside the server). */
+const char *taas_task_id(const taas_ctx *ctx);
+/* The attempt number, 1 for the first execution. */
+int taas_attempt(const taas_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAAS_TAAS_H */

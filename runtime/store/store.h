@@ -1,0 +1,271 @@
+/*
+ * runtime/store/store.h - the storage interface: a versioned vtable with one
+ * implementation per backend (sqlite.c; postgres.c later), chosen by
+ * DATABASE_URL, plus the group-commit writer that every write goes through.
+ *
+ * Model. One row per task. Writes are expressed as operations
+ * (taas_store_op) that the writer thread collects from many callers and hands
+ * to the backend's apply() in batches: one transaction per batch, committed
+ * durably (SQLite: WAL + synchronous=FULL), and only then is each operation's
+ * callback run. So a submit is acknowledged only after the commit that holds
+ * it, and many submits and completions share one fsync.
+ *
+ * Fencing. A claim gives the task a new lease_token (strictly increasing per
+ * task: attempt tokens). COMPLETE, PROGRESS and extending a lease name the
+ * token; the store refuses a stale one (TAAS_STORE_ESTALE), so a worker that
+ * lost its lease can never overwrite a newer attempt.
+ *
+ * Threads. apply() is called only from the writer thread. get() and list()
+ * are thread-safe and may run on any thread, concurrently with apply().
+ *
+ * Ownership. Every string in a taas_task_rec filled by the store is malloc'd
+ * and owned by the record: release with taas_task_rec_clear(). Strings in
+ * operations are borrowed from the caller until the operation's callback.
+ */
+#ifndef TAAS_STORE_H
+#define TAAS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TAAS_STORE_VERSION 1
+#define TAAS_ID_LEN 36 /* UUIDv7 text form, time-ordered */
+
+/* Values equal the proto's taas.v1.TaskState. */
+typedef enum taas_task_state {
+    TAAS_TASK_UNSPECIFIED = 0,
+    TAAS_TASK_PENDING = 1,
+    TAAS_TASK_RUNNING = 2,
+    TAAS_TASK_SUCCEEDED = 3,
+    TAAS_TASK_FAILED = 4,
+    TAAS_TASK_CANCELLED = 5
+} taas_task_state;
+
+const char *taas_task_state_name(taas_task_state s); /* "PENDING", ... */
+/* Parses "pending"/"PENDING"/...; returns TAAS_TASK_UNSPECIFIED if unknown. */
+taas_task_state taas_task_state_parse(const char *s);
+static inline bool taas_task_state_final(taas_task_state s)
+{
+    return s == TAAS_TASK_SUCCEEDED || s == TAAS_TASK_FAILED || s == TAAS_TASK_CANCELLED;
+}
+
+/* Result codes of store functions and of each operation (op->result). */
+enum {
+    TAAS_STORE_OK = 0,
+    TAAS_STORE_ENOTFOUND = -1, /* no such task */
+    TAAS_STORE_ESTALE = -2,    /* lease token is not the current one (fenced) */
+    TAAS_STORE_ECONFLICT = -3, /* idempotency key reused with different inputs */
+    TAAS_STORE_EFINAL = -4,    /* task already in a final state */
+    TAAS_STORE_EIO = -5,       /* I/O error, corrupt database */
+    TAAS_STORE_EFULL = -6,     /* disk or quota full */
+    TAAS_STORE_EBUSY = -7,     /* locked / timeout / connection lost: retry later */
+    TAAS_STORE_ENOMEM = -8,
+    TAAS_STORE_EINVAL = -9     /* bad URL, bad argument */
+};
+const char *taas_store_strerror(int code);
+
+typedef struct taas_task_rec {
+    char id[TAAS_ID_LEN + 1];
+    char *name;
+    char *input;               /* JSON text */
+    size_t input_len;
+    taas_task_state state;
+    int priority;              /* higher runs first */
+    int attempt;               /* attempts started so far (0 while never claimed) */
+    int max_attempts;          /* 1 + the spec's retries */
+    int timeout_s;             /* 0 = server default */
+    bool idempotent;
+    char *idempotency_key;     /* NULL if none */
+    char *input_hash;          /* hex digest of the canonical inputs, for idempotency */
+    int64_t created_ms;        /* Unix epoch milliseconds */
+    int64_t updated_ms;
+    int64_t run_after_ms;      /* not claimed before this time */
+    int64_t started_ms;        /* last claim, 0 if never */
+    int64_t finished_ms;       /* 0 until final */
+    double progress;           /* 0..1 */
+    char *progress_message;    /* may be NULL */
+    char *output;              /* JSON text when SUCCEEDED, else NULL */
+    size_t output_len;
+    char *error;               /* last error (FAILED/CANCELLED, or of a retried attempt) */
+    char *attempts_json;       /* JSON array [{"attempt":1,"error":"...","finished_ms":...}], never NULL once read */
+    bool cancel_requested;
+    char *lease_owner;         /* NULL unless RUNNING */
+    int64_t lease_expires_ms;
+    int64_t lease_token;
+} taas_task_rec;
+
+void taas_task_rec_clear(taas_task_rec *r); /* free owned strings, zero the record */
+
+/* ------------------------------------------------------------------------ */
+/* Write operations */
+
+typedef enum taas_op_kind {
+    TAAS_OP_INSERT = 1,    /* a submitted task */
+    TAAS_OP_CLAIM,         /* take up to `max` runnable tasks for `owner` */
+    TAAS_OP_COMPLETE,      /* a finished attempt: final state, or back to PENDING for a retry */
+    TAAS_OP_PROGRESS,      /* latest progress of a running attempt */
+    TAAS_OP_CANCEL,        /* client cancel */
+    TAAS_OP_HEARTBEAT,     /* extend every lease held by `owner` */
+    TAAS_OP_RECOVER,       /* expired leases -> retry or FAILED("interrupted") */
+    TAAS_OP_RELEASE,       /* give back `owner`'s leases (graceful shutdown) */
+    TAAS_OP_PRUNE          /* delete finished tasks older than a cutoff */
+} taas_op_kind;
+
+typedef struct taas_store_op taas_store_op;
+typedef void (*taas_op_done_fn)(taas_store_op *op, void *arg);
+
+struct taas_store_op {
+    taas_op_kind kind;
+    int result;                 /* out: TAAS_STORE_OK or TAAS_STORE_E* */
+    /* Queue links and callback: set by taas_writer_enqueue(). */
+    taas_store_op *next;
+    taas_op_done_fn done;
+    void *done_arg;
+    union {
+        struct {
+            /* in: id, name, input, priority, max_attempts, timeout_s, idempotent,
+             * idempotency_key, input_hash, created_ms, run_after_ms. */
+            const taas_task_rec *task;
+            /* out: with a key already stored for this task name and the same
+             * input_hash, no row is added: duplicate = true and existing_id is
+             * the original task. Same key, other hash -> TAAS_STORE_ECONFLICT. */
+            bool duplicate;
+            char existing_id[TAAS_ID_LEN + 1];
+        } insert;
+        struct {
+            const char *owner;  /* node/worker identity */
+            int max;            /* at most this many */
+            int64_t now_ms;
+            int64_t lease_ms;   /* lease length */
+            /* out: claimed tasks, in claim order: state RUNNING, attempt
+             * incremented, new lease_token. Array of `max`, caller-allocated;
+             * fill with taas_task_rec records owned by the caller afterwards. */
+            taas_task_rec *out;
+            int n;
+        } claim;
+        struct {
+            const char *id;
+            int64_t lease_token;
+            /* SUCCEEDED, FAILED, CANCELLED, or PENDING to schedule a retry at run_after_ms */
+            taas_task_state state;
+            const char *output; /* SUCCEEDED only */
+            size_t output_len;
+            const char *error;  /* appended to attempts_json for this attempt; may be NULL */
+            int64_t run_after_ms;
+            int64_t now_ms;
+        } complete;
+        struct {
+            const char *id;
+            int64_t lease_token;
+            double progress;
+            const char *message;
+            int64_t now_ms;
+        } progress;
+        struct {
+            const char *id;
+            int64_t now_ms;
+            /* out: state after the call. PENDING tasks become CANCELLED at once;
+             * RUNNING ones get cancel_requested = true (state stays RUNNING);
+             * final ones are unchanged and result is TAAS_STORE_EFINAL. */
+            taas_task_state state_after;
+            int64_t lease_token;     /* out: current token, when RUNNING */
+        } cancel;
+        struct {
+            const char *owner;
+            int64_t lease_expires_ms;
+        } heartbeat;
+        struct {
+            int64_t now_ms;
+            int retried; /* out */
+            int failed;  /* out */
+        } recover;
+        struct {
+            const char *owner;
+            int64_t now_ms;
+            int released; /* out: back to PENDING without consuming an attempt */
+        } release;
+        struct {
+            int64_t finished_before_ms;
+            int limit;
+            int deleted; /* out */
+        } prune;
+    } u;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Backend vtable */
+
+typedef struct taas_list_query {
+    taas_task_state state;  /* TAAS_TASK_UNSPECIFIED = any */
+    const char *name;       /* NULL = any */
+    int limit;              /* 1..1000 */
+    const char *page_token; /* NULL or "" = first page; else a token from a previous page */
+} taas_list_query;
+
+typedef struct taas_store taas_store;
+struct taas_store {
+    int version;            /* TAAS_STORE_VERSION */
+    const char *backend;    /* "sqlite", "postgresql" */
+    /* Apply a batch in one durable transaction. Returns 0 when committed
+     * (each op->result tells its own outcome) or a negative TAAS_STORE_E*
+     * code when the transaction failed, in which case nothing was applied
+     * and every op->result is set to that code. */
+    int (*apply)(taas_store *s, taas_store_op *ops[], size_t n);
+    int (*get)(taas_store *s, const char *id, taas_task_rec *out);
+    /* Newest first. *out is a malloc'd array of *n records (free each with
+     * taas_task_rec_clear, then free the array); next_token is "" on the
+     * last page. Records carry no input/output text (NULL) - summaries. */
+    int (*list)(taas_store *s, const taas_list_query *q, taas_task_rec **out, size_t *n,
+                char next_token[64]);
+    /* Human description for the start-up log, e.g. "sqlite:///taas.db (WAL, synchronous=FULL)". */
+    const char *(*describe)(taas_store *s);
+    /* Last error text of this thread's connection, for logs and messages. */
+    const char *(*last_error)(taas_store *s);
+    void (*close)(taas_store *s);
+};
+
+typedef struct taas_store_opts {
+    int busy_timeout_ms;    /* default 5000 */
+} taas_store_opts;
+
+/*
+ * Open the store named by a SQLAlchemy-style URL:
+ *   sqlite:///taas.db            relative path (the default)
+ *   sqlite:////var/lib/taas.db   absolute path
+ *   sqlite://                    (or sqlite:///:memory:) in memory, tests only
+ *   postgresql://user:pass@host:5432/db
+ * Runs versioned migrations. Returns NULL with a message in err on failure.
+ */
+taas_store *taas_store_open(const char *url, const taas_store_opts *opts, char *err,
+                            size_t errlen);
+
+/* ------------------------------------------------------------------------ */
+/* Group-commit writer */
+
+typedef struct taas_writer taas_writer;
+
+typedef struct taas_writer_opts {
+    int max_batch;          /* ops per transaction; default 256 */
+} taas_writer_opts;
+
+/* Start the writer thread over `s` (not owned). */
+taas_writer *taas_writer_start(taas_store *s, const taas_writer_opts *opts);
+/*
+ * Queue `op`; `done(op, arg)` runs on the writer thread after the batch that
+ * holds it has committed or failed. The op must stay valid until then.
+ * Returns 0, or TAAS_STORE_EINVAL once the writer is stopping (done is then
+ * not called).
+ */
+int taas_writer_enqueue(taas_writer *w, taas_store_op *op, taas_op_done_fn done, void *arg);
+/* Apply everything queued, then stop the thread and free the writer. */
+void taas_writer_stop(taas_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAAS_STORE_H */

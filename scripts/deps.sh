@@ -1,0 +1,41 @@
+#!/bin/sh
+# Installs the Debian packages TaaS needs, if any is missing.
+#
+#   scripts/deps.sh build   what `make` needs (compilers, libraries, generators)
+#   scripts/deps.sh test    also what `make test` needs (cmocka, Python gRPC, PostgreSQL)
+#
+# As root it runs apt-get itself; otherwise it prints the exact command and fails,
+# so that nothing half-configured is built.
+set -eu
+
+BUILD_PKGS="build-essential cmake pkg-config python3 python3-yaml libgrpc-dev \
+libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev libpq-dev \
+libjsmn-dev libpcre2-dev"
+TEST_PKGS="libcmocka-dev python3-grpcio python3-protobuf protobuf-compiler-grpc \
+postgresql sqlite3"
+
+want="$BUILD_PKGS"
+[ "${1:-build}" = "test" ] && want="$want $TEST_PKGS"
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "taas: missing Debian packages:$missing" >&2
+    echo "taas: install them with:  sudo apt-get update && sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "taas: installing Debian packages:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists at most once a day: a fresh machine has none.
+stamp=/var/lib/apt/periodic/taas-update-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +1440 2>/dev/null)" ]; then
+    apt-get update -qq
+    mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+fi
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
