@@ -29,9 +29,10 @@
  * violation - an invalid result is never stored as a success.
  *
  * Cancellation and deadlines. Long bodies call taas_cancelled() in their
- * loops and return promptly when it is true (the return value is then
- * ignored and the task ends CANCELLED, or FAILED with a timeout error when
- * the cancellation came from its deadline).
+ * loops and return promptly when it is true, by returning taas_fail(...) (any
+ * kind): the task then ends CANCELLED, or FAILED with a timeout error when
+ * the stop came from its deadline. A body that returns 0 with a valid output
+ * despite the request has finished its work, and its result is kept.
  */
 #ifndef TAAS_TAAS_H
 #define TAAS_TAAS_H
