@@ -41,11 +41,18 @@ typedef struct taas_engine_opts {
 taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, char *err,
                                size_t errlen);
 /*
- * Stop: refuse new submits (UNAVAILABLE), ask running bodies to stop, wait up
- * to grace_ms for them, release the leases of those still running, flush the
- * writer, free everything. The store stays open.
+ * Stop: refuse new submits (UNAVAILABLE), let running bodies finish for up to
+ * grace_ms, then ask the rest to stop (taas_cancelled() turns true) and give
+ * them one more second; release the leases of every task still held, flush
+ * the writer, free everything. Returns 0; the store stays open for the caller
+ * to close.
+ *
+ * A body that ignores cancellation cannot be killed (it is a thread of this
+ * process). Then stop releases its lease all the same, logs it, and returns
+ * the number of such bodies (> 0) WITHOUT freeing the engine or stopping the
+ * writer: the caller must not close the store and should exit the process.
  */
-void taas_engine_stop(taas_engine *e, int grace_ms);
+int taas_engine_stop(taas_engine *e, int grace_ms);
 
 /* True while the engine accepts work (for health checks). */
 bool taas_engine_serving(const taas_engine *e);
