@@ -1,0 +1,392 @@
+/*
+ * tests/engine/test_engine.c - the engine over a real SQLite store and the
+ * real example tasks: submit -> claim -> body -> durable completion, watch
+ * events in order, validation errors, idempotency, cancellation of pending
+ * and running tasks, timeouts, graceful stop releasing leases, restart.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "store/store.h"
+#include "util/util.h"
+
+typedef struct fixture {
+    char dir[64];
+    char url[128];
+    taas_store *store;
+    taas_engine *engine;
+} fixture;
+
+static void open_all(fixture *f, int workers)
+{
+    char err[256] = "";
+    f->store = taas_store_open(f->url, NULL, err, sizeof err);
+    assert_non_null(f->store);
+    taas_engine_opts o = {.workers = workers, .run_workers = true, .lease_ms = 3000};
+    f->engine = taas_engine_start(f->store, &o, err, sizeof err);
+    if (!f->engine)
+        fail_msg("engine start: %s", err);
+}
+
+static void close_all(fixture *f, int grace_ms)
+{
+    assert_int_equal(taas_engine_stop(f->engine, grace_ms), 0);
+    f->store->close(f->store);
+    f->engine = NULL;
+    f->store = NULL;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/taas-engine-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->url, sizeof f->url, "sqlite:///%s/t.db", f->dir);
+    open_all(f, 2);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (f->engine)
+        close_all(f, 2000);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* ---- a synchronous submit ------------------------------------------------ */
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    taas_status st;
+    char id[40];
+    bool dup;
+    char msg[256];
+    int state;
+} waiter;
+
+static void waiter_init(waiter *w)
+{
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+}
+
+static void waiter_wait(waiter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void on_submit(void *arg, const taas_submit_result *r)
+{
+    waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->st = r->status;
+    if (r->task_id)
+        snprintf(w->id, sizeof w->id, "%s", r->task_id);
+    if (r->message)
+        snprintf(w->msg, sizeof w->msg, "%s", r->message);
+    w->dup = r->duplicate;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static taas_status submit(fixture *f, const char *name, const char *input, const char *key,
+                          int64_t run_after, char id[40], bool *dup, char *msg)
+{
+    waiter w;
+    waiter_init(&w);
+    taas_submit_req req = {.task_name = name, .input = input, .input_len = strlen(input),
+                           .idempotency_key = key, .run_after_ms = run_after};
+    char m[256] = "";
+    taas_status st = taas_engine_submit(f->engine, &req, on_submit, &w, m, sizeof m);
+    if (st != TAAS_ST_OK) {
+        if (msg)
+            strcpy(msg, m);
+        return st;
+    }
+    waiter_wait(&w);
+    if (id)
+        strcpy(id, w.id);
+    if (dup)
+        *dup = w.dup;
+    if (msg)
+        strcpy(msg, w.msg);
+    return w.st;
+}
+
+static taas_task_state wait_final(fixture *f, const char *id, taas_task_rec *out, int ms)
+{
+    char msg[256];
+    for (int waited = 0; waited < ms; waited += 10) {
+        taas_task_rec r;
+        assert_int_equal(taas_engine_get(f->engine, id, &r, msg, sizeof msg), TAAS_ST_OK);
+        if (taas_task_state_final(r.state)) {
+            if (out)
+                *out = r;
+            else
+                taas_task_rec_clear(&r);
+            return r.state;
+        }
+        taas_task_rec_clear(&r);
+        usleep(10000);
+    }
+    fail_msg("task %s not final after %d ms", id, ms);
+    return TAAS_TASK_UNSPECIFIED;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_submit_runs_to_success(void **state)
+{
+    fixture *f = *state;
+    char id[40];
+    assert_int_equal(submit(f, "my_custom_task", "{\"param1\":\"test\",\"param2\":42}", NULL, 0,
+                            id, NULL, NULL),
+                     TAAS_ST_OK);
+    assert_true(taas_uuid_valid(id));
+    taas_task_rec r;
+    assert_int_equal(wait_final(f, id, &r, 5000), TAAS_TASK_SUCCEEDED);
+    assert_non_null(r.output);
+    assert_non_null(strstr(r.output, "Processed test with 42"));
+    assert_int_equal(r.attempt, 1);
+    taas_task_rec_clear(&r);
+}
+
+static void test_submit_errors(void **state)
+{
+    fixture *f = *state;
+    char msg[256];
+    assert_int_equal(submit(f, "my_custm_task", "{}", NULL, 0, NULL, NULL, msg), TAAS_ST_NOT_FOUND);
+    assert_non_null(strstr(msg, "my_custom_task"));
+    assert_int_equal(submit(f, "my_custom_task", "{\"param1\":\"x\",\"param2\":\"no\"}", NULL, 0,
+                            NULL, NULL, msg),
+                     TAAS_ST_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "/param2"));
+    assert_int_equal(submit(f, "my_custom_task", "{\"param1\":", NULL, 0, NULL, NULL, msg),
+                     TAAS_ST_INVALID_ARGUMENT);
+    taas_task_rec r;
+    assert_int_equal(taas_engine_get(f->engine, "00000000-0000-7000-8000-000000000000", &r, msg,
+                                     sizeof msg),
+                     TAAS_ST_NOT_FOUND);
+    assert_int_equal(taas_engine_get(f->engine, "nope", &r, msg, sizeof msg), TAAS_ST_NOT_FOUND);
+}
+
+static void test_idempotency(void **state)
+{
+    fixture *f = *state;
+    char a[40], b[40], msg[256];
+    bool dup = true;
+    assert_int_equal(submit(f, "my_custom_task", "{\"param1\":\"k\",\"param2\":1}", "key-1", 0, a,
+                            &dup, NULL),
+                     TAAS_ST_OK);
+    assert_false(dup);
+    /* Same inputs, other key order and spacing: a duplicate. */
+    assert_int_equal(submit(f, "my_custom_task", "{ \"param2\": 1.0, \"param1\": \"k\" }", "key-1",
+                            0, b, &dup, NULL),
+                     TAAS_ST_OK);
+    assert_true(dup);
+    assert_string_equal(a, b);
+    assert_int_equal(submit(f, "my_custom_task", "{\"param1\":\"other\"}", "key-1", 0, b, &dup, msg),
+                     TAAS_ST_ALREADY_EXISTS);
+    assert_non_null(strstr(msg, "key-1"));
+}
+
+/* Watch events: collected under a lock, checked for order. */
+typedef struct events {
+    pthread_mutex_t mu;
+    int n;
+    int states[4096];
+    double progress[4096];
+    int final_state;
+    bool final_seen;
+    char final_output[256];
+} events;
+
+static void on_event(void *arg, const taas_watch_event *ev)
+{
+    events *e = arg;
+    pthread_mutex_lock(&e->mu);
+    if (e->n < 4096) {
+        e->states[e->n] = ev->state;
+        e->progress[e->n] = ev->progress;
+        e->n++;
+    }
+    if (ev->final_task) {
+        assert_false(e->final_seen); /* exactly one final event */
+        e->final_seen = true;
+        e->final_state = ev->final_task->state;
+        if (ev->final_task->output)
+            snprintf(e->final_output, sizeof e->final_output, "%s", ev->final_task->output);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+static bool wait_event_final(events *ev, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 10) {
+        pthread_mutex_lock(&ev->mu);
+        bool done = ev->final_seen;
+        pthread_mutex_unlock(&ev->mu);
+        if (done)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static void cancel_cb(void *arg, taas_status st, int state_after, const char *message)
+{
+    waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->st = st;
+    w->state = state_after;
+    if (message)
+        snprintf(w->msg, sizeof w->msg, "%s", message);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void test_watch_countdown_and_cancel_running(void **state)
+{
+    fixture *f = *state;
+    char id[40], msg[256];
+    assert_int_equal(submit(f, "countdown", "{\"seconds\":30,\"step_ms\":50}", NULL, 0, id, NULL,
+                            NULL),
+                     TAAS_ST_OK);
+    events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    taas_watch *w = NULL;
+    assert_int_equal(taas_engine_watch(f->engine, id, on_event, &ev, &w, msg, sizeof msg),
+                     TAAS_ST_OK);
+    /* Wait for a few progress events, then cancel the running body. */
+    for (int i = 0; i < 300; i++) {
+        pthread_mutex_lock(&ev.mu);
+        int n = ev.n;
+        pthread_mutex_unlock(&ev.mu);
+        if (n >= 4)
+            break;
+        usleep(10000);
+    }
+    waiter cw;
+    waiter_init(&cw);
+    assert_int_equal(taas_engine_cancel(f->engine, id, cancel_cb, &cw, msg, sizeof msg), TAAS_ST_OK);
+    waiter_wait(&cw);
+    assert_int_equal(cw.st, TAAS_ST_OK);
+    assert_int_equal(cw.state, TAAS_TASK_RUNNING);
+    assert_true(wait_event_final(&ev, 5000));
+    assert_int_equal(ev.final_state, TAAS_TASK_CANCELLED);
+    /* States never go backwards before the end. */
+    for (int i = 1; i < ev.n; i++)
+        assert_true(ev.states[i] >= ev.states[i - 1] || ev.states[i] == TAAS_TASK_RUNNING);
+    taas_engine_unwatch(f->engine, w);
+}
+
+static void test_cancel_pending_and_unknown(void **state)
+{
+    fixture *f = *state;
+    char id[40], msg[256];
+    /* Delayed by an hour: stays PENDING. */
+    assert_int_equal(submit(f, "my_custom_task", "{\"param1\":\"later\"}", NULL,
+                            taas_now_ms() + 3600 * 1000, id, NULL, NULL),
+                     TAAS_ST_OK);
+    waiter w;
+    waiter_init(&w);
+    assert_int_equal(taas_engine_cancel(f->engine, id, cancel_cb, &w, msg, sizeof msg), TAAS_ST_OK);
+    waiter_wait(&w);
+    assert_int_equal(w.st, TAAS_ST_OK);
+    assert_int_equal(w.state, TAAS_TASK_CANCELLED);
+    taas_task_rec r;
+    assert_int_equal(wait_final(f, id, &r, 1000), TAAS_TASK_CANCELLED);
+    taas_task_rec_clear(&r);
+
+    waiter_init(&w);
+    assert_int_equal(taas_engine_cancel(f->engine, "00000000-0000-7000-8000-000000000000",
+                                        cancel_cb, &w, msg, sizeof msg),
+                     TAAS_ST_OK);
+    waiter_wait(&w);
+    assert_int_equal(w.st, TAAS_ST_NOT_FOUND);
+}
+
+static void test_many_tasks_all_finish(void **state)
+{
+    fixture *f = *state;
+    enum { N = 500 };
+    static char ids[N][40];
+    static waiter ws[N];
+    for (int i = 0; i < N; i++) {
+        waiter_init(&ws[i]);
+        char in[64];
+        snprintf(in, sizeof in, "{\"param1\":\"t%d\",\"param2\":%d}", i, i);
+        taas_submit_req req = {.task_name = "my_custom_task", .input = in, .input_len = strlen(in)};
+        char m[128];
+        assert_int_equal(taas_engine_submit(f->engine, &req, on_submit, &ws[i], m, sizeof m),
+                         TAAS_ST_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        waiter_wait(&ws[i]);
+        assert_int_equal(ws[i].st, TAAS_ST_OK);
+        strcpy(ids[i], ws[i].id);
+    }
+    for (int i = 0; i < N; i++) {
+        taas_task_rec r;
+        assert_int_equal(wait_final(f, ids[i], &r, 20000), TAAS_TASK_SUCCEEDED);
+        char want[64];
+        snprintf(want, sizeof want, "Processed t%d with %d", i, i);
+        assert_non_null(strstr(r.output, want));
+        taas_task_rec_clear(&r);
+    }
+}
+
+static void test_stop_releases_and_restart_resumes(void **state)
+{
+    fixture *f = *state;
+    char id[40];
+    assert_int_equal(submit(f, "countdown", "{\"seconds\":1,\"step_ms\":50}", NULL, 0, id, NULL,
+                            NULL),
+                     TAAS_ST_OK);
+    usleep(200000); /* running now */
+    /* No grace: the body is asked to stop, its lease released. */
+    close_all(f, 0);
+    open_all(f, 2);
+    taas_task_rec r;
+    assert_int_equal(wait_final(f, id, &r, 10000), TAAS_TASK_SUCCEEDED);
+    /* The interrupted run did not consume an attempt. */
+    assert_int_equal(r.attempt, 1);
+    taas_task_rec_clear(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_submit_runs_to_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_countdown_and_cancel_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_pending_and_unknown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_tasks_all_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_releases_and_restart_resumes, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
