@@ -551,7 +551,11 @@ static void *worker_main(void *p)
         int timeout = j->rec.timeout_s > 0 ? j->rec.timeout_s
                       : j->type && j->type->timeout_s > 0 ? j->type->timeout_s
                                                           : e->opts.default_timeout_s;
-        j->deadline_mono = timeout > 0 ? taas_mono_ms() + (int64_t)timeout * 1000 : 0;
+        int64_t started = taas_mono_ms();
+        j->deadline_mono = timeout > 0 ? started + (int64_t)timeout * 1000 : 0;
+        /* Progress of a body that ends within one store interval never
+         * reaches the store: its completion follows right away. */
+        j->last_store_mono = started;
         if (j->rec.cancel_requested)
             atomic_store(&j->stop, TAAS_STOP_CANCEL);
         pthread_mutex_unlock(&e->mu);
