@@ -106,8 +106,9 @@ struct taas_engine {
     taas_store_op claim_op;
     taas_task_rec *claim_buf;
     /* The sweeper's periodic operations; reused once the previous use has committed. */
-    taas_store_op hb_op, rc_op;
-    atomic_bool hb_busy, rc_busy;
+    taas_store_op hb_op, rc_op, prune_op;
+    atomic_bool hb_busy, rc_busy, prune_busy;
+    int64_t pruned_total;
 
     pthread_t *workers;
     int nworkers;
@@ -581,8 +582,12 @@ static void periodic_done(taas_store_op *op, void *arg)
     atomic_bool *busy = arg;
     if (op->result != TAAS_STORE_OK)
         taas_log(TAAS_LOG_WARN, "engine.sweep_failed", "op=%s error=\"%s\"",
-                 op->kind == TAAS_OP_HEARTBEAT ? "heartbeat" : "recover",
+                 op->kind == TAAS_OP_HEARTBEAT ? "heartbeat"
+                 : op->kind == TAAS_OP_PRUNE   ? "prune"
+                                               : "recover",
                  taas_store_strerror(op->result));
+    else if (op->kind == TAAS_OP_PRUNE && op->u.prune.deleted > 0)
+        taas_log(TAAS_LOG_DEBUG, "engine.pruned", "tasks=%d", op->u.prune.deleted);
     else if (op->kind == TAAS_OP_RECOVER && (op->u.recover.retried || op->u.recover.failed))
         taas_log(TAAS_LOG_INFO, "engine.recovered", "requeued=%d failed_interrupted=%d",
                  op->u.recover.retried, op->u.recover.failed);
@@ -603,6 +608,8 @@ static void *sweeper_main(void *p)
 {
     taas_engine *e = p;
     int64_t last_heartbeat = taas_mono_ms(), last_recover = taas_mono_ms();
+    int64_t last_prune = taas_mono_ms();
+    int last_pruned = 0;
 
     pthread_mutex_lock(&e->mu);
     while (!atomic_load(&e->stopping)) {
@@ -636,7 +643,25 @@ static void *sweeper_main(void *p)
         bool do_hb = e->busy + e->ready_count > 0 &&
                      mono - last_heartbeat >= e->opts.lease_ms / 3;
         bool do_rc = mono - last_recover >= RECOVER_EVERY_MS;
+        /* Prune in small batches; keep going at once while a batch comes
+         * back full, so a backlog drains without one long transaction. */
+        bool do_prune = e->opts.retention_s > 0 &&
+                        (mono - last_prune >= e->opts.prune_every_ms ||
+                         (last_pruned >= e->opts.prune_batch && mono - last_prune >= 200));
         pthread_mutex_unlock(&e->mu);
+        if (!atomic_load(&e->prune_busy) && e->prune_op.kind == TAAS_OP_PRUNE) {
+            last_pruned = e->prune_op.u.prune.deleted;
+            e->prune_op.kind = 0;
+        }
+        if (do_prune && !atomic_load(&e->prune_busy)) {
+            memset(&e->prune_op, 0, sizeof e->prune_op);
+            e->prune_op.kind = TAAS_OP_PRUNE;
+            e->prune_op.u.prune.finished_before_ms = now - e->opts.retention_s * 1000;
+            e->prune_op.u.prune.limit = e->opts.prune_batch;
+            enqueue_periodic(e, &e->prune_op, &e->prune_busy);
+            last_prune = mono;
+            last_pruned = 0;
+        }
 
         if (do_hb && !atomic_load(&e->hb_busy)) {
             memset(&e->hb_op, 0, sizeof e->hb_op);
@@ -716,6 +741,12 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
         e->opts.default_timeout_s = 3600;
     if (e->opts.progress_store_ms <= 0)
         e->opts.progress_store_ms = 250;
+    if (e->opts.retention_s == 0)
+        e->opts.retention_s = 7 * 24 * 3600;
+    if (e->opts.prune_batch <= 0)
+        e->opts.prune_batch = 500;
+    if (e->opts.prune_every_ms <= 0)
+        e->opts.prune_every_ms = 10000;
     if (e->opts.node_id && *e->opts.node_id) {
         snprintf(e->node_id, sizeof e->node_id, "%s", e->opts.node_id);
     } else {

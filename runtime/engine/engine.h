@@ -35,6 +35,12 @@ typedef struct taas_engine_opts {
     int default_timeout_s;    /* for task types with timeout_s 0; default 3600 */
     int progress_store_ms;    /* min interval between stored progress writes; default 250 */
     bool run_workers;         /* false: accept and serve, but run no bodies (role api) */
+    /* Finished tasks (and so their idempotency keys) are deleted this long
+     * after they finish, in batches of prune_batch every prune_every_ms.
+     * retention_s < 0 keeps them forever; 0 = default 7 days. */
+    int64_t retention_s;
+    int prune_batch;          /* default 500 */
+    int prune_every_ms;       /* default 10000 */
 } taas_engine_opts;
 
 /* Start the engine on an open store (not owned). Runs recovery first. */
