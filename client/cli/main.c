@@ -1,0 +1,984 @@
+/*
+ * client/cli/main.c - `taas`, the command-line client of a TaaS server.
+ *
+ * Design. Arguments are read in one pass: global options (--server, --json,
+ * --deadline, --help) are accepted anywhere, before or after the command;
+ * every other option is looked up in one table that says which commands
+ * accept it, so an option given to the wrong command is a usage error rather
+ * than silently ignored. Each command makes its calls through libtaas-client
+ * and prints either for people (short, aligned; a live progress bar when
+ * stdout is a terminal) or, with --json, exactly one JSON document on stdout.
+ * Errors go to stderr (as a JSON document with --json). The exit status is
+ * the contract scripts rely on; it is listed in usage() and docs/cli.md.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "taas/client.h"
+
+enum exit_code {
+    EXIT_OK = 0,             /* success; a waited-for task SUCCEEDED; SERVING */
+    EXIT_TASK_FAILED = 1,    /* the task FAILED; health is not SERVING */
+    EXIT_USAGE = 2,
+    EXIT_TASK_CANCELLED = 3,
+    EXIT_NOT_FOUND = 4,
+    EXIT_INVALID = 5,        /* INVALID_ARGUMENT: bad inputs or request */
+    EXIT_UNAVAILABLE = 6,    /* the server cannot be reached */
+    EXIT_RPC = 7,            /* any other error from the server or the call */
+    EXIT_INTERRUPTED = 130   /* stopped by SIGINT / SIGTERM */
+};
+
+enum command {
+    CMD_NONE, CMD_TASKS, CMD_DESCRIBE, CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_WATCH, CMD_CANCEL,
+    CMD_HEALTH, CMD_HELP, CMD_COUNT
+};
+
+#define BIT(c) (1u << (c))
+#define ALL_CMDS 0xffffu
+
+static const struct command_def {
+    const char *name;
+    int min_args, max_args;
+    const char *synopsis;
+    const char *help;
+} commands[CMD_COUNT] = {
+    [CMD_TASKS] = { "tasks", 0, 0, "taas tasks",
+        "List the task types the server runs: name, version, description." },
+    [CMD_DESCRIBE] = { "describe", 1, 1, "taas describe NAME",
+        "Show one task type: version, description, retries, timeout and its input\n"
+        "and output JSON Schemas." },
+    [CMD_SUBMIT] = { "submit", 1, 1,
+        "taas submit NAME [--input JSON|@FILE|@-] [--key K] [--priority N]\n"
+        "                 [--run-after MS] [--timeout S] [--wait | --watch]",
+        "Submit a task and print its id. --input takes the inputs as JSON text, @FILE\n"
+        "reads them from a file and @- from standard input (default {}).\n"
+        "  --key K          idempotency key: a repeated submit with the same key and\n"
+        "                   inputs returns the first task instead of a new one\n"
+        "  --priority N     higher runs first (default 0)\n"
+        "  --run-after MS   do not start before MS milliseconds from now\n"
+        "  --timeout S      execution deadline in seconds (default: the task type's)\n"
+        "  --wait           wait for the task to end; print its result\n"
+        "  --watch          like --wait, showing progress while it runs\n"
+        "With --wait or --watch the exit status follows the task's final state." },
+    [CMD_GET] = { "get", 1, 1, "taas get ID",
+        "Show one task: state, progress, inputs, output or error, attempts." },
+    [CMD_LIST] = { "list", 0, 0,
+        "taas list [--state S] [--name N] [--limit N] [--page-token T]",
+        "List tasks, newest first, one page at a time.\n"
+        "  --state S        PENDING, RUNNING, SUCCEEDED, FAILED or CANCELLED\n"
+        "  --name N         only tasks of this type\n"
+        "  --limit N        page size, 1 to 1000 (default 50)\n"
+        "  --page-token T   the token printed after the previous page" },
+    [CMD_WATCH] = { "watch", 1, 1, "taas watch ID",
+        "Follow a task until it ends: a progress bar on a terminal, one line per\n"
+        "change (\"RUNNING 50% Processing...\") otherwise; then its result.\n"
+        "The exit status follows the task's final state." },
+    [CMD_CANCEL] = { "cancel", 1, 1, "taas cancel ID",
+        "Cancel a pending task, or ask a running one to stop. Prints the state\n"
+        "after the request: CANCELLED, RUNNING (stopping) or the final state of a\n"
+        "task that had already ended." },
+    [CMD_HEALTH] = { "health", 0, 1, "taas health [SERVICE]",
+        "Ask the server's health service (grpc.health.v1) about the whole server or\n"
+        "one service (taas.v1.TaskService, taas.v1.RegistryService).\n"
+        "Exit status 0 when SERVING, 1 otherwise." },
+    [CMD_HELP] = { "help", 0, 1, "taas help [COMMAND]", "Show help." },
+};
+
+enum opt_id {
+    OPT_SERVER, OPT_JSON, OPT_DEADLINE, OPT_HELP, OPT_INPUT, OPT_WAIT, OPT_WATCH, OPT_KEY,
+    OPT_PRIORITY, OPT_RUN_AFTER, OPT_TIMEOUT, OPT_STATE, OPT_NAME, OPT_LIMIT, OPT_PAGE_TOKEN,
+    OPT_COUNT
+};
+
+static const struct opt_def {
+    const char *name;
+    bool takes_value;
+    unsigned cmds;
+} options[OPT_COUNT] = {
+    [OPT_SERVER] = { "server", true, ALL_CMDS },
+    [OPT_JSON] = { "json", false, ALL_CMDS },
+    [OPT_DEADLINE] = { "deadline", true, ALL_CMDS },
+    [OPT_HELP] = { "help", false, ALL_CMDS },
+    [OPT_INPUT] = { "input", true, BIT(CMD_SUBMIT) },
+    [OPT_WAIT] = { "wait", false, BIT(CMD_SUBMIT) },
+    [OPT_WATCH] = { "watch", false, BIT(CMD_SUBMIT) },
+    [OPT_KEY] = { "key", true, BIT(CMD_SUBMIT) },
+    [OPT_PRIORITY] = { "priority", true, BIT(CMD_SUBMIT) },
+    [OPT_RUN_AFTER] = { "run-after", true, BIT(CMD_SUBMIT) },
+    [OPT_TIMEOUT] = { "timeout", true, BIT(CMD_SUBMIT) },
+    [OPT_STATE] = { "state", true, BIT(CMD_LIST) },
+    [OPT_NAME] = { "name", true, BIT(CMD_LIST) },
+    [OPT_LIMIT] = { "limit", true, BIT(CMD_LIST) },
+    [OPT_PAGE_TOKEN] = { "page-token", true, BIT(CMD_LIST) },
+};
+
+typedef struct cli {
+    enum command cmd;
+    const char *args[2];
+    int nargs;
+    bool seen[OPT_COUNT];
+    const char *value[OPT_COUNT];
+    bool json;
+    taas_client *client;
+    taas_call_options call;
+} cli;
+
+static const char *prog = "taas";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: taas [--server ADDR] [--json] [--deadline S] COMMAND [ARGS] [OPTIONS]\n"
+        "\n"
+        "Commands:\n");
+    for (int c = CMD_TASKS; c < CMD_COUNT; c++)
+        fprintf(f, "  %s\n", commands[c].synopsis);
+    fprintf(f,
+        "\n"
+        "Options, before or after the command:\n"
+        "  --server ADDR    server address, host:port (default $TAAS_SERVER, else\n"
+        "                   " TAAS_CLIENT_DEFAULT_ADDRESS ")\n"
+        "  --json           print one JSON document (errors as JSON on stderr)\n"
+        "  --deadline S     deadline of each call in seconds (default 30; watching\n"
+        "                   has none unless given)\n"
+        "  --help, -h       help; `taas COMMAND --help` for one command\n"
+        "\n"
+        "Exit status:\n"
+        "  0  success; with --wait/--watch/watch: the task SUCCEEDED\n"
+        "  1  the task FAILED; for health: the server is not SERVING\n"
+        "  2  usage error\n"
+        "  3  the task was CANCELLED\n"
+        "  4  not found: unknown task id or task type\n"
+        "  5  invalid argument: the server refused the inputs or request\n"
+        "  6  server unavailable\n"
+        "  7  any other error\n"
+        "  130 interrupted\n");
+}
+
+/* "taas: <what> '<arg>'" and a pointer to the help. */
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "%s: %s '%s'\n(see '%s --help')\n", prog, what, arg, prog);
+    return EXIT_USAGE;
+}
+
+static int parse_args(cli *c, int argc, char **argv)
+{
+    bool only_args = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_args && strcmp(a, "--") == 0) {
+            only_args = true;
+            continue;
+        }
+        if (!only_args && (strcmp(a, "-h") == 0 || (a[0] == '-' && a[1] == '-'))) {
+            const char *name = strcmp(a, "-h") == 0 ? "help" : a + 2;
+            const char *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            int id = -1;
+            for (int o = 0; o < OPT_COUNT; o++) {
+                if (strlen(options[o].name) == len && strncmp(options[o].name, name, len) == 0)
+                    id = o;
+            }
+            if (id < 0)
+                return usage_error("unknown option", a);
+            if (options[id].takes_value) {
+                if (eq)
+                    c->value[id] = eq + 1;
+                else if (i + 1 < argc)
+                    c->value[id] = argv[++i];
+                else
+                    return usage_error("a value is needed after", a);
+            } else if (eq) {
+                return usage_error("no value is taken by", a);
+            }
+            c->seen[id] = true;
+            continue;
+        }
+        if (!only_args && a[0] == '-' && a[1] != '\0')
+            return usage_error("unknown option", a);
+        if (c->cmd == CMD_NONE) {
+            for (int k = CMD_TASKS; k < CMD_COUNT; k++)
+                if (strcmp(a, commands[k].name) == 0)
+                    c->cmd = (enum command)k;
+            if (c->cmd == CMD_NONE)
+                return usage_error("unknown command", a);
+            continue;
+        }
+        if (c->nargs >= 2)
+            return usage_error("unexpected argument", a);
+        c->args[c->nargs++] = a;
+    }
+    c->json = c->seen[OPT_JSON];
+    return 0;
+}
+
+static void command_help(FILE *f, enum command cmd)
+{
+    fprintf(f, "usage: %s\n\n%s\n\nGlobal options: --server ADDR, --json, --deadline S "
+               "(see 'taas --help').\n", commands[cmd].synopsis, commands[cmd].help);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Numbers, files, times */
+
+static int parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "%s: --%s: expected an integer from %lld to %lld, got '%s'\n", prog, opt,
+                lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Reads a whole file ("-" = stdin), capped at 64 MiB. */
+static char *read_file(const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "%s: cannot open '%s': %s\n", prog, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len + 1 >= cap) {
+            if (cap >= (64u << 20)) {
+                fprintf(stderr, "%s: '%s' is larger than 64 MiB\n", prog, path);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, strerror(errno));
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+    }
+    if (buf)
+        buf[len] = '\0';
+    if (f != stdin)
+        fclose(f);
+    return buf;
+}
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* "2024-05-01 12:00:00.123Z", or "-" for 0. */
+static const char *fmt_time(char *buf, size_t cap, int64_t ms)
+{
+    if (ms <= 0) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf, cap, "%s.%03dZ", date, (int)(ms % 1000));
+    return buf;
+}
+
+static int percent(double progress)
+{
+    if (!(progress > 0))
+        return 0;
+    if (progress >= 1)
+        return 100;
+    return (int)(progress * 100 + 0.5);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Errors and exit codes */
+
+static int exit_for(int code)
+{
+    switch (code) {
+    case TAAS_CLIENT_OK: return EXIT_OK;
+    case TAAS_CLIENT_NOT_FOUND: return EXIT_NOT_FOUND;
+    case TAAS_CLIENT_INVALID_ARGUMENT: return EXIT_INVALID;
+    case TAAS_CLIENT_UNAVAILABLE: return EXIT_UNAVAILABLE;
+    default: return EXIT_RPC;
+    }
+}
+
+static volatile sig_atomic_t interrupted;
+static taas_client *signal_client;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+    if (signal_client)
+        taas_client_interrupt(signal_client);
+}
+
+static int report(const cli *c, const taas_client_error *err)
+{
+    if (interrupted && err->code == TAAS_CLIENT_CANCELLED) {
+        if (c->json)
+            fputs("{\"error\":{\"code\":\"CANCELLED\",\"message\":\"interrupted\"}}\n", stderr);
+        else
+            fprintf(stderr, "%s: interrupted\n", prog);
+        return EXIT_INTERRUPTED;
+    }
+    if (c->json) {
+        fputs("{\"error\":{\"code\":", stderr);
+        json_str(stderr, taas_client_code_name(err->code));
+        fputs(",\"message\":", stderr);
+        json_str(stderr, err->message);
+        fputs("}}\n", stderr);
+    } else {
+        fprintf(stderr, "%s: %s: %s\n", prog, taas_client_code_name(err->code), err->message);
+        if (err->code == TAAS_CLIENT_UNAVAILABLE)
+            fprintf(stderr, "%s: is a server running at %s? (--server ADDR or TAAS_SERVER)\n",
+                    prog, taas_client_address(c->client));
+    }
+    return exit_for(err->code);
+}
+
+static int exit_for_state(taas_client_state st)
+{
+    switch (st) {
+    case TAAS_CLIENT_STATE_SUCCEEDED: return EXIT_OK;
+    case TAAS_CLIENT_STATE_FAILED: return EXIT_TASK_FAILED;
+    case TAAS_CLIENT_STATE_CANCELLED: return EXIT_TASK_CANCELLED;
+    default: return EXIT_RPC;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON documents */
+
+static void kv_str(FILE *f, const char *key, const char *v, bool comma)
+{
+    json_str(f, key);
+    fputc(':', f);
+    json_str(f, v);
+    if (comma)
+        fputc(',', f);
+}
+
+static void kv_int(FILE *f, const char *key, long long v, bool comma)
+{
+    json_str(f, key);
+    fprintf(f, ":%lld%s", v, comma ? "," : "");
+}
+
+static void task_json(FILE *f, const taas_client_task *t)
+{
+    fputc('{', f);
+    kv_str(f, "id", t->id, true);
+    kv_str(f, "task_name", t->task_name, true);
+    kv_str(f, "state", taas_client_state_name(t->state), true);
+    fputs("\"inputs\":", f);
+    json_embed(f, t->inputs_json);
+    fputs(",\"output\":", f);
+    json_embed(f, t->output_json);
+    fputc(',', f);
+    kv_str(f, "error", t->error, true);
+    fprintf(f, "\"progress\":%.17g,", t->progress);
+    kv_str(f, "progress_message", t->progress_message, true);
+    kv_int(f, "attempt", t->attempt, true);
+    kv_int(f, "max_attempts", t->max_attempts, true);
+    kv_int(f, "priority", t->priority, true);
+    kv_int(f, "created_at_ms", t->created_at_ms, true);
+    kv_int(f, "updated_at_ms", t->updated_at_ms, true);
+    kv_int(f, "run_after_ms", t->run_after_ms, true);
+    kv_int(f, "started_at_ms", t->started_at_ms, true);
+    kv_int(f, "finished_at_ms", t->finished_at_ms, true);
+    kv_str(f, "idempotency_key", t->idempotency_key, true);
+    fprintf(f, "\"cancel_requested\":%s,\"attempts\":[", t->cancel_requested ? "true" : "false");
+    for (size_t i = 0; i < t->n_attempts; i++) {
+        fprintf(f, "%s{", i ? "," : "");
+        kv_int(f, "number", t->attempts[i].number, true);
+        kv_str(f, "error", t->attempts[i].error, true);
+        kv_int(f, "finished_at_ms", t->attempts[i].finished_at_ms, false);
+        fputc('}', f);
+    }
+    fputs("]}", f);
+}
+
+static void type_json(FILE *f, const taas_client_task_type *t)
+{
+    fputc('{', f);
+    kv_str(f, "name", t->name, true);
+    kv_str(f, "version", t->version, true);
+    kv_str(f, "description", t->description, true);
+    fputs("\"input_schema\":", f);
+    json_embed(f, t->input_schema_json);
+    fputs(",\"output_schema\":", f);
+    json_embed(f, t->output_schema_json);
+    fprintf(f, ",\"idempotent\":%s,", t->idempotent ? "true" : "false");
+    kv_int(f, "retries", t->retries, true);
+    kv_int(f, "timeout_s", t->timeout_s, false);
+    fputc('}', f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Human output */
+
+/* Prints JSON text indented under a label, or as it is when it is not JSON. */
+static void print_json_block(const char *text)
+{
+    if (json_valid(text)) {
+        fputs("  ", stdout);
+        json_emit(stdout, text, JSON_PRETTY, 1);
+        fputc('\n', stdout);
+    } else {
+        printf("  %s\n", text);
+    }
+}
+
+/* The result line(s) of a finished task. */
+static void print_outcome(const taas_client_task *t)
+{
+    switch (t->state) {
+    case TAAS_CLIENT_STATE_SUCCEEDED:
+        printf("SUCCEEDED\n");
+        if (t->output_json[0]) {
+            if (json_valid(t->output_json))
+                json_emit(stdout, t->output_json, JSON_COMPACT, 0);
+            else
+                fputs(t->output_json, stdout);
+            fputc('\n', stdout);
+        }
+        break;
+    case TAAS_CLIENT_STATE_FAILED:
+        printf("FAILED: %s\n", t->error[0] ? t->error : "(no reason given)");
+        break;
+    case TAAS_CLIENT_STATE_CANCELLED:
+        if (t->error[0])
+            printf("CANCELLED: %s\n", t->error);
+        else
+            printf("CANCELLED\n");
+        break;
+    default:
+        printf("%s\n", taas_client_state_name(t->state));
+    }
+}
+
+static void print_task(const taas_client_task *t)
+{
+    char b[64];
+    printf("id:          %s\n", t->id);
+    printf("task:        %s\n", t->task_name);
+    printf("state:       %s%s\n", taas_client_state_name(t->state),
+           t->cancel_requested && !taas_client_state_is_final(t->state) ? " (cancel requested)" : "");
+    printf("progress:    %d%%%s%s\n", percent(t->progress), t->progress_message[0] ? " " : "",
+           t->progress_message);
+    printf("attempt:     %d of %d\n", t->attempt, t->max_attempts);
+    printf("priority:    %d\n", t->priority);
+    if (t->idempotency_key[0])
+        printf("key:         %s\n", t->idempotency_key);
+    printf("created:     %s\n", fmt_time(b, sizeof b, t->created_at_ms));
+    if (t->run_after_ms)
+        printf("run after:   %s\n", fmt_time(b, sizeof b, t->run_after_ms));
+    printf("started:     %s\n", fmt_time(b, sizeof b, t->started_at_ms));
+    printf("finished:    %s\n", fmt_time(b, sizeof b, t->finished_at_ms));
+    if (t->inputs_json[0]) {
+        printf("inputs:      ");
+        json_embed(stdout, t->inputs_json);
+        fputc('\n', stdout);
+    }
+    if (t->output_json[0]) {
+        printf("output:      ");
+        json_embed(stdout, t->output_json);
+        fputc('\n', stdout);
+    }
+    if (t->error[0])
+        printf("error:       %s\n", t->error);
+    for (size_t i = 0; i < t->n_attempts; i++)
+        printf("attempt %d:   %s at %s\n", t->attempts[i].number,
+               t->attempts[i].error[0] ? t->attempts[i].error : "ok",
+               fmt_time(b, sizeof b, t->attempts[i].finished_at_ms));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Watching */
+
+typedef struct watch_view {
+    bool json;
+    bool tty;
+    bool bar_drawn;
+    char last[512];
+    FILE *events;                 /* --json: the events array being built */
+    size_t n_events;
+} watch_view;
+
+static void draw_bar(watch_view *v, const taas_client_event *e)
+{
+    enum { WIDTH = 30 };
+    int pct = percent(e->progress);
+    int fill = pct * WIDTH / 100;
+    char bar[WIDTH + 1];
+    for (int i = 0; i < WIDTH; i++)
+        bar[i] = i < fill ? '#' : '-';
+    bar[WIDTH] = '\0';
+    /* \r and erase-line redraw in place; the message is cut to keep one line. */
+    printf("\r\033[K[%s] %3d%% %-9s %.60s", bar, pct, taas_client_state_name(e->state),
+           e->progress_message);
+    fflush(stdout);
+    v->bar_drawn = true;
+}
+
+static int on_event(const taas_client_event *e, void *payload)
+{
+    watch_view *v = payload;
+    if (v->json) {
+        FILE *f = v->events;
+        if (v->n_events++)
+            fputc(',', f);
+        fputc('{', f);
+        kv_int(f, "seq", e->seq, true);
+        kv_str(f, "state", taas_client_state_name(e->state), true);
+        fprintf(f, "\"progress\":%.17g,", e->progress);
+        kv_str(f, "progress_message", e->progress_message, true);
+        kv_int(f, "at_ms", e->at_ms, false);
+        fputc('}', f);
+        return 0;
+    }
+    if (taas_client_state_is_final(e->state)) {
+        if (v->bar_drawn) {
+            if (e->state == TAAS_CLIENT_STATE_SUCCEEDED) {
+                taas_client_event done = *e;
+                done.progress = 1.0;
+                draw_bar(v, &done);
+            }
+            fputc('\n', stdout);
+        }
+        return 0;
+    }
+    if (v->tty) {
+        draw_bar(v, e);
+        return 0;
+    }
+    char line[sizeof v->last];
+    snprintf(line, sizeof line, "%s %d%%%s%s", taas_client_state_name(e->state),
+             percent(e->progress), e->progress_message[0] ? " " : "", e->progress_message);
+    if (strcmp(line, v->last) != 0) {
+        printf("%s\n", line);
+        fflush(stdout);
+        snprintf(v->last, sizeof v->last, "%s", line);
+    }
+    return 0;
+}
+
+/*
+ * Watches `id` to its end. Human output: progress (when show_progress), then
+ * the outcome. JSON: the fields "events" (when show_progress) and "task",
+ * written into the document the caller has opened.
+ */
+static int watch_to_end(cli *c, const char *id, bool show_progress)
+{
+    watch_view v = { .json = c->json, .tty = isatty(STDOUT_FILENO) == 1 };
+    char *events_buf = NULL;
+    size_t events_len = 0;
+    if (c->json) {
+        v.events = open_memstream(&events_buf, &events_len);
+        if (!v.events) {
+            fprintf(stderr, "%s: out of memory\n", prog);
+            return EXIT_RPC;
+        }
+    }
+    taas_call_options call = c->call;
+    if (!c->seen[OPT_DEADLINE])
+        call.timeout_ms = -1;
+    taas_client_task *final = NULL;
+    taas_client_error err;
+    int rc = taas_client_watch(c->client, &final, id, show_progress || c->json ? on_event : NULL,
+                               &v, &call, &err);
+    if (v.events)
+        fclose(v.events);
+    if (rc) {
+        if (v.bar_drawn)
+            fputc('\n', stdout);
+        free(events_buf);
+        return -1 - report(c, &err);
+    }
+    if (c->json) {
+        if (show_progress)
+            printf("\"events\":[%s],", events_buf ? events_buf : "");
+        fputs("\"task\":", stdout);
+        task_json(stdout, final);
+    } else {
+        print_outcome(final);
+    }
+    free(events_buf);
+    int code = exit_for_state(final->state);
+    taas_client_task_free(final);
+    return code;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Commands */
+
+static int cmd_tasks(cli *c)
+{
+    taas_client_task_type_list *l;
+    taas_client_error err;
+    if (taas_client_list_task_types(c->client, &l, &c->call, &err))
+        return report(c, &err);
+    if (c->json) {
+        fputs("{\"task_types\":[", stdout);
+        for (size_t i = 0; i < l->count; i++) {
+            if (i)
+                fputc(',', stdout);
+            type_json(stdout, &l->types[i]);
+        }
+        fputs("]}\n", stdout);
+    } else {
+        int w = 4;
+        for (size_t i = 0; i < l->count; i++)
+            if ((int)strlen(l->types[i].name) > w)
+                w = (int)strlen(l->types[i].name);
+        printf("%-*s  %-8s  %s\n", w, "NAME", "VERSION", "DESCRIPTION");
+        for (size_t i = 0; i < l->count; i++)
+            printf("%-*s  %-8s  %s\n", w, l->types[i].name, l->types[i].version,
+                   l->types[i].description);
+    }
+    taas_client_task_type_list_free(l);
+    return EXIT_OK;
+}
+
+static int cmd_describe(cli *c)
+{
+    taas_client_task_type *t;
+    taas_client_error err;
+    if (taas_client_get_task_type(c->client, &t, c->args[0], &c->call, &err))
+        return report(c, &err);
+    if (c->json) {
+        type_json(stdout, t);
+        fputc('\n', stdout);
+    } else {
+        printf("name:        %s\n", t->name);
+        printf("version:     %s\n", t->version);
+        printf("description: %s\n", t->description);
+        printf("idempotent:  %s\n", t->idempotent ? "yes" : "no");
+        printf("retries:     %d\n", t->retries);
+        if (t->timeout_s)
+            printf("timeout:     %d s\n", t->timeout_s);
+        else
+            printf("timeout:     server default\n");
+        printf("inputs:\n");
+        print_json_block(t->input_schema_json);
+        printf("outputs:\n");
+        print_json_block(t->output_schema_json);
+    }
+    taas_client_task_type_free(t);
+    return EXIT_OK;
+}
+
+static int cmd_submit(cli *c)
+{
+    taas_client_submit_request req = { .task_name = c->args[0], .inputs_json = "{}" };
+    char *owned = NULL;
+    long long v;
+    if (c->seen[OPT_INPUT]) {
+        const char *in = c->value[OPT_INPUT];
+        if (in[0] == '@') {
+            owned = read_file(in + 1);
+            if (!owned)
+                return EXIT_USAGE;
+            req.inputs_json = owned;
+        } else {
+            req.inputs_json = in;
+        }
+    }
+    if (c->seen[OPT_KEY])
+        req.idempotency_key = c->value[OPT_KEY];
+    if (c->seen[OPT_PRIORITY]) {
+        if (parse_int("priority", c->value[OPT_PRIORITY], INT32_MIN, INT32_MAX, &v))
+            goto usage;
+        req.priority = (int32_t)v;
+    }
+    if (c->seen[OPT_RUN_AFTER]) {
+        if (parse_int("run-after", c->value[OPT_RUN_AFTER], 0, INT64_MAX / 4, &v))
+            goto usage;
+        req.run_after_ms = v ? now_ms() + v : 0;
+    }
+    if (c->seen[OPT_TIMEOUT]) {
+        if (parse_int("timeout", c->value[OPT_TIMEOUT], 1, INT32_MAX, &v))
+            goto usage;
+        req.timeout_s = (int32_t)v;
+    }
+    if (c->seen[OPT_WAIT] && c->seen[OPT_WATCH]) {
+        fprintf(stderr, "%s: submit: use --wait or --watch, not both\n", prog);
+        goto usage;
+    }
+
+    taas_client_submit_result res;
+    taas_client_error err;
+    int rc = taas_client_submit(c->client, &res, &req, &c->call, &err);
+    free(owned);
+    if (rc)
+        return report(c, &err);
+    bool waiting = c->seen[OPT_WAIT] || c->seen[OPT_WATCH];
+    if (c->json) {
+        fputc('{', stdout);
+        kv_str(stdout, "task_id", res.task_id, true);
+        fprintf(stdout, "\"duplicate\":%s,", res.duplicate ? "true" : "false");
+        kv_str(stdout, "state", taas_client_state_name(res.state), waiting);
+    } else {
+        printf("%s\n", res.task_id);
+        if (res.duplicate)
+            fprintf(stderr, "%s: duplicate: an earlier submit with key '%s' made this task\n", prog,
+                    req.idempotency_key);
+    }
+    fflush(stdout);
+    int code = EXIT_OK;
+    if (waiting) {
+        code = watch_to_end(c, res.task_id, c->seen[OPT_WATCH]);
+        if (code < 0) {
+            if (c->json)
+                fputs("\"task\":null}\n", stdout);
+            return -1 - code;
+        }
+    }
+    if (c->json)
+        fputs("}\n", stdout);
+    return code;
+
+usage:
+    free(owned);
+    return EXIT_USAGE;
+}
+
+static int cmd_get(cli *c)
+{
+    taas_client_task *t;
+    taas_client_error err;
+    if (taas_client_get(c->client, &t, c->args[0], &c->call, &err))
+        return report(c, &err);
+    if (c->json) {
+        task_json(stdout, t);
+        fputc('\n', stdout);
+    } else {
+        print_task(t);
+    }
+    taas_client_task_free(t);
+    return EXIT_OK;
+}
+
+static int cmd_list(cli *c)
+{
+    taas_client_list_request req = { 0 };
+    long long v;
+    if (c->seen[OPT_STATE] && taas_client_state_parse(&req.state, c->value[OPT_STATE])) {
+        fprintf(stderr, "%s: --state: expected PENDING, RUNNING, SUCCEEDED, FAILED or "
+                        "CANCELLED, got '%s'\n", prog, c->value[OPT_STATE]);
+        return EXIT_USAGE;
+    }
+    if (c->seen[OPT_NAME])
+        req.task_name = c->value[OPT_NAME];
+    if (c->seen[OPT_LIMIT]) {
+        if (parse_int("limit", c->value[OPT_LIMIT], 1, 1000, &v))
+            return EXIT_USAGE;
+        req.page_size = (int32_t)v;
+    }
+    if (c->seen[OPT_PAGE_TOKEN])
+        req.page_token = c->value[OPT_PAGE_TOKEN];
+    taas_client_task_list *l;
+    taas_client_error err;
+    if (taas_client_list(c->client, &l, &req, &c->call, &err))
+        return report(c, &err);
+    if (c->json) {
+        fputs("{\"tasks\":[", stdout);
+        for (size_t i = 0; i < l->count; i++) {
+            if (i)
+                fputc(',', stdout);
+            task_json(stdout, &l->tasks[i]);
+        }
+        fputs("],", stdout);
+        kv_str(stdout, "next_page_token", l->next_page_token, false);
+        fputs("}\n", stdout);
+    } else {
+        char b[64];
+        int w = 4;
+        for (size_t i = 0; i < l->count; i++)
+            if ((int)strlen(l->tasks[i].task_name) > w)
+                w = (int)strlen(l->tasks[i].task_name);
+        printf("%-36s  %-*s  %-9s  %4s  %s\n", "ID", w, "TASK", "STATE", "PROG", "CREATED");
+        for (size_t i = 0; i < l->count; i++) {
+            const taas_client_task *t = &l->tasks[i];
+            printf("%-36s  %-*s  %-9s  %3d%%  %s\n", t->id, w, t->task_name,
+                   taas_client_state_name(t->state), percent(t->progress),
+                   fmt_time(b, sizeof b, t->created_at_ms));
+        }
+        if (l->next_page_token[0])
+            printf("more: taas list --page-token %s\n", l->next_page_token);
+    }
+    taas_client_task_list_free(l);
+    return EXIT_OK;
+}
+
+static int cmd_watch(cli *c)
+{
+    if (c->json)
+        fputc('{', stdout);
+    int code = watch_to_end(c, c->args[0], true);
+    if (code < 0) {
+        if (c->json)
+            fputs("\"task\":null}\n", stdout);
+        return -1 - code;
+    }
+    if (c->json)
+        fputs("}\n", stdout);
+    return code;
+}
+
+static int cmd_cancel(cli *c)
+{
+    taas_client_state st;
+    taas_client_error err;
+    if (taas_client_cancel(c->client, &st, c->args[0], &c->call, &err))
+        return report(c, &err);
+    if (c->json) {
+        fputc('{', stdout);
+        kv_str(stdout, "task_id", c->args[0], true);
+        kv_str(stdout, "state", taas_client_state_name(st), false);
+        fputs("}\n", stdout);
+    } else if (st == TAAS_CLIENT_STATE_RUNNING) {
+        printf("RUNNING: asked to stop ('taas watch %s' to see it end)\n", c->args[0]);
+    } else if (st == TAAS_CLIENT_STATE_CANCELLED) {
+        printf("CANCELLED\n");
+    } else {
+        printf("%s: the task had already ended\n", taas_client_state_name(st));
+    }
+    return EXIT_OK;
+}
+
+static int cmd_health(cli *c)
+{
+    const char *service = c->nargs ? c->args[0] : "";
+    taas_client_health_status st;
+    taas_client_error err;
+    if (taas_client_health(c->client, &st, service, &c->call, &err))
+        return report(c, &err);
+    if (c->json) {
+        fputc('{', stdout);
+        kv_str(stdout, "service", service, true);
+        kv_str(stdout, "status", taas_client_health_name(st), false);
+        fputs("}\n", stdout);
+    } else {
+        printf("%s\n", taas_client_health_name(st));
+    }
+    return st == TAAS_CLIENT_HEALTH_SERVING ? EXIT_OK : EXIT_TASK_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+    memset(&c, 0, sizeof c);
+    int rc = parse_args(&c, argc, argv);
+    if (rc)
+        return rc;
+    if (c.cmd == CMD_HELP) {
+        enum command about = CMD_NONE;
+        for (int k = CMD_TASKS; c.nargs && k < CMD_COUNT; k++)
+            if (strcmp(c.args[0], commands[k].name) == 0)
+                about = (enum command)k;
+        if (c.nargs && about == CMD_NONE)
+            return usage_error("unknown command", c.args[0]);
+        if (about == CMD_NONE)
+            usage(stdout);
+        else
+            command_help(stdout, about);
+        return EXIT_OK;
+    }
+    if (c.seen[OPT_HELP]) {
+        if (c.cmd == CMD_NONE)
+            usage(stdout);
+        else
+            command_help(stdout, c.cmd);
+        return EXIT_OK;
+    }
+    if (c.cmd == CMD_NONE) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (int o = 0; o < OPT_COUNT; o++) {
+        if (c.seen[o] && !(options[o].cmds & BIT(c.cmd))) {
+            fprintf(stderr, "%s: %s: unknown option '--%s'\n(see 'taas %s --help')\n", prog,
+                    commands[c.cmd].name, options[o].name, commands[c.cmd].name);
+            return EXIT_USAGE;
+        }
+    }
+    if (c.nargs < commands[c.cmd].min_args || c.nargs > commands[c.cmd].max_args) {
+        fprintf(stderr, "%s: %s: wrong number of arguments\nusage: %s\n", prog,
+                commands[c.cmd].name, commands[c.cmd].synopsis);
+        return EXIT_USAGE;
+    }
+    if (c.seen[OPT_DEADLINE]) {
+        long long s;
+        if (parse_int("deadline", c.value[OPT_DEADLINE], 1, 86400 * 365, &s))
+            return EXIT_USAGE;
+        c.call.timeout_ms = s * 1000;
+    }
+
+    taas_client_options opts = TAAS_CLIENT_OPTIONS_INIT;
+    opts.address = c.seen[OPT_SERVER] ? c.value[OPT_SERVER] : NULL;
+    taas_client_error err;
+    if (taas_client_connect(&c.client, &opts, &err)) {
+        fprintf(stderr, "%s: %s\n", prog, err.message);
+        return exit_for(err.code);
+    }
+    signal_client = c.client;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    switch (c.cmd) {
+    case CMD_TASKS: rc = cmd_tasks(&c); break;
+    case CMD_DESCRIBE: rc = cmd_describe(&c); break;
+    case CMD_SUBMIT: rc = cmd_submit(&c); break;
+    case CMD_GET: rc = cmd_get(&c); break;
+    case CMD_LIST: rc = cmd_list(&c); break;
+    case CMD_WATCH: rc = cmd_watch(&c); break;
+    case CMD_CANCEL: rc = cmd_cancel(&c); break;
+    case CMD_HEALTH: rc = cmd_health(&c); break;
+    default: rc = EXIT_USAGE; break;
+    }
+    fflush(stdout);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal_client = NULL;
+    taas_client_close(c.client);
+    return rc;
+}
