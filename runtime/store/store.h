@@ -231,6 +231,12 @@ struct taas_store {
 
 typedef struct taas_store_opts {
     int busy_timeout_ms;    /* default 5000 */
+    /* Size quota in bytes; 0 = none. A transaction that would grow the
+     * database past it fails with TAAS_STORE_EFULL (SQLite: max_page_count). */
+    int64_t max_bytes;
+    /* Read connections that get()/list() may hold at once; default 16.
+     * A caller beyond that waits for one to be released. */
+    int max_readers;
 } taas_store_opts;
 
 /*
@@ -264,6 +270,15 @@ taas_writer *taas_writer_start(taas_store *s, const taas_writer_opts *opts);
 int taas_writer_enqueue(taas_writer *w, taas_store_op *op, taas_op_done_fn done, void *arg);
 /* Apply everything queued, then stop the thread and free the writer. */
 void taas_writer_stop(taas_writer *w);
+
+typedef struct taas_writer_stats {
+    uint64_t batches;       /* apply() calls, i.e. transactions */
+    uint64_t ops;           /* operations applied */
+    uint64_t failed;        /* batches whose transaction failed */
+    int max_batch_seen;     /* largest batch so far */
+} taas_writer_stats;
+/* Counters since start; thread-safe. */
+void taas_writer_get_stats(taas_writer *w, taas_writer_stats *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,154 @@
+/*
+ * runtime/store/store.c - the backend-independent part of the store: the
+ * DATABASE_URL parser that picks a backend, state names, error strings and
+ * the record destructor.
+ *
+ * URLs are written as SQLAlchemy users know them. For SQLite the part after
+ * "sqlite://" is an empty host followed by the path, so three slashes give a
+ * relative path and four an absolute one:
+ *
+ *   sqlite:///taas.db          -> "taas.db" (relative to the working directory)
+ *   sqlite:////var/lib/t.db    -> "/var/lib/t.db"
+ *   sqlite://  sqlite:///:memory:  -> a private in-memory database
+ *
+ * Error messages never repeat a whole URL: a PostgreSQL URL may carry a
+ * password, so only the scheme is quoted back.
+ */
+#include "store/store.h"
+#include "store/store_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define URL_FORMS \
+    "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite:// (in memory), " \
+    "or postgresql://user:pass@host:5432/db"
+
+void taas_store__seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static const char *const state_names[] = {
+    [TAAS_TASK_UNSPECIFIED] = "UNSPECIFIED", [TAAS_TASK_PENDING] = "PENDING",
+    [TAAS_TASK_RUNNING] = "RUNNING",         [TAAS_TASK_SUCCEEDED] = "SUCCEEDED",
+    [TAAS_TASK_FAILED] = "FAILED",           [TAAS_TASK_CANCELLED] = "CANCELLED",
+};
+
+const char *taas_task_state_name(taas_task_state s)
+{
+    if ((int)s < 0 || (size_t)s >= sizeof(state_names) / sizeof(state_names[0]))
+        return "UNSPECIFIED";
+    return state_names[s];
+}
+
+taas_task_state taas_task_state_parse(const char *s)
+{
+    if (!s)
+        return TAAS_TASK_UNSPECIFIED;
+    for (int i = TAAS_TASK_PENDING; i <= TAAS_TASK_CANCELLED; i++)
+        if (strcasecmp(s, state_names[i]) == 0)
+            return (taas_task_state)i;
+    return TAAS_TASK_UNSPECIFIED;
+}
+
+const char *taas_store_strerror(int code)
+{
+    switch (code) {
+    case TAAS_STORE_OK: return "ok";
+    case TAAS_STORE_ENOTFOUND: return "no such task";
+    case TAAS_STORE_ESTALE: return "lease token is not current (the task was claimed again)";
+    case TAAS_STORE_ECONFLICT: return "idempotency key already used with different inputs";
+    case TAAS_STORE_EFINAL: return "task is already in a final state";
+    case TAAS_STORE_EIO: return "storage I/O error";
+    case TAAS_STORE_EFULL: return "storage is full";
+    case TAAS_STORE_EBUSY: return "storage is busy, retry later";
+    case TAAS_STORE_ENOMEM: return "out of memory";
+    case TAAS_STORE_EINVAL: return "invalid argument";
+    default: return "unknown storage error";
+    }
+}
+
+void taas_task_rec_clear(taas_task_rec *r)
+{
+    if (!r)
+        return;
+    free(r->name);
+    free(r->input);
+    free(r->idempotency_key);
+    free(r->input_hash);
+    free(r->progress_message);
+    free(r->output);
+    free(r->error);
+    free(r->attempts_json);
+    free(r->lease_owner);
+    memset(r, 0, sizeof(*r));
+}
+
+static bool has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+taas_store *taas_store_open(const char *url, const taas_store_opts *opts, char *err,
+                            size_t errlen)
+{
+    taas_store__seterr(err, errlen, "%s", "");
+    if (!url || !*url) {
+        taas_store__seterr(err, errlen, "empty DATABASE_URL: use " URL_FORMS);
+        return NULL;
+    }
+    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
+        taas_store__seterr(err, errlen,
+                           "PostgreSQL backend is not built into this server; "
+                           "use sqlite:///relative/path.db or sqlite:////absolute/path.db");
+        return NULL;
+    }
+    if (!has_prefix(url, "sqlite://")) {
+        const char *colon = strstr(url, "://");
+        int n = colon ? (int)(colon - url) : 0;
+        if (n > 32)
+            n = 32;
+        if (colon)
+            taas_store__seterr(err, errlen, "unsupported DATABASE_URL scheme \"%.*s\": use " URL_FORMS,
+                               n, url);
+        else
+            taas_store__seterr(err, errlen, "DATABASE_URL is not a URL: use " URL_FORMS);
+        return NULL;
+    }
+    const char *rest = url + strlen("sqlite://");
+    if (*rest == '\0')
+        return taas_store__sqlite_open(url, NULL, opts, err, errlen);
+    if (*rest != '/') {
+        taas_store__seterr(err, errlen,
+                           "a sqlite URL has no host part: use sqlite:///relative/path.db "
+                           "or sqlite:////absolute/path.db");
+        return NULL;
+    }
+    const char *path = rest + 1; /* after the empty host's slash */
+    if (strchr(path, '?')) {
+        taas_store__seterr(err, errlen, "query parameters in a sqlite URL are not supported");
+        return NULL;
+    }
+    if (*path == '\0') {
+        taas_store__seterr(err, errlen,
+                           "sqlite URL names no file: use sqlite:///relative/path.db, "
+                           "sqlite:////absolute/path.db or sqlite:// (in memory)");
+        return NULL;
+    }
+    if (strcmp(path, ":memory:") == 0)
+        return taas_store__sqlite_open(url, NULL, opts, err, errlen);
+    if (path[strlen(path) - 1] == '/') {
+        taas_store__seterr(err, errlen, "sqlite URL names a directory, not a database file");
+        return NULL;
+    }
+    return taas_store__sqlite_open(url, path, opts, err, errlen);
+}

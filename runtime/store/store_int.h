@@ -1,0 +1,23 @@
+/*
+ * runtime/store/store_int.h - what the backends share with store.c, and
+ * nothing the rest of the runtime should call. store.c parses the URL and
+ * hands each backend the part it understands; one open function per backend.
+ */
+#ifndef TAAS_STORE_INT_H
+#define TAAS_STORE_INT_H
+
+#include "store/store.h"
+
+/*
+ * Open the SQLite backend. `path` is a file path, or NULL for a private
+ * in-memory database; `url` is kept for describe(). Returns NULL with a
+ * message in err on failure.
+ */
+taas_store *taas_store__sqlite_open(const char *url, const char *path,
+                                    const taas_store_opts *opts, char *err, size_t errlen);
+
+/* snprintf into err when err is not NULL. */
+void taas_store__seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
