@@ -1,0 +1,207 @@
+/*
+ * tests/store/test_store_list.c - ListTasks: filters, newest-first order,
+ * summaries, and page tokens across pages while inserts go on.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "store_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fx {
+    char *dir;
+    taas_store *s;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    f->dir = st_tmpdir();
+    f->s = st_open(f->dir, "list.db");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    f->s->close(f->s);
+    st_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static size_t list_all(taas_store *s, taas_task_state st, const char *name, char ids[][37],
+                       size_t cap)
+{
+    taas_list_query q = {.state = st, .name = name, .limit = 1000};
+    taas_task_rec *recs;
+    size_t n;
+    char next[64];
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_string_equal(next, "");
+    assert_true(n <= cap);
+    for (size_t i = 0; i < n; i++) {
+        if (st)
+            assert_int_equal(recs[i].state, st);
+        if (name)
+            assert_string_equal(recs[i].name, name);
+        assert_null(recs[i].input); /* summaries */
+        assert_null(recs[i].output);
+        assert_non_null(recs[i].attempts_json);
+        if (i > 0)
+            assert_true(strcmp(recs[i - 1].id, recs[i].id) > 0); /* newest first */
+        memcpy(ids[i], recs[i].id, 37);
+    }
+    st_clear_all(recs, (int)n);
+    free(recs);
+    return n;
+}
+
+static void test_filters(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char a[6][37], b[4][37], got[32][37];
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(st_insert(s, &(st_task){.name = "alpha", .priority = 6 - i}, a[i]), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(st_insert(s, &(st_task){.name = "beta"}, b[i]), 0);
+    taas_task_rec out[3];
+    assert_int_equal(st_claim(s, "w", 3, 10, 1000, out), 3); /* a[0..2] */
+    assert_int_equal(st_complete(s, out[0].id, out[0].lease_token, TAAS_TASK_SUCCEEDED,
+                                 "{\"big\":\"output\"}", NULL, 0, 20),
+                     0);
+    st_clear_all(out, 3);
+
+    assert_int_equal(list_all(s, TAAS_TASK_UNSPECIFIED, NULL, got, 32), 10);
+    assert_string_equal(got[0], b[3]);
+    assert_string_equal(got[9], a[0]);
+    assert_int_equal(list_all(s, TAAS_TASK_UNSPECIFIED, "alpha", got, 32), 6);
+    assert_string_equal(got[0], a[5]);
+    assert_int_equal(list_all(s, TAAS_TASK_UNSPECIFIED, "beta", got, 32), 4);
+    assert_int_equal(list_all(s, TAAS_TASK_RUNNING, NULL, got, 32), 2);
+    assert_string_equal(got[0], a[2]);
+    assert_string_equal(got[1], a[1]);
+    assert_int_equal(list_all(s, TAAS_TASK_SUCCEEDED, NULL, got, 32), 1);
+    assert_string_equal(got[0], a[0]);
+    assert_int_equal(list_all(s, TAAS_TASK_PENDING, "alpha", got, 32), 3);
+    assert_int_equal(list_all(s, TAAS_TASK_PENDING, "beta", got, 32), 4);
+    assert_int_equal(list_all(s, TAAS_TASK_RUNNING, "beta", got, 32), 0);
+    assert_int_equal(list_all(s, TAAS_TASK_UNSPECIFIED, "gamma", got, 32), 0);
+}
+
+static void test_pages_with_inserts(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    enum { N = 250, PAGE = 7 };
+    static char ids[N][37];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(st_insert(s, &(st_task){.name = i % 2 ? "odd" : "even"}, ids[i]), 0);
+    char token[64] = "";
+    size_t seen = 0, pages = 0;
+    char extra[37];
+    for (;;) {
+        taas_list_query q = {.limit = PAGE, .page_token = token};
+        taas_task_rec *recs;
+        size_t n;
+        char next[64];
+        assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+        pages++;
+        for (size_t i = 0; i < n; i++) {
+            /* Exactly the pre-existing tasks, newest first, no gap, no repeat. */
+            assert_true(seen < N);
+            assert_string_equal(recs[i].id, ids[N - 1 - seen]);
+            seen++;
+        }
+        st_clear_all(recs, (int)n);
+        free(recs);
+        /* Newer tasks arrive between pages; they sort before the cursor. */
+        assert_int_equal(st_insert(s, &(st_task){.name = "late"}, extra), 0);
+        if (!next[0])
+            break;
+        assert_true(strlen(next) < 64);
+        snprintf(token, sizeof(token), "%s", next);
+    }
+    assert_int_equal(seen, N);
+    assert_int_equal(pages, (N + PAGE - 1) / PAGE);
+
+    /* Filtered pagination, with a page size that divides the count exactly. */
+    token[0] = '\0';
+    seen = 0;
+    for (;;) {
+        taas_list_query q = {.limit = 25, .name = "odd", .page_token = token};
+        taas_task_rec *recs;
+        size_t n;
+        char next[64];
+        assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(recs[i].name, "odd");
+            seen++;
+        }
+        st_clear_all(recs, (int)n);
+        free(recs);
+        if (!next[0])
+            break;
+        snprintf(token, sizeof(token), "%s", next);
+    }
+    assert_int_equal(seen, N / 2);
+}
+
+static void test_bad_queries(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char id[37];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(st_insert(s, &(st_task){0}, id), 0);
+    taas_task_rec *recs = (taas_task_rec *)1;
+    size_t n = 99;
+    char next[64];
+    taas_list_query q = {.limit = 1};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 1);
+    char good[64];
+    snprintf(good, sizeof(good), "%s", next);
+    st_clear_all(recs, 1);
+    free(recs);
+
+    const char *bad[] = {"garbage", "0190a5b3-0000-7000-8000-000000000001", "AAAA", good + 1,
+                         "MDE5MGE1YjMtMDAwMC03MDAwLTgwMDAtMDAwMDAwMDAwMDAx!", /* bad char */
+                         "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4"}; /* not an id */
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        q.page_token = bad[i];
+        recs = (taas_task_rec *)1;
+        n = 99;
+        assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
+        assert_null(recs);
+        assert_int_equal(n, 0);
+        assert_non_null(strstr(s->last_error(s), "page token"));
+    }
+    q.page_token = good;
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 1);
+    st_clear_all(recs, 1);
+    free(recs);
+    q.page_token = NULL;
+    q.limit = 0;
+    assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
+    q.limit = 1001;
+    assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
+    q.limit = 1000;
+    q.state = (taas_task_state)9;
+    assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages_with_inserts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_queries, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("store_list", tests, NULL, NULL);
+}

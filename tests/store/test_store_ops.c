@@ -1,0 +1,620 @@
+/*
+ * tests/store/test_store_ops.c - every write operation against a real SQLite
+ * file: insert/get round trip, claim order, fencing, idempotency, cancel,
+ * heartbeat, recover, release and prune.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "store_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fx {
+    char *dir;
+    taas_store *s;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    f->dir = st_tmpdir();
+    f->s = st_open(f->dir, "ops.db");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    f->s->close(f->s);
+    st_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static taas_task_state state_of(taas_store *s, const char *id)
+{
+    taas_task_rec r;
+    st_get(s, id, &r);
+    taas_task_state st = r.state;
+    taas_task_rec_clear(&r);
+    return st;
+}
+
+static void test_round_trip(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    const char *input = "{\"text\":\"caf\xc3\xa9 \\\"quoted\\\"\",\"n\":[1,2,3]}";
+    taas_task_rec in;
+    memset(&in, 0, sizeof(in));
+    st_id(in.id);
+    in.name = "resize_image";
+    in.input = (char *)input;
+    in.input_len = strlen(input);
+    in.priority = 7;
+    in.max_attempts = 3;
+    in.timeout_s = 45;
+    in.idempotent = true;
+    in.idempotency_key = "req-42";
+    in.input_hash = "abcdef0123";
+    in.created_ms = 1700000000123LL;
+    in.run_after_ms = 1700000000500LL;
+    taas_store_op op = {.kind = TAAS_OP_INSERT};
+    op.u.insert.task = &in;
+    assert_int_equal(st_apply1(s, &op), 0);
+    assert_false(op.u.insert.duplicate);
+
+    taas_task_rec r;
+    st_get(s, in.id, &r);
+    assert_string_equal(r.id, in.id);
+    assert_string_equal(r.name, "resize_image");
+    assert_int_equal(r.input_len, strlen(input));
+    assert_memory_equal(r.input, input, strlen(input));
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.priority, 7);
+    assert_int_equal(r.attempt, 0);
+    assert_int_equal(r.max_attempts, 3);
+    assert_int_equal(r.timeout_s, 45);
+    assert_true(r.idempotent);
+    assert_string_equal(r.idempotency_key, "req-42");
+    assert_string_equal(r.input_hash, "abcdef0123");
+    assert_int_equal(r.created_ms, 1700000000123LL);
+    assert_int_equal(r.updated_ms, 1700000000123LL);
+    assert_int_equal(r.run_after_ms, 1700000000500LL);
+    assert_int_equal(r.started_ms, 0);
+    assert_int_equal(r.finished_ms, 0);
+    assert_true(r.progress == 0.0);
+    assert_null(r.progress_message);
+    assert_null(r.output);
+    assert_null(r.error);
+    assert_string_equal(r.attempts_json, "[]");
+    assert_false(r.cancel_requested);
+    assert_null(r.lease_owner);
+    assert_int_equal(r.lease_expires_ms, 0);
+    assert_int_equal(r.lease_token, 0);
+    taas_task_rec_clear(&r);
+
+    /* Claim: the returned record is complete, input included. */
+    taas_task_rec c[2];
+    int64_t now = 1700000001000LL;
+    assert_int_equal(st_claim(s, "node-a/w1", 2, now, 30000, c), 1);
+    assert_string_equal(c[0].id, in.id);
+    assert_memory_equal(c[0].input, input, strlen(input));
+    assert_int_equal(c[0].state, TAAS_TASK_RUNNING);
+    assert_int_equal(c[0].attempt, 1);
+    assert_int_equal(c[0].lease_token, 1);
+    assert_string_equal(c[0].lease_owner, "node-a/w1");
+    assert_int_equal(c[0].lease_expires_ms, now + 30000);
+    assert_int_equal(c[0].started_ms, now);
+    assert_int_equal(c[0].updated_ms, now);
+    assert_int_equal(c[0].timeout_s, 45);
+    int64_t tok = c[0].lease_token;
+    st_clear_all(c, 1);
+
+    assert_int_equal(st_progress(s, in.id, tok, 0.25, "quarter", now + 1), 0);
+    st_get(s, in.id, &r);
+    assert_true(r.progress == 0.25);
+    assert_string_equal(r.progress_message, "quarter");
+    assert_int_equal(r.updated_ms, now + 1);
+    taas_task_rec_clear(&r);
+    /* Out-of-range progress is clamped. */
+    assert_int_equal(st_progress(s, in.id, tok, 7.0, NULL, now + 2), 0);
+    st_get(s, in.id, &r);
+    assert_true(r.progress == 1.0);
+    assert_null(r.progress_message);
+    taas_task_rec_clear(&r);
+
+    assert_int_equal(st_complete(s, in.id, tok, TAAS_TASK_SUCCEEDED, "{\"ok\":true}", NULL, 0,
+                                 now + 5),
+                     0);
+    st_get(s, in.id, &r);
+    assert_int_equal(r.state, TAAS_TASK_SUCCEEDED);
+    assert_string_equal(r.output, "{\"ok\":true}");
+    assert_int_equal(r.output_len, strlen("{\"ok\":true}"));
+    assert_int_equal(r.finished_ms, now + 5);
+    assert_int_equal(r.updated_ms, now + 5);
+    assert_true(r.progress == 1.0);
+    assert_null(r.error);
+    assert_null(r.lease_owner);
+    assert_int_equal(r.lease_expires_ms, 0);
+    assert_int_equal(r.lease_token, 1);
+    assert_int_equal(r.attempt, 1);
+    assert_string_equal(r.attempts_json, "[]");
+    taas_task_rec_clear(&r);
+
+    /* Refusals: unknown id, malformed records, a taken id. */
+    assert_int_equal(s->get(s, "0190a5b3-0000-7000-8000-ffffffffffff", &r), TAAS_STORE_ENOTFOUND);
+    assert_null(r.name);
+    taas_task_rec bad = in;
+    snprintf(bad.id, sizeof(bad.id), "not-a-uuid");
+    op.u.insert.task = &bad;
+    assert_int_equal(st_apply1(s, &op), TAAS_STORE_EINVAL);
+    bad = in;
+    bad.name = NULL;
+    assert_int_equal(st_apply1(s, &op), TAAS_STORE_EINVAL);
+    bad = in;
+    bad.idempotency_key = NULL;
+    assert_int_equal(st_apply1(s, &op), TAAS_STORE_ECONFLICT); /* same id */
+}
+
+static void test_claim_order(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char a[37], b[37], c[37], d[37], e[37], late[37], early[37];
+    int64_t now = 100000;
+    assert_int_equal(st_insert(s, &(st_task){.priority = 0}, a), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 5}, b), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 0}, c), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 5, .run_after_ms = now + 10000}, d), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 0}, e), 0);
+    /* Within a priority, an earlier run_after goes first even if inserted later. */
+    assert_int_equal(st_insert(s, &(st_task){.priority = -1, .run_after_ms = 500}, late), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = -1, .run_after_ms = 100}, early), 0);
+
+    taas_task_rec out[10];
+    int n = st_claim(s, "w", 10, now, 1000, out);
+    assert_int_equal(n, 6);
+    const char *want[] = {b, a, c, e, early, late};
+    for (int i = 0; i < n; i++)
+        assert_string_equal(out[i].id, want[i]);
+    st_clear_all(out, n);
+    assert_int_equal(state_of(s, d), TAAS_TASK_PENDING);
+    assert_int_equal(st_claim(s, "w", 10, now, 1000, out), 0);
+    assert_int_equal(st_claim(s, "w", 10, now + 9999, 1000, out), 0);
+    n = st_claim(s, "w", 10, now + 10000, 1000, out);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].id, d);
+    st_clear_all(out, n);
+
+    /* max is honoured and the rest stays queued in order (FIFO). */
+    char ids[5][37];
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(st_insert(s, &(st_task){.priority = 1}, ids[i]), 0);
+    n = st_claim(s, "w", 2, now, 1000, out);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[0].id, ids[0]);
+    assert_string_equal(out[1].id, ids[1]);
+    st_clear_all(out, n);
+    n = st_claim(s, "w", 10, now, 1000, out);
+    assert_int_equal(n, 3);
+    assert_string_equal(out[0].id, ids[2]);
+    assert_string_equal(out[2].id, ids[4]);
+    st_clear_all(out, n);
+    assert_int_equal(st_claim(s, "w", 0, now, 1000, out), 0);
+}
+
+static void test_fencing(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char id[37];
+    taas_task_rec out[1];
+    assert_int_equal(st_insert(s, &(st_task){0}, id), 0);
+    assert_int_equal(st_complete(s, id, 0, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 1), TAAS_STORE_ESTALE);
+    assert_int_equal(st_claim(s, "w", 1, 1000, 100, out), 1);
+    int64_t tok = out[0].lease_token;
+    st_clear_all(out, 1);
+    assert_int_equal(st_complete(s, id, tok + 1, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 2), TAAS_STORE_ESTALE);
+    assert_int_equal(st_progress(s, id, tok - 1, 0.5, "x", 2), TAAS_STORE_ESTALE);
+    assert_int_equal(st_complete(s, "0190a5b3-0000-7000-8000-eeeeeeeeeeee", tok,
+                                 TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 2),
+                     TAAS_STORE_ENOTFOUND);
+    assert_int_equal(st_progress(s, "0190a5b3-0000-7000-8000-eeeeeeeeeeee", tok, 0.5, NULL, 2),
+                     TAAS_STORE_ENOTFOUND);
+    assert_int_equal(st_complete(s, id, tok, TAAS_TASK_RUNNING, NULL, NULL, 0, 2), TAAS_STORE_EINVAL);
+    /* The refused calls changed nothing. */
+    taas_task_rec r;
+    st_get(s, id, &r);
+    assert_int_equal(r.state, TAAS_TASK_RUNNING);
+    assert_true(r.progress == 0.0);
+    taas_task_rec_clear(&r);
+    assert_int_equal(st_complete(s, id, tok, TAAS_TASK_FAILED, NULL, "bad input", 0, 3), 0);
+    /* A second completion of the same attempt is refused. */
+    assert_int_equal(st_complete(s, id, tok, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 4), TAAS_STORE_ESTALE);
+    assert_int_equal(state_of(s, id), TAAS_TASK_FAILED);
+
+    /* A worker that lost its lease never overwrites the next attempt: 100 of 100. */
+    int refused = 0;
+    for (int i = 0; i < 100; i++) {
+        int64_t t0 = 10000 + i * 1000;
+        assert_int_equal(st_insert(s, &(st_task){.idempotent = true, .max_attempts = 2}, id), 0);
+        assert_int_equal(st_claim(s, "old", 1, t0, 10, out), 1);
+        assert_string_equal(out[0].id, id);
+        int64_t old = out[0].lease_token;
+        st_clear_all(out, 1);
+        taas_store_op rec = {.kind = TAAS_OP_RECOVER};
+        rec.u.recover.now_ms = t0 + 20;
+        assert_int_equal(st_apply1(s, &rec), 0);
+        assert_int_equal(rec.u.recover.retried, 1);
+        assert_int_equal(st_claim(s, "new", 1, t0 + 30, 1000, out), 1);
+        int64_t cur = out[0].lease_token;
+        assert_true(cur > old);
+        st_clear_all(out, 1);
+        int a = st_complete(s, id, old, TAAS_TASK_SUCCEEDED, "{\"who\":\"old\"}", NULL, 0, t0 + 40);
+        int b = st_progress(s, id, old, 0.9, "old", t0 + 40);
+        if (a == TAAS_STORE_ESTALE && b == TAAS_STORE_ESTALE)
+            refused++;
+        assert_int_equal(st_complete(s, id, cur, TAAS_TASK_SUCCEEDED, "{\"who\":\"new\"}", NULL, 0,
+                                     t0 + 50),
+                         0);
+        st_get(s, id, &r);
+        assert_string_equal(r.output, "{\"who\":\"new\"}");
+        taas_task_rec_clear(&r);
+    }
+    assert_int_equal(refused, 100);
+}
+
+static void test_retry_attempts(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char id[37];
+    taas_task_rec out[1], r;
+    assert_int_equal(st_insert(s, &(st_task){.max_attempts = 3}, id), 0);
+    assert_int_equal(st_claim(s, "w", 1, 1000, 100, out), 1);
+    int64_t tok = out[0].lease_token;
+    st_clear_all(out, 1);
+    assert_int_equal(st_progress(s, id, tok, 0.5, "half", 1500), 0);
+    assert_int_equal(st_complete(s, id, tok, TAAS_TASK_PENDING, NULL, "boom \"1\"", 7000, 2000), 0);
+    st_get(s, id, &r);
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.run_after_ms, 7000);
+    assert_int_equal(r.finished_ms, 0);
+    assert_string_equal(r.error, "boom \"1\"");
+    assert_true(r.progress == 0.0);
+    assert_null(r.progress_message);
+    assert_null(r.lease_owner);
+    assert_string_equal(r.attempts_json,
+                        "[{\"attempt\":1,\"error\":\"boom \\\"1\\\"\",\"finished_ms\":2000}]");
+    taas_task_rec_clear(&r);
+    assert_int_equal(st_claim(s, "w", 1, 6999, 100, out), 0);
+    assert_int_equal(st_claim(s, "w", 1, 7000, 100, out), 1);
+    assert_int_equal(out[0].attempt, 2);
+    assert_int_equal(out[0].lease_token, 2);
+    tok = out[0].lease_token;
+    st_clear_all(out, 1);
+    assert_int_equal(st_complete(s, id, tok, TAAS_TASK_FAILED, NULL, "bad", 0, 9000), 0);
+    st_get(s, id, &r);
+    assert_int_equal(r.state, TAAS_TASK_FAILED);
+    assert_int_equal(r.finished_ms, 9000);
+    assert_string_equal(r.error, "bad");
+    assert_string_equal(r.attempts_json,
+                        "[{\"attempt\":1,\"error\":\"boom \\\"1\\\"\",\"finished_ms\":2000},"
+                        "{\"attempt\":2,\"error\":\"bad\",\"finished_ms\":9000}]");
+    taas_task_rec_clear(&r);
+}
+
+static void insert_op(taas_store_op *op, taas_task_rec *rec, const char *key, const char *hash)
+{
+    memset(rec, 0, sizeof(*rec));
+    st_id(rec->id);
+    rec->name = "email";
+    rec->input = "{}";
+    rec->idempotency_key = (char *)key;
+    rec->input_hash = (char *)hash;
+    rec->created_ms = 5;
+    memset(op, 0, sizeof(*op));
+    op->kind = TAAS_OP_INSERT;
+    op->u.insert.task = rec;
+}
+
+static size_t count_tasks(taas_store *s, const char *name)
+{
+    taas_list_query q = {.limit = 1000, .name = name};
+    taas_task_rec *recs;
+    size_t n;
+    char next[64];
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    st_clear_all(recs, (int)n);
+    free(recs);
+    return n;
+}
+
+static void test_idempotency(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char id1[37], id2[37];
+    assert_int_equal(st_insert(s, &(st_task){.name = "email", .key = "k1", .hash = "h1"}, id1), 0);
+    taas_store_op op;
+    taas_task_rec rec;
+    insert_op(&op, &rec, "k1", "h1");
+    assert_int_equal(st_apply1(s, &op), 0);
+    assert_true(op.u.insert.duplicate);
+    assert_string_equal(op.u.insert.existing_id, id1);
+    insert_op(&op, &rec, "k1", "h2");
+    assert_int_equal(st_apply1(s, &op), TAAS_STORE_ECONFLICT);
+    assert_false(op.u.insert.duplicate);
+    insert_op(&op, &rec, "k1", NULL);
+    assert_int_equal(st_apply1(s, &op), TAAS_STORE_ECONFLICT);
+    assert_int_equal(count_tasks(s, "email"), 1);
+    /* Keys are per task name. */
+    assert_int_equal(st_insert(s, &(st_task){.name = "sms", .key = "k1", .hash = "h9"}, id2), 0);
+    assert_string_not_equal(id1, id2);
+    /* No hash on either side counts as the same inputs. */
+    assert_int_equal(st_insert(s, &(st_task){.name = "email", .key = "k0"}, id1), 0);
+    insert_op(&op, &rec, "k0", NULL);
+    assert_int_equal(st_apply1(s, &op), 0);
+    assert_true(op.u.insert.duplicate);
+    assert_string_equal(op.u.insert.existing_id, id1);
+
+    /* Two inserts with one key in one batch. */
+    taas_store_op o[4];
+    taas_task_rec r[4];
+    insert_op(&o[0], &r[0], "k2", "h");
+    insert_op(&o[1], &r[1], "k2", "h");
+    insert_op(&o[2], &r[2], "k3", "h");
+    insert_op(&o[3], &r[3], "k3", "other");
+    taas_store_op *batch[4] = {&o[0], &o[1], &o[2], &o[3]};
+    assert_int_equal(s->apply(s, batch, 4), 0);
+    assert_int_equal(o[0].result, 0);
+    assert_false(o[0].u.insert.duplicate);
+    assert_int_equal(o[1].result, 0);
+    assert_true(o[1].u.insert.duplicate);
+    assert_string_equal(o[1].u.insert.existing_id, r[0].id);
+    assert_int_equal(o[2].result, 0);
+    assert_false(o[2].u.insert.duplicate);
+    assert_int_equal(o[3].result, TAAS_STORE_ECONFLICT);
+    assert_int_equal(count_tasks(s, "email"), 4); /* keys k1, k0, k2, k3 */
+}
+
+static void test_cancel(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char p[37], run[37];
+    taas_task_rec out[1], r;
+    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, run), 0);
+    assert_int_equal(st_claim(s, "w", 1, 100, 1000, out), 1);
+    int64_t tok = out[0].lease_token;
+    st_clear_all(out, 1);
+    assert_int_equal(st_insert(s, &(st_task){0}, p), 0);
+
+    taas_store_op op = {.kind = TAAS_OP_CANCEL};
+    op.u.cancel.id = p;
+    op.u.cancel.now_ms = 200;
+    assert_int_equal(st_apply1(s, &op), 0);
+    assert_int_equal(op.u.cancel.state_after, TAAS_TASK_CANCELLED);
+    st_get(s, p, &r);
+    assert_int_equal(r.state, TAAS_TASK_CANCELLED);
+    assert_int_equal(r.finished_ms, 200);
+    taas_task_rec_clear(&r);
+    assert_int_equal(st_claim(s, "w", 1, 300, 1000, out), 0);
+
+    op.u.cancel.id = run;
+    assert_int_equal(st_apply1(s, &op), 0);
+    assert_int_equal(op.u.cancel.state_after, TAAS_TASK_RUNNING);
+    assert_int_equal(op.u.cancel.lease_token, tok);
+    st_get(s, run, &r);
+    assert_int_equal(r.state, TAAS_TASK_RUNNING);
+    assert_true(r.cancel_requested);
+    taas_task_rec_clear(&r);
+    /* The worker notices and finishes it as cancelled. */
+    assert_int_equal(st_complete(s, run, tok, TAAS_TASK_CANCELLED, NULL, "cancelled", 0, 400), 0);
+
+    op.u.cancel.id = run;
+    assert_int_equal(st_apply1(s, &op), TAAS_STORE_EFINAL);
+    assert_int_equal(op.u.cancel.state_after, TAAS_TASK_CANCELLED);
+    op.u.cancel.id = p;
+    assert_int_equal(st_apply1(s, &op), TAAS_STORE_EFINAL);
+    op.u.cancel.id = "0190a5b3-0000-7000-8000-dddddddddddd";
+    assert_int_equal(st_apply1(s, &op), TAAS_STORE_ENOTFOUND);
+}
+
+static void test_heartbeat(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char a[37], b[37], c[37];
+    taas_task_rec out[2], r;
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
+    assert_int_equal(st_claim(s, "w1", 2, 1000, 1000, out), 2);
+    st_clear_all(out, 2);
+    assert_int_equal(st_claim(s, "w2", 1, 1000, 1000, out), 1);
+    st_clear_all(out, 1);
+    taas_store_op hb = {.kind = TAAS_OP_HEARTBEAT};
+    hb.u.heartbeat.owner = "w1";
+    hb.u.heartbeat.lease_expires_ms = 10000;
+    assert_int_equal(st_apply1(s, &hb), 0);
+    st_get(s, a, &r);
+    assert_int_equal(r.lease_expires_ms, 10000);
+    taas_task_rec_clear(&r);
+    taas_store_op rec = {.kind = TAAS_OP_RECOVER};
+    rec.u.recover.now_ms = 5000;
+    assert_int_equal(st_apply1(s, &rec), 0);
+    assert_int_equal(rec.u.recover.retried + rec.u.recover.failed, 1);
+    assert_int_equal(state_of(s, a), TAAS_TASK_RUNNING);
+    assert_int_equal(state_of(s, b), TAAS_TASK_RUNNING);
+    assert_int_equal(state_of(s, c), TAAS_TASK_FAILED);
+}
+
+static void test_recover(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char idem[37], plain[37], canc[37];
+    taas_task_rec out[3], r;
+    assert_int_equal(st_insert(s, &(st_task){.priority = 3, .idempotent = true, .max_attempts = 2}, idem), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2, .max_attempts = 3}, plain), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 1, .idempotent = true, .max_attempts = 5}, canc), 0);
+    assert_int_equal(st_claim(s, "w", 3, 1000, 500, out), 3);
+    st_clear_all(out, 3);
+    taas_store_op cop = {.kind = TAAS_OP_CANCEL};
+    cop.u.cancel.id = canc;
+    cop.u.cancel.now_ms = 1100;
+    assert_int_equal(st_apply1(s, &cop), 0);
+
+    taas_store_op rec = {.kind = TAAS_OP_RECOVER};
+    rec.u.recover.now_ms = 1499; /* not expired yet */
+    assert_int_equal(st_apply1(s, &rec), 0);
+    assert_int_equal(rec.u.recover.retried, 0);
+    assert_int_equal(rec.u.recover.failed, 0);
+    rec.u.recover.now_ms = 1500;
+    assert_int_equal(st_apply1(s, &rec), 0);
+    assert_int_equal(rec.u.recover.retried, 1);
+    assert_int_equal(rec.u.recover.failed, 2);
+
+    st_get(s, idem, &r);
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.attempt, 1);
+    assert_int_equal(r.run_after_ms, 1500);
+    assert_null(r.lease_owner);
+    assert_string_equal(r.error, "interrupted");
+    assert_string_equal(r.attempts_json,
+                        "[{\"attempt\":1,\"error\":\"interrupted\",\"finished_ms\":1500}]");
+    taas_task_rec_clear(&r);
+    st_get(s, plain, &r);
+    assert_int_equal(r.state, TAAS_TASK_FAILED);
+    assert_string_equal(r.error, "interrupted");
+    assert_int_equal(r.finished_ms, 1500);
+    assert_string_equal(r.attempts_json,
+                        "[{\"attempt\":1,\"error\":\"interrupted\",\"finished_ms\":1500}]");
+    taas_task_rec_clear(&r);
+    st_get(s, canc, &r);
+    assert_int_equal(r.state, TAAS_TASK_CANCELLED); /* it was asked to stop */
+    taas_task_rec_clear(&r);
+
+    /* Second attempt of the idempotent task also expires: no attempts left. */
+    assert_int_equal(st_claim(s, "w", 3, 2000, 500, out), 1);
+    assert_int_equal(out[0].attempt, 2);
+    st_clear_all(out, 1);
+    rec.u.recover.now_ms = 3000;
+    assert_int_equal(st_apply1(s, &rec), 0);
+    assert_int_equal(rec.u.recover.retried, 0);
+    assert_int_equal(rec.u.recover.failed, 1);
+    st_get(s, idem, &r);
+    assert_int_equal(r.state, TAAS_TASK_FAILED);
+    assert_string_equal(r.error, "interrupted");
+    assert_string_equal(r.attempts_json,
+                        "[{\"attempt\":1,\"error\":\"interrupted\",\"finished_ms\":1500},"
+                        "{\"attempt\":2,\"error\":\"interrupted\",\"finished_ms\":3000}]");
+    taas_task_rec_clear(&r);
+}
+
+static void test_release(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char a[37], b[37], c[37];
+    taas_task_rec out[2], r;
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
+    assert_int_equal(st_claim(s, "w1", 2, 1000, 60000, out), 2);
+    int64_t old = out[0].lease_token;
+    assert_string_equal(out[0].id, a);
+    st_clear_all(out, 2);
+    assert_int_equal(st_claim(s, "w2", 1, 1000, 60000, out), 1);
+    st_clear_all(out, 1);
+    taas_store_op rel = {.kind = TAAS_OP_RELEASE};
+    rel.u.release.owner = "w1";
+    rel.u.release.now_ms = 2000;
+    assert_int_equal(st_apply1(s, &rel), 0);
+    assert_int_equal(rel.u.release.released, 2);
+    st_get(s, a, &r);
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.attempt, 0);
+    assert_null(r.lease_owner);
+    assert_int_equal(r.updated_ms, 2000);
+    taas_task_rec_clear(&r);
+    assert_int_equal(state_of(s, c), TAAS_TASK_RUNNING);
+    /* Released work is claimed again at once, as a first attempt with a new token. */
+    assert_int_equal(st_claim(s, "w3", 2, 2001, 60000, out), 2);
+    assert_string_equal(out[0].id, a);
+    assert_int_equal(out[0].attempt, 1);
+    assert_true(out[0].lease_token > old);
+    int64_t cur = out[0].lease_token;
+    st_clear_all(out, 2);
+    assert_int_equal(st_complete(s, a, old, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 3000), TAAS_STORE_ESTALE);
+    assert_int_equal(st_complete(s, a, cur, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 3000), 0);
+    rel.u.release.owner = "nobody";
+    assert_int_equal(st_apply1(s, &rel), 0);
+    assert_int_equal(rel.u.release.released, 0);
+}
+
+static void finish_one(taas_store *s, int64_t finished, const char *key, char id[37])
+{
+    taas_task_rec out[1];
+    assert_int_equal(st_insert(s, &(st_task){.priority = 100, .key = key, .name = "p"}, id), 0);
+    assert_int_equal(st_claim(s, "w", 1, finished, 1000, out), 1);
+    assert_string_equal(out[0].id, id);
+    assert_int_equal(st_complete(s, id, out[0].lease_token, TAAS_TASK_SUCCEEDED, "{}", NULL, 0,
+                                 finished),
+                     0);
+    st_clear_all(out, 1);
+}
+
+static void test_prune(void **state)
+{
+    taas_store *s = ((fx *)*state)->s;
+    char id[37], pend[3][37], late[2][37], keyed[37];
+    for (int i = 0; i < 24; i++)
+        finish_one(s, 1000 + i, NULL, id);
+    finish_one(s, 1100, "once", keyed);
+    for (int i = 0; i < 2; i++)
+        finish_one(s, 50000, NULL, late[i]);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(st_insert(s, &(st_task){.name = "p", .run_after_ms = 999999}, pend[i]), 0);
+    assert_int_equal(count_tasks(s, "p"), 30);
+    taas_store_op pr = {.kind = TAAS_OP_PRUNE};
+    pr.u.prune.finished_before_ms = 10000;
+    pr.u.prune.limit = 10;
+    int want[] = {10, 10, 5, 0};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(st_apply1(s, &pr), 0);
+        assert_int_equal(pr.u.prune.deleted, want[i]);
+    }
+    assert_int_equal(count_tasks(s, "p"), 5);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(state_of(s, pend[i]), TAAS_TASK_PENDING);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(state_of(s, late[i]), TAAS_TASK_SUCCEEDED);
+    taas_task_rec r;
+    assert_int_equal(s->get(s, keyed, &r), TAAS_STORE_ENOTFOUND);
+    /* A pruned task's idempotency key is free again. */
+    taas_store_op op = {.kind = TAAS_OP_INSERT};
+    taas_task_rec t = {.name = "p", .input = "{}", .idempotency_key = "once", .created_ms = 1};
+    st_id(t.id);
+    op.u.insert.task = &t;
+    assert_int_equal(st_apply1(s, &op), 0);
+    assert_false(op.u.insert.duplicate);
+    pr.u.prune.limit = 0;
+    assert_int_equal(st_apply1(s, &pr), TAAS_STORE_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("store_ops", tests, NULL, NULL);
+}
