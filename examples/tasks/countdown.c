@@ -49,11 +49,10 @@ int countdown_execute(taas_ctx *ctx, const countdown_input *in, countdown_output
         int64_t end = done_ms + step_ms < total_ms ? done_ms + step_ms : total_ms;
         for (;;) {
             if (taas_cancelled(ctx)) {
-                /* The runtime ends the task CANCELLED; the counts say how far it got. */
-                int64_t counted = (mono_ms() - start) / 1000;
-                out->counted = counted < in->seconds ? counted : in->seconds;
-                out->steps = i;
-                return 0;
+                /* Not a result: the runtime ends the task CANCELLED (or
+                 * timed out); the message only says how far it got. */
+                return taas_fail(ctx, TAAS_RETRYABLE, "stopped after %lld of %lld ms",
+                                 (long long)(mono_ms() - start), (long long)total_ms);
             }
             int64_t now = mono_ms() - start;
             if (now >= end)

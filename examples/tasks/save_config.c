@@ -7,7 +7,8 @@
  * safe_path.h for what is refused and why), and then:
  *
  *   1. if the target already holds exactly these bytes, nothing is written
- *      (changed: false) - re-running the task is harmless;
+ *      and the result is the same as the first time: re-running the task
+ *      (a retry after a crash, say) is harmless;
  *   2. otherwise the bytes go to a new temporary file in the target's
  *      directory (O_CREAT | O_EXCL, a random name), which is fsync'ed,
  *      renamed over the target, and the directory is fsync'ed.
@@ -194,6 +195,5 @@ int save_config_execute(taas_ctx *ctx, const save_config_input *in, save_config_
     out->path = in->path;
     out->bytes = (int64_t)n;
     out->sha256 = hex;
-    out->changed = changed;
     return 0;
 }
