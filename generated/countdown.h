@@ -23,7 +23,7 @@ typedef struct countdown_input {
 } countdown_input;
 
 typedef struct countdown_output {
-    /* Seconds counted down (equal to the input when not cancelled) */
+    /* Seconds counted down (a cancelled countdown has no result) */
     int64_t counted;
     /* Progress steps taken */
     int64_t steps;

@@ -102,13 +102,11 @@ static const taas_schema_prop save_config_output_schema_props[] = {
     {{"path", 4}, 1, (int32_t)offsetof(save_config_output, path), -1, -1},
     {{"bytes", 5}, 2, (int32_t)offsetof(save_config_output, bytes), -1, -1},
     {{"sha256", 6}, 3, (int32_t)offsetof(save_config_output, sha256), -1, -1},
-    {{"changed", 7}, 4, (int32_t)offsetof(save_config_output, changed), -1, -1},
 };
 static const taas_schema_str save_config_output_schema_strs[] = {
     {"path", 4},
     {"bytes", 5},
     {"sha256", 6},
-    {"changed", 7},
 };
 static const taas_schema_str save_config_output_schema_regexes[] = {
     {"^[0-9a-f]{64}$", 14},
@@ -120,7 +118,7 @@ static const taas_schema_node save_config_output_schema_nodes[] = {
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
         .pattern = -1, .enum_ = {0, 0}, .const_ = -1,
-        .props = {0, 4}, .required = {0, 4}, .pprops = {0, 0}, .additional = 5, .property_names = -1,
+        .props = {0, 3}, .required = {0, 3}, .pprops = {0, 0}, .additional = 4, .property_names = -1,
         .dep_required = {0, 0}, .dep_schemas = {0, 0},
         .prefix = {0, 0}, .items = -1, .contains = -1,
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
@@ -158,18 +156,7 @@ static const taas_schema_node save_config_output_schema_nodes[] = {
         .prefix = {0, 0}, .items = -1, .contains = -1,
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
-    [4] = { /* #/properties/changed */
-        .flags = 0, .types = TAAS_ST_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
-        .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
-        .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
-        .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
-        .pattern = -1, .enum_ = {0, 0}, .const_ = -1,
-        .props = {0, 0}, .required = {0, 0}, .pprops = {0, 0}, .additional = -1, .property_names = -1,
-        .dep_required = {0, 0}, .dep_schemas = {0, 0},
-        .prefix = {0, 0}, .items = -1, .contains = -1,
-        .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
-        .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(bool)},
-    [5] = { /* #/additionalProperties */
+    [4] = { /* #/additionalProperties */
         .flags = TAAS_SF_FALSE, .types = 0, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
@@ -187,7 +174,7 @@ static const taas_schema save_config_output_schema = {
     .name = "save_config_output_schema",
     .root = 0,
     .nodes = save_config_output_schema_nodes,
-    .node_count = 6,
+    .node_count = 5,
     .props = save_config_output_schema_props,
     .strs = save_config_output_schema_strs,
     .lists = NULL,
@@ -229,9 +216,9 @@ const taas_task_type taas_task_save_config = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "save_config",
     .version = "1.0.0",
-    .description = "Saves a configuration as pretty-printed JSON to a file beneath the output root (TAAS_OUTPUT_ROOT" ", default \"taas-output\" in the server's working directory, created if missing). The path must " "be relative and stay beneath the root: absolute paths, '.', '..' and empty components, backslash" "es, control characters, symbolic links anywhere on the way, and existing targets that are not re" "gular files are refused. Missing directories are created only when create_dirs is true. Saving t" "he same content again leaves the file untouched and reports changed: false.",
+    .description = "Saves a configuration as pretty-printed JSON to a file beneath the output root (TAAS_OUTPUT_ROOT" ", default \"taas-output\" in the server's working directory, created if missing). The path must " "be relative and stay beneath the root: absolute paths, '.', '..' and empty components, backslash" "es, control characters, symbolic links anywhere on the way, and existing targets that are not re" "gular files are refused. Missing directories are created only when create_dirs is true. Saving t" "he same content again leaves the file untouched (not even rewritten) and returns the same result" ", so a retry after a crash is harmless.",
     .input_schema = "{\"additionalProperties\":false,\"properties\":{\"config\":{\"description\":\"The configuration " "to save (any JSON object)\",\"type\":\"object\"},\"create_dirs\":{\"default\":false,\"descriptio" "n\":\"Create missing directories on the way (like mkdir -p)\",\"type\":\"boolean\"},\"path\":{\"" "description\":\"Where to write, relative to the output root (e.g. \\\"prod/shop.json\\\")\",\"ma" "xLength\":4095,\"minLength\":1,\"type\":\"string\"}},\"required\":[\"path\",\"config\"],\"type\"" ":\"object\"}",
-    .output_schema = "{\"additionalProperties\":false,\"properties\":{\"bytes\":{\"description\":\"Size of the file in" " bytes\",\"minimum\":0,\"type\":\"integer\"},\"changed\":{\"description\":\"False when the file " "already held exactly these bytes\",\"type\":\"boolean\"},\"path\":{\"description\":\"The path wr" "itten, relative to the output root\",\"type\":\"string\"},\"sha256\":{\"description\":\"SHA-256 " "of the file's contents, lowercase hex\",\"pattern\":\"^[0-9a-f]{64}$\",\"type\":\"string\"}},\"r" "equired\":[\"path\",\"bytes\",\"sha256\",\"changed\"],\"type\":\"object\"}",
+    .output_schema = "{\"additionalProperties\":false,\"properties\":{\"bytes\":{\"description\":\"Size of the file in" " bytes\",\"minimum\":0,\"type\":\"integer\"},\"path\":{\"description\":\"The path written, relat" "ive to the output root\",\"type\":\"string\"},\"sha256\":{\"description\":\"SHA-256 of the file'" "s contents, lowercase hex\",\"pattern\":\"^[0-9a-f]{64}$\",\"type\":\"string\"}},\"required\":[\"" "path\",\"bytes\",\"sha256\"],\"type\":\"object\"}",
     .idempotent = true,
     .retries = 0,
     .timeout_s = 0,

@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-/* save_config 1.0.0: Saves a configuration as pretty-printed JSON to a file beneath the output root (TAAS_OUTPUT_ROOT, default "taas-output" in the server's working directory, created if missing). The path must be relative and stay beneath the root: absolute paths, '.', '..' and empty components, backslashes, control characters, symbolic links anywhere on the way, and existing targets that are not regular files are refused. Missing directories are created only when create_dirs is true. Saving the same content again leaves the file untouched and reports changed: false. */
+/* save_config 1.0.0: Saves a configuration as pretty-printed JSON to a file beneath the output root (TAAS_OUTPUT_ROOT, default "taas-output" in the server's working directory, created if missing). The path must be relative and stay beneath the root: absolute paths, '.', '..' and empty components, backslashes, control characters, symbolic links anywhere on the way, and existing targets that are not regular files are refused. Missing directories are created only when create_dirs is true. Saving the same content again leaves the file untouched (not even rewritten) and returns the same result, so a retry after a crash is harmless. */
 
 typedef struct save_config_input {
     /* Where to write, relative to the output root (e.g. "prod/shop.json") */
@@ -31,8 +31,6 @@ typedef struct save_config_output {
     int64_t bytes;
     /* SHA-256 of the file's contents, lowercase hex */
     const char *sha256;
-    /* False when the file already held exactly these bytes */
-    bool changed;
 } save_config_output;
 
 /* The body, written by hand in any .c file. Returns 0, or taas_fail(...). */
