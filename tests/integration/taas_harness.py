@@ -1,0 +1,184 @@
+"""Start and stop a real taas-server for the integration tests.
+
+A server runs on a free loopback port (``--listen 127.0.0.1:0``) with its own
+SQLite database in a temporary directory. Its stderr goes to a file; the port
+is read from the ``server.start`` line (``listen=127.0.0.1:<port>``). Every
+wait is bounded, and a server is always killed: by ``stop()``, by the atexit
+hook if a test forgot, and by the kernel (PR_SET_PDEATHSIG) if the test
+process itself dies.
+
+Paths come from the environment that ctest sets:
+  TAAS_SERVER_BIN  the taas-server executable
+  TAAS_CLI_BIN     the taas executable
+  TAAS_SPECS_DIR   task-specs/
+  TAAS_PY_STUBS    directory of the generated Python stubs
+"""
+
+import atexit
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+START_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 20
+_LISTEN_RE = re.compile(r"server\.start.*listen=127\.0\.0\.1:(\d+)")
+
+_live = []
+
+
+def _stubs():
+    stubs = os.environ.get("TAAS_PY_STUBS")
+    if stubs and stubs not in sys.path:
+        sys.path.insert(0, stubs)
+
+
+_stubs()
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG = 1: the server gets SIGKILL if the test process dies.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        pass
+
+
+class Server:
+    """One taas-server process on a temporary database.
+
+    ``workdir`` may be shared between two Server objects to restart on the
+    same database.
+    """
+
+    def __init__(self, workdir=None, extra_args=(), env=None):
+        self.binary = os.environ["TAAS_SERVER_BIN"]
+        self.owns_workdir = workdir is None
+        self.workdir = workdir or tempfile.mkdtemp(prefix="taas-it-")
+        self.db_path = os.path.join(self.workdir, "taas.db")
+        self.extra_args = list(extra_args)
+        self.env = dict(os.environ)
+        self.env.setdefault("GRPC_DNS_RESOLVER", "native")
+        self.env.setdefault("TAAS_OUTPUT_ROOT", os.path.join(self.workdir, "output"))
+        if env:
+            self.env.update(env)
+        self.proc = None
+        self.port = None
+        self.log_path = None
+        self.starts = 0
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.starts += 1
+        self.log_path = os.path.join(self.workdir, "server-%d.log" % self.starts)
+        log = open(self.log_path, "wb")
+        args = [self.binary, "--listen", "127.0.0.1:0",
+                "--database-url", "sqlite:///" + self.db_path] + self.extra_args
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     cwd=self.workdir, env=self.env,
+                                     preexec_fn=_die_with_parent)
+        log.close()
+        _live.append(self)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with open(self.log_path, "r", errors="replace") as f:
+                m = _LISTEN_RE.search(f.read())
+            if m:
+                self.port = int(m.group(1))
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError("taas-server exited with %s before listening:\n%s"
+                                   % (self.proc.returncode, self.log()))
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError("taas-server did not report server.start within %ds:\n%s"
+                           % (START_TIMEOUT_S, self.log()))
+
+    def log(self):
+        if not self.log_path or not os.path.exists(self.log_path):
+            return ""
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()[-20000:]
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stops the server with `sig`; returns its exit status (None if it had to be killed)."""
+        if not self.proc:
+            return None
+        rc = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                rc = self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+        else:
+            rc = self.proc.returncode
+        self.proc = None
+        if self in _live:
+            _live.remove(self)
+        return rc
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc = None
+        if self in _live:
+            _live.remove(self)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cleanup(self):
+        self.kill()
+        if self.owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@atexit.register
+def _kill_all():
+    for s in list(_live):
+        s.kill()
+
+
+def wait_until(pred, timeout_s, interval_s=0.05, what="condition"):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout_s, what))
+        time.sleep(interval_s)
+
+
+def load_specs():
+    """task-specs/*.yaml (and .json) by task name."""
+    import json
+    import yaml
+    specs = {}
+    d = os.environ["TAAS_SPECS_DIR"]
+    for name in sorted(os.listdir(d)):
+        path = os.path.join(d, name)
+        if name.endswith((".yaml", ".yml")):
+            with open(path) as f:
+                spec = yaml.safe_load(f)
+        elif name.endswith(".json"):
+            with open(path) as f:
+                spec = json.load(f)
+        else:
+            continue
+        specs[spec["name"]] = spec
+    return specs

@@ -1,0 +1,273 @@
+"""The `taas` command-line client: output, --json, exit codes, --server placement."""
+
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import time
+import unittest
+
+import taas_harness
+
+CLI = os.environ.get("TAAS_CLI_BIN", "taas")
+UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
+INPUT = '{"param1":"test","param2":42}'
+
+server = None
+
+
+def setUpModule():
+    global server
+    server = taas_harness.Server().start()
+
+
+def tearDownModule():
+    if server:
+        server.cleanup()
+
+
+def taas(*args, env=None, server_arg=True, stdin=None):
+    """Runs the CLI; returns (exit status, stdout, stderr)."""
+    e = dict(os.environ)
+    e.pop("TAAS_SERVER", None)
+    if env:
+        e.update(env)
+    argv = [CLI] + (["--server", server.address] if server_arg else []) + list(args)
+    p = subprocess.run(argv, env=e, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+class Cli(unittest.TestCase):
+    def tearDown(self):
+        self.assertTrue(server.alive(), "the server died:\n" + server.log())
+
+    def json_of(self, *args):
+        rc, out, err = taas(*args, "--json")
+        self.assertEqual(rc, 0, err)
+        return json.loads(out)
+
+    def test_submit_watch(self):
+        rc, out, err = taas("submit", "my_custom_task", "--input", INPUT, "--watch")
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertRegex(lines[0], r"^[0-9a-f-]{36}$")
+        self.assertEqual(lines[-2], "SUCCEEDED")
+        self.assertEqual(lines[-1], '{"result":"Processed test with 42"}')
+        self.assertEqual(err, "")
+
+    def test_submit_wait_and_get(self):
+        rc, out, err = taas("submit", "my_custom_task", "--input", INPUT, "--wait")
+        self.assertEqual(rc, 0, err)
+        task_id, state, result = out.splitlines()
+        self.assertEqual((state, result), ("SUCCEEDED", '{"result":"Processed test with 42"}'))
+        rc, out, err = taas("get", task_id)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("state:       SUCCEEDED", out)
+        self.assertIn('output:      {"result":"Processed test with 42"}', out)
+
+    def test_input_from_file_and_stdin(self):
+        path = os.path.join(server.workdir, "inputs.json")
+        with open(path, "w") as f:
+            f.write(INPUT)
+        rc, out, err = taas("submit", "my_custom_task", "--input", "@" + path, "--wait")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.endswith('{"result":"Processed test with 42"}\n'), out)
+        rc, out, err = taas("submit", "my_custom_task", "--input", "@-", "--wait", stdin=INPUT)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.endswith('{"result":"Processed test with 42"}\n'), out)
+        rc, out, err = taas("submit", "my_custom_task", "--input", "@/nonexistent/x.json")
+        self.assertEqual(rc, 2)
+
+    def test_watch_lines_when_piped(self):
+        run_after = "1000"  # the watch attaches before the body runs
+        rc, out, err = taas("submit", "my_custom_task", "--input", INPUT, "--run-after", run_after)
+        self.assertEqual(rc, 0, err)
+        task_id = out.strip()
+        rc, out, err = taas("watch", task_id)
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], "PENDING 0%")
+        self.assertIn("RUNNING 50% Processing...", lines)
+        self.assertEqual(lines[-2:], ["SUCCEEDED", '{"result":"Processed test with 42"}'])
+        self.assertNotIn("\r", out)
+
+    def test_watch_progress_bar_on_terminal(self):
+        rc, out, err = taas("submit", "countdown", "--input", '{"seconds":1,"step_ms":250}')
+        self.assertEqual(rc, 0, err)
+        task_id = out.strip()
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(CLI, [CLI, "--server", server.address, "watch", task_id])
+        data = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        text = data.decode(errors="replace")
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, text)
+        self.assertIn("\r\x1b[K[", text)          # redrawn in place
+        self.assertRegex(text, r"\[#{30}\] 100% SUCCEEDED")
+        self.assertIn('{"counted":1,"steps":4}', text.replace(" ", ""))
+
+    def test_exit_codes(self):
+        # 1: the task FAILED (load_config of a missing file fails permanently)
+        rc, out, err = taas("submit", "load_config", "--input", '{"path":"missing.json"}', "--wait")
+        self.assertEqual(rc, 1, out + err)
+        self.assertRegex(out.splitlines()[-1], r"^FAILED: .+")
+        # 2: usage
+        for args in ([], ["bogus"], ["get"], ["get", "a", "b"], ["list", "--limit", "0"],
+                     ["get", UNKNOWN_ID, "--wait"], ["submit", "x", "--priority", "high"],
+                     ["list", "--state", "DONE"], ["submit", "x", "--wait", "--watch"],
+                     ["--frobnicate", "health"]):
+            with self.subTest(args=args):
+                rc, out, err = taas(*args)
+                self.assertEqual(rc, 2, err)
+                self.assertEqual(out, "")
+                self.assertTrue(err)
+        # 3: CANCELLED
+        rc, out, err = taas("submit", "my_custom_task", "--input", INPUT, "--run-after", "600000")
+        task_id = out.strip()
+        rc, out, err = taas("cancel", task_id)
+        self.assertEqual((rc, out), (0, "CANCELLED\n"), err)
+        rc, out, err = taas("watch", task_id)
+        self.assertEqual(rc, 3, out + err)
+        # 4: not found
+        for args in (["get", UNKNOWN_ID], ["watch", UNKNOWN_ID], ["cancel", UNKNOWN_ID],
+                     ["describe", "my_custom_tsk"], ["submit", "my_custom_tsk", "--input", "{}"]):
+            with self.subTest(args=args):
+                rc, out, err = taas(*args)
+                self.assertEqual(rc, 4, err)
+                self.assertIn("NOT_FOUND", err)
+        rc, out, err = taas("submit", "my_custom_tsk")
+        self.assertIn("my_custom_task", err)  # the suggestion
+        # 5: invalid argument
+        rc, out, err = taas("submit", "my_custom_task", "--input", '{"param2":"x"}')
+        self.assertEqual(rc, 5, err)
+        rc, out, err = taas("submit", "my_custom_task", "--input", "{")
+        self.assertEqual(rc, 5, err)
+        # 6: unavailable
+        rc, out, err = taas("health", server_arg=False, env={"TAAS_SERVER": "127.0.0.1:1"})
+        self.assertEqual(rc, 6, err)
+        self.assertIn("UNAVAILABLE", err)
+        self.assertNotIn("file_line", err)
+
+    def test_server_placement(self):
+        e = {"TAAS_SERVER": ""}
+        for argv in (["--server", server.address, "health"],
+                     ["health", "--server", server.address],
+                     ["health", "--server=" + server.address]):
+            with self.subTest(argv=argv):
+                rc, out, err = taas(*argv, server_arg=False, env=e)
+                self.assertEqual((rc, out), (0, "SERVING\n"), err)
+        rc, out, err = taas("health", server_arg=False, env={"TAAS_SERVER": server.address})
+        self.assertEqual((rc, out), (0, "SERVING\n"), err)
+        # --server wins over TAAS_SERVER.
+        rc, out, err = taas("health", "--server", server.address, server_arg=False,
+                            env={"TAAS_SERVER": "127.0.0.1:1"})
+        self.assertEqual(rc, 0, err)
+
+    def test_json_outputs(self):
+        d = self.json_of("tasks")
+        self.assertIn("my_custom_task", [t["name"] for t in d["task_types"]])
+        d = self.json_of("describe", "my_custom_task")
+        self.assertEqual(d["input_schema"]["required"], ["param1"])
+        d = self.json_of("submit", "my_custom_task", "--input", INPUT)
+        self.assertEqual(set(d), {"task_id", "duplicate", "state"})
+        d = self.json_of("submit", "my_custom_task", "--input", INPUT, "--wait")
+        self.assertEqual(d["task"]["output"], {"result": "Processed test with 42"})
+        self.assertEqual(d["task"]["state"], "SUCCEEDED")
+        d = self.json_of("submit", "my_custom_task", "--input", INPUT, "--watch")
+        self.assertEqual(d["events"][-1]["state"], "SUCCEEDED")
+        self.assertEqual(d["task"]["inputs"], json.loads(INPUT))
+        task_id = d["task_id"]
+        d = self.json_of("get", task_id)
+        self.assertEqual((d["id"], d["state"]), (task_id, "SUCCEEDED"))
+        d = self.json_of("watch", task_id)
+        self.assertEqual(d["task"]["output"], {"result": "Processed test with 42"})
+        d = self.json_of("list", "--limit", "2")
+        self.assertEqual(len(d["tasks"]), 2)
+        self.assertTrue(d["next_page_token"])
+        d = self.json_of("cancel", task_id)
+        self.assertEqual(d, {"task_id": task_id, "state": "SUCCEEDED"})
+        d = self.json_of("health")
+        self.assertEqual(d, {"service": "", "status": "SERVING"})
+        rc, out, err = taas("get", UNKNOWN_ID, "--json")
+        self.assertEqual(rc, 4)
+        self.assertEqual(out, "")
+        self.assertEqual(json.loads(err)["error"]["code"], "NOT_FOUND")
+        rc, out, err = taas("submit", "load_config", "--input", '{"path":"missing.json"}',
+                            "--wait", "--json")
+        self.assertEqual(rc, 1)
+        d = json.loads(out)
+        self.assertEqual(d["task"]["state"], "FAILED")
+        self.assertTrue(d["task"]["error"])
+
+    def test_list_pages(self):
+        tag = "pages-%d" % time.time_ns()
+        made = set()
+        for i in range(7):
+            d = self.json_of("submit", "my_custom_task", "--input",
+                             json.dumps({"param1": "%s-%d" % (tag, i)}))
+            made.add(d["task_id"])
+        seen, token = [], None
+        for _ in range(1000):
+            args = ["list", "--name", "my_custom_task", "--limit", "3"]
+            if token:
+                args += ["--page-token", token]
+            d = self.json_of(*args)
+            seen += [t["id"] for t in d["tasks"]]
+            token = d["next_page_token"]
+            if not token:
+                break
+        self.assertEqual(len(seen), len(set(seen)))
+        self.assertTrue(made <= set(seen))
+        rc, out, err = taas("list", "--name", "my_custom_task", "--limit", "3")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.startswith("ID "))
+        self.assertRegex(out.splitlines()[-1], r"^more: taas list --page-token \S+$")
+        d = self.json_of("list", "--state", "succeeded", "--limit", "1000")
+        self.assertTrue(all(t["state"] == "SUCCEEDED" for t in d["tasks"]))
+
+    def test_human_outputs(self):
+        rc, out, err = taas("tasks")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^my_custom_task\s+1\.0\.0\s+Formats its two parameters")
+        rc, out, err = taas("describe", "countdown")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("idempotent:  yes", out)
+        self.assertIn('"seconds": {', out)
+
+    def test_duplicate_submit(self):
+        key = "dup-%d" % time.time_ns()
+        rc, first, err = taas("submit", "my_custom_task", "--input", INPUT, "--key", key)
+        self.assertEqual(rc, 0, err)
+        rc, second, err = taas("submit", "my_custom_task", "--input", INPUT, "--key", key)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(first, second)
+        self.assertIn("duplicate", err)
+
+    def test_help(self):
+        for args in (["--help"], ["-h"], ["help"], ["help", "submit"], ["submit", "--help"],
+                     ["watch", "-h"], ["list", "--help"]):
+            with self.subTest(args=args):
+                rc, out, err = taas(*args, server_arg=False)
+                self.assertEqual(rc, 0, err)
+                self.assertIn("usage: taas", out)
+        rc, out, _ = taas("--help", server_arg=False)
+        self.assertRegex(out, r"(?m)^  4  not found")
+
+
+if __name__ == "__main__":
+    unittest.main()
