@@ -129,6 +129,10 @@ enum {
     "json_insert(attempts_json, '$[#]', json_object('attempt', attempt, 'error', " err \
     ", 'finished_ms', " when "))"
 
+/* The hot statements name their index (INDEXED BY): without statistics the
+ * planner prefers tasks_state_id for "state = 1" and sorts every pending row
+ * in a temporary B-tree on each claim; a named index keeps each plan a
+ * bounded index walk, and fails loudly at prepare time if the index is gone. */
 static const char *const write_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -142,7 +146,8 @@ static const char *const write_sql[ST_COUNT] = {
         "UPDATE tasks SET state = 2, attempt = attempt + 1, lease_owner = ?1,"
         " lease_expires_ms = ?2 + ?3, lease_token = lease_token + 1, started_ms = ?2,"
         " updated_ms = ?2, progress = 0, progress_message = NULL"
-        " WHERE id IN (SELECT id FROM tasks WHERE state = 1 AND run_after_ms <= ?2"
+        " WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_claim"
+        " WHERE state = 1 AND run_after_ms <= ?2"
         " ORDER BY priority DESC, run_after_ms, id LIMIT ?4)"
         " RETURNING " TASK_COLS,
     [ST_COMPLETE] =
@@ -165,30 +170,34 @@ static const char *const write_sql[ST_COUNT] = {
         " finished_ms = ?2, updated_ms = ?2 WHERE id = ?1 AND state = 1",
     [ST_CANCEL_RUNNING] = "UPDATE tasks SET cancel_requested = 1, updated_ms = ?2"
                           " WHERE id = ?1 AND state = 2",
-    [ST_HEARTBEAT] = "UPDATE tasks SET lease_expires_ms = ?2 WHERE state = 2 AND lease_owner = ?1",
+    [ST_HEARTBEAT] = "UPDATE tasks INDEXED BY tasks_owner SET lease_expires_ms = ?2"
+                     " WHERE state = 2 AND lease_owner = ?1",
     [ST_RECOVER_RETRY] =
-        "UPDATE tasks SET state = 1, run_after_ms = ?1, error = 'interrupted',"
+        "UPDATE tasks INDEXED BY tasks_lease SET state = 1, run_after_ms = ?1,"
+        " error = 'interrupted',"
         " attempts_json = " APPEND_ATTEMPT("'interrupted'", "?1") ","
         " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
         " updated_ms = ?1"
         " WHERE state = 2 AND lease_expires_ms <= ?1 AND idempotent = 1"
         " AND attempt < max_attempts AND cancel_requested = 0",
     [ST_RECOVER_FAIL] =
-        "UPDATE tasks SET state = CASE WHEN cancel_requested = 1 THEN 5 ELSE 4 END,"
+        "UPDATE tasks INDEXED BY tasks_lease"
+        " SET state = CASE WHEN cancel_requested = 1 THEN 5 ELSE 4 END,"
         " error = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'interrupted' END,"
         " attempts_json = " APPEND_ATTEMPT("'interrupted'", "?1") ","
         " finished_ms = ?1, lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?1"
         " WHERE state = 2 AND lease_expires_ms <= ?1",
     [ST_RELEASE_CANCEL] =
-        "UPDATE tasks SET state = 5, error = 'cancelled', finished_ms = ?2,"
+        "UPDATE tasks INDEXED BY tasks_owner SET state = 5, error = 'cancelled', finished_ms = ?2,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?2"
         " WHERE state = 2 AND lease_owner = ?1 AND cancel_requested = 1",
     [ST_RELEASE] =
-        "UPDATE tasks SET state = 1, attempt = attempt - 1, progress = 0,"
+        "UPDATE tasks INDEXED BY tasks_owner SET state = 1, attempt = attempt - 1, progress = 0,"
         " progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?2"
         " WHERE state = 2 AND lease_owner = ?1",
-    [ST_PRUNE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE finished_ms > 0"
-                 " AND finished_ms < ?1 AND state IN (3, 4, 5) LIMIT ?2)",
+    [ST_PRUNE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_finished"
+                 " WHERE finished_ms > 0 AND finished_ms < ?1 AND state IN (3, 4, 5)"
+                 " ORDER BY finished_ms LIMIT ?2)",
 };
 
 /* One read connection and its statements. list[] is indexed by which
