@@ -16,6 +16,9 @@
  */
 #include "store/store.h"
 #include "store/store_int.h"
+#ifdef TAAS_STORE_POSTGRES
+#include "store/postgres.h"
+#endif
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -107,6 +110,9 @@ taas_store *taas_store_open(const char *url, const taas_store_opts *opts, char *
         return NULL;
     }
     if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
+#ifdef TAAS_STORE_POSTGRES
+        return taas_pg_open(url, opts, err, errlen);
+#endif
         taas_store__seterr(err, errlen,
                            "PostgreSQL backend is not built into this server; "
                            "use sqlite:///relative/path.db or sqlite:////absolute/path.db");
