@@ -57,7 +57,7 @@ class Server:
     """
 
     def __init__(self, workdir=None, extra_args=(), env=None):
-        self.binary = os.environ["TAAS_SERVER_BIN"]
+        self.binary = os.path.abspath(os.environ["TAAS_SERVER_BIN"])
         self.owns_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="taas-it-")
         self.db_path = os.path.join(self.workdir, "taas.db")
