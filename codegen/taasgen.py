@@ -285,6 +285,7 @@ class Lowerer:
             re.compile(pat)
         except re.error as e:
             raise self.err(path, "invalid regular expression %s: %s" % (json.dumps(pat), e))
+        pat = ecma_whitespace(pat, lambda m: self.err(path, m))
         if pat not in self.regex_idx:
             self.regex_idx[pat] = len(self.regexes)
             self.regexes.append(pat)
@@ -473,6 +474,45 @@ class Lowerer:
                 _check_no_nul(self, k, P("dependentSchemas") + (k,))
                 f["dep_schemas"].append((k, self.lower(P("dependentSchemas") + (k,))))
         return node.idx
+
+
+# ECMA-262 \s is Unicode whitespace; PCRE2 without PCRE2_UCP has only the ASCII
+# set. Spell the rest out so patterns keep their JSON Schema meaning.
+ECMA_SPACE = "\\s\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}" \
+    "\\x{3000}\\x{feff}"
+
+
+def ecma_whitespace(pat, err):
+    """Rewrite \\s and \\S for PCRE2 (see docs/spec-format.md, regex dialect)."""
+    out, i, in_class = [], 0, False
+    while i < len(pat):
+        c = pat[i]
+        if c == "\\" and i + 1 < len(pat):
+            e = pat[i + 1]
+            if e == "s":
+                out.append(ECMA_SPACE if in_class else "[" + ECMA_SPACE + "]")
+            elif e == "S":
+                if in_class:
+                    raise err("\\S inside a character class is not supported; "
+                              "use a negated class")
+                out.append("[^" + ECMA_SPACE + "]")
+            else:
+                out.append(pat[i:i + 2])
+            i += 2
+            continue
+        if c == "[" and not in_class:
+            if pat.startswith("]", i + 1) or pat.startswith("^]", i + 1):
+                # ECMA: [] never matches, [^] matches anything; PCRE2 reads ']' as a literal.
+                raise err("the empty character classes [] and [^] are not supported")
+            in_class = True
+            out.append(c)
+            i += 1
+            continue
+        if c == "]" and in_class:
+            in_class = False
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _check_no_nul(lw, value, path):

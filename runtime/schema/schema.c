@@ -443,11 +443,14 @@ static int check_number(walker *w, const taas_schema_node *n, int tok)
             ok = fmod(v, m) == 0;
         } else {
             /* Decimal steps (0.01) are not exact in binary: allow a few ulps of
-             * the quotient. Past 2^53 every double is an integer. An infinite
-             * quotient is not a multiple. */
+             * the quotient. Past 2^53 every double is an integer. An overflowing
+             * quotient falls back to the exact remainder. */
             double q = v / m;
-            ok = isfinite(q) && (fabs(q) >= 9007199254740992.0 ||
-                                 fabs(q - nearbyint(q)) <= 8 * DBL_EPSILON * fmax(1.0, fabs(q)));
+            if (!isfinite(q))
+                ok = fmod(v, m) == 0; /* fmod is exact: 1e308 is a multiple of 0.5 */
+            else
+                ok = fabs(q) >= 9007199254740992.0 ||
+                     fabs(q - nearbyint(q)) <= 8 * DBL_EPSILON * fmax(1.0, fabs(q));
         }
         if (!ok)
             CHECK(fail(w, "must be a multiple of %.17g", m));
