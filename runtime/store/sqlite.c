@@ -96,9 +96,11 @@ static const struct migration {
      /* Idempotency keys are unique per task name. */
      "CREATE UNIQUE INDEX tasks_idempotency ON tasks (name, idempotency_key)"
      " WHERE idempotency_key IS NOT NULL;"
-     /* Recovery finds expired leases; heartbeat and release find an owner's. */
+     /* RUNNING rows only, so as many entries as tasks running on this
+      * database's workers: recovery finds expired leases in it, and
+      * heartbeat and release walk it for an owner's rows rather than keep
+      * one more index up to date on every claim and completion. */
      "CREATE INDEX tasks_lease ON tasks (lease_expires_ms) WHERE state = 2;"
-     "CREATE INDEX tasks_owner ON tasks (lease_owner) WHERE state = 2;"
      /* Pruning finds the oldest finished tasks. */
      "CREATE INDEX tasks_finished ON tasks (finished_ms) WHERE finished_ms > 0;"},
 };
@@ -170,7 +172,7 @@ static const char *const write_sql[ST_COUNT] = {
         " finished_ms = ?2, updated_ms = ?2 WHERE id = ?1 AND state = 1",
     [ST_CANCEL_RUNNING] = "UPDATE tasks SET cancel_requested = 1, updated_ms = ?2"
                           " WHERE id = ?1 AND state = 2",
-    [ST_HEARTBEAT] = "UPDATE tasks INDEXED BY tasks_owner SET lease_expires_ms = ?2"
+    [ST_HEARTBEAT] = "UPDATE tasks INDEXED BY tasks_lease SET lease_expires_ms = ?2"
                      " WHERE state = 2 AND lease_owner = ?1",
     [ST_RECOVER_RETRY] =
         "UPDATE tasks INDEXED BY tasks_lease SET state = 1, run_after_ms = ?1,"
@@ -188,11 +190,11 @@ static const char *const write_sql[ST_COUNT] = {
         " finished_ms = ?1, lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?1"
         " WHERE state = 2 AND lease_expires_ms <= ?1",
     [ST_RELEASE_CANCEL] =
-        "UPDATE tasks INDEXED BY tasks_owner SET state = 5, error = 'cancelled', finished_ms = ?2,"
+        "UPDATE tasks INDEXED BY tasks_lease SET state = 5, error = 'cancelled', finished_ms = ?2,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?2"
         " WHERE state = 2 AND lease_owner = ?1 AND cancel_requested = 1",
     [ST_RELEASE] =
-        "UPDATE tasks INDEXED BY tasks_owner SET state = 1, attempt = attempt - 1, progress = 0,"
+        "UPDATE tasks INDEXED BY tasks_lease SET state = 1, attempt = attempt - 1, progress = 0,"
         " progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?2"
         " WHERE state = 2 AND lease_owner = ?1",
     [ST_PRUNE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_finished"

@@ -33,6 +33,7 @@ struct taas_writer {
 static void *writer_main(void *arg)
 {
     taas_writer *w = arg;
+    pthread_setname_np(pthread_self(), "taas-writer"); /* for top, perf and gdb */
     for (;;) {
         pthread_mutex_lock(&w->mu);
         while (!w->head && !w->stopping)

@@ -52,8 +52,8 @@ static void test_fresh(void **state)
                                    " AND name = 'tasks'"), 1);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
                                    " AND name IN ('tasks_claim', 'tasks_state_id', 'tasks_name_id',"
-                                   " 'tasks_idempotency', 'tasks_lease', 'tasks_owner',"
-                                   " 'tasks_finished')"), 7);
+                                   " 'tasks_idempotency', 'tasks_lease', 'tasks_finished')"),
+                     6);
     /* WAL mode is a property of the file. */
     sqlite3 *db;
     sqlite3_stmt *st;
