@@ -130,8 +130,10 @@ static int run_parsing(const char *dir, int table)
             free(ents[i]);
             continue;
         }
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        text = slurp(path, &len);
+        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+            text = NULL;
+        else
+            text = slurp(path, &len);
         if (!text) {
             printf("FAIL %s: cannot read\n", name);
             failures++;
@@ -250,8 +252,10 @@ static int run_transform(const char *dir)
         taas_jdoc d;
         int r, ok = 1;
 
-        snprintf(path, sizeof(path), "%s/%s", dir, transform[i].file);
-        text = slurp(path, &len);
+        if (snprintf(path, sizeof(path), "%s/%s", dir, transform[i].file) >= (int)sizeof(path))
+            text = NULL;
+        else
+            text = slurp(path, &len);
         if (!text) {
             printf("FAIL %s: cannot read\n", transform[i].file);
             failures++;
@@ -283,10 +287,14 @@ static int run_transform(const char *dir)
 
 int main(int argc, char **argv)
 {
-    char dir[4096];
+    char dir[2048];
 
     if (argc != 3) {
         fprintf(stderr, "usage: %s parsing|transform|table DATA_DIR\n", argv[0]);
+        return 2;
+    }
+    if (strlen(argv[2]) > sizeof(dir) - 64) {
+        fprintf(stderr, "data directory path too long\n");
         return 2;
     }
     if (strcmp(argv[1], "transform") == 0) {
