@@ -57,6 +57,8 @@ typedef struct bench {
     int list_phase;       /* 0 idle, 1 PENDING asked, 2 RUNNING asked */
     int list_done;
     int64_t round_start_ns, round_ns, t_end;
+    long rounds;
+    int64_t round_total_ns;
     /* verification */
     long verified, succeeded;
     int warm_status;
@@ -122,6 +124,8 @@ static void on_list(void *payload, int status, const char *details, const uint8_
     }
     B.list_phase = 0;
     B.round_ns = t - B.round_start_ns;
+    B.rounds++;
+    B.round_total_ns += B.round_ns;
 }
 
 static void start_list(Taas__V1__TaskState state)
@@ -333,6 +337,12 @@ int main(int argc, char **argv)
     }
     res->errors = B.errors;
     gd_close(B.ch);
+    if (B.rounds) {
+        size_t used = strlen(res->note);
+        snprintf(res->note + used, sizeof res->note - used,
+                 "; %ld ListTasks rounds, mean %.2f ms", B.rounds,
+                 (double)B.round_total_ns / (double)B.rounds / 1e6);
+    }
 
     rc = bench_result_report(res, o);
     bench_result_free(res);
