@@ -93,7 +93,10 @@ int taas_json_parse(taas_jdoc *doc, const char *text, size_t len,
                     const taas_json_limits *limits, char *err, size_t errlen);
 void taas_json_free(taas_jdoc *doc);
 
-/* Index of the token after the whole subtree rooted at `tok`. */
+/*
+ * Index of the token after the whole subtree rooted at `tok`. An object key
+ * counts as a leaf here: next(key) is its value; next(value) the next key.
+ */
 int taas_json_next(const taas_jdoc *doc, int tok);
 
 taas_json_kind taas_json_kind_of(const taas_jdoc *doc, int tok);
@@ -137,7 +140,12 @@ int taas_json_obj_get(const taas_jdoc *doc, int obj, const char *key, size_t key
  */
 bool taas_json_equal(const taas_jdoc *a, int ta, const taas_jdoc *b, int tb);
 
-/* Append the JSON Pointer escape of s[0..n) ("~" -> "~0", "/" -> "~1"). */
+/*
+ * Append the JSON Pointer escape of s[0..n) ("~" -> "~0", "/" -> "~1").
+ * Writes into out (NUL-terminated when cap > 0, never splitting an escape)
+ * and returns the full escaped length, like snprintf: a result >= cap means
+ * the output was cut.
+ */
 size_t taas_json_pointer_escape(char *out, size_t cap, const char *s, size_t n);
 
 /* ------------------------------------------------------------------------ */
@@ -150,15 +158,19 @@ typedef struct taas_jw {
     size_t len;
     size_t cap;
     size_t max;    /* hard cap on len; 0 = 16 MiB */
-    int err;       /* first error (TAAS_JSON_ETOOBIG, ENOMEM, ESYNTAX for misuse); sticky */
+    int err;       /* first error (TAAS_JSON_ETOOBIG, ENOMEM, ESYNTAX for misuse,
+                      EUTF8/ENUL for a bad string, EDEPTH past TAAS_JW_MAX_DEPTH - 1); sticky */
     int depth;
-    unsigned char first[TAAS_JW_MAX_DEPTH]; /* no value written yet at this depth */
+    unsigned char first[TAAS_JW_MAX_DEPTH]; /* per depth: bit 0 no value yet, bit 1 object */
     unsigned char after_key;
 } taas_jw;
 
 void taas_jw_init(taas_jw *w, size_t max);
 void taas_jw_free(taas_jw *w);
-/* Take the buffer (caller frees with free()); the writer is reset. NULL on error. */
+/*
+ * Take the buffer (caller frees with free()); the writer is reset. NULL on
+ * error, or when a container or a key is still open (err is then ESYNTAX).
+ */
 char *taas_jw_take(taas_jw *w, size_t *len);
 
 void taas_jw_obj_begin(taas_jw *w);
@@ -167,6 +179,8 @@ void taas_jw_arr_begin(taas_jw *w);
 void taas_jw_arr_end(taas_jw *w);
 void taas_jw_key(taas_jw *w, const char *key);              /* NUL-terminated */
 void taas_jw_keyn(taas_jw *w, const char *key, size_t n);
+/* Strings and keys must be valid UTF-8 without NUL bytes (else err EUTF8 or
+ * ENUL and nothing of the string is written), so output always re-parses. */
 void taas_jw_str(taas_jw *w, const char *s);                /* NULL writes null */
 void taas_jw_strn(taas_jw *w, const char *s, size_t n);
 void taas_jw_int64(taas_jw *w, int64_t v);
