@@ -646,6 +646,20 @@ static int watch_to_end(cli *c, const char *id, bool show_progress)
 /* ------------------------------------------------------------------------ */
 /* Commands */
 
+/* The first sentence of a description, cut to fit a table row. */
+static const char *summary(char *buf, size_t cap, const char *text)
+{
+    const char *end = strstr(text, ". ");
+    size_t n = end ? (size_t)(end - text) + 1 : strlen(text);
+    if (n < cap) {
+        memcpy(buf, text, n);
+        buf[n] = '\0';
+    } else {
+        snprintf(buf, cap, "%.*s...", (int)(cap - 4), text);
+    }
+    return buf;
+}
+
 static int cmd_tasks(cli *c)
 {
     taas_client_task_type_list *l;
@@ -666,9 +680,11 @@ static int cmd_tasks(cli *c)
             if ((int)strlen(l->types[i].name) > w)
                 w = (int)strlen(l->types[i].name);
         printf("%-*s  %-8s  %s\n", w, "NAME", "VERSION", "DESCRIPTION");
-        for (size_t i = 0; i < l->count; i++)
+        for (size_t i = 0; i < l->count; i++) {
+            char d[60];
             printf("%-*s  %-8s  %s\n", w, l->types[i].name, l->types[i].version,
-                   l->types[i].description);
+                   summary(d, sizeof d, l->types[i].description));
+        }
     }
     taas_client_task_type_list_free(l);
     return EXIT_OK;
