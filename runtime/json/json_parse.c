@@ -604,8 +604,15 @@ static int jsmn_error(pstate *ps, int r, const jsmn_parser *p)
     if (pos >= ps->len)
         return fail_at(ps, TAAS_JSON_ESYNTAX, ps->len, "unexpected end of input");
     if (p->toksuper >= 0 && ps->toks[p->toksuper].type == JSMN_OBJECT &&
-        ps->text[pos] != '}' && ps->text[pos] != ']')
+        ps->text[pos] != '}' && ps->text[pos] != ']') {
+        const jsmntok_t *last = &ps->toks[p->toknext - 1];
+        /* jsmn leaves the object as parent both before a key and after a
+         * key that lacks its ':' */
+        if (p->toknext - 1 > (unsigned)p->toksuper && last->type == JSMN_STRING &&
+            last->parent == p->toksuper && last->size == 0)
+            return fail_at(ps, TAAS_JSON_ESYNTAX, pos, "expected ':' after the key");
         return fail_at(ps, TAAS_JSON_ESYNTAX, pos, "expected a string key");
+    }
     if (ps->text[pos] == '}' || ps->text[pos] == ']')
         return fail_at(ps, TAAS_JSON_ESYNTAX, pos, "mismatched '%c'", ps->text[pos]);
     return unexpected(ps, pos);
