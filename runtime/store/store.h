@@ -276,6 +276,8 @@ typedef struct taas_writer_stats {
     uint64_t ops;           /* operations applied */
     uint64_t failed;        /* batches whose transaction failed */
     int max_batch_seen;     /* largest batch so far */
+    uint64_t apply_us;      /* wall time inside apply(), commits included */
+    uint64_t apply_cpu_us;  /* CPU time of the writer thread inside apply() */
 } taas_writer_stats;
 /* Counters since start; thread-safe. */
 void taas_writer_get_stats(taas_writer *w, taas_writer_stats *out);

@@ -17,6 +17,14 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
+
+static uint64_t clock_us(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 struct taas_writer {
     taas_store *store;
@@ -53,11 +61,15 @@ static void *writer_main(void *arg)
             w->tail = NULL;
         pthread_mutex_unlock(&w->mu);
 
+        uint64_t t0 = clock_us(CLOCK_MONOTONIC), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
         int rc = w->store->apply(w->store, w->batch, n);
+        uint64_t t1 = clock_us(CLOCK_MONOTONIC), c1 = clock_us(CLOCK_THREAD_CPUTIME_ID);
 
         pthread_mutex_lock(&w->mu);
         w->stats.batches++;
         w->stats.ops += n;
+        w->stats.apply_us += t1 - t0;
+        w->stats.apply_cpu_us += c1 - c0;
         if (rc != 0)
             w->stats.failed++;
         if ((int)n > w->stats.max_batch_seen)

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <ftw.h>
+#include <sys/resource.h>
 
 static int64_t mono_us(void)
 {
@@ -232,6 +233,15 @@ int main(int argc, char **argv)
            (unsigned long long)st.batches, (double)st.batches / secs,
            st.batches ? (double)st.ops / (double)st.batches : 0.0, st.max_batch_seen,
            (unsigned long long)st.ops);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_us = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    printf("  writer: %.2f ms per commit (%.2f ms of it CPU), %.1f us CPU per op;"
+           " process: %.1f us CPU per task\n",
+           st.batches ? (double)st.apply_us / 1e3 / (double)st.batches : 0.0,
+           st.batches ? (double)st.apply_cpu_us / 1e3 / (double)st.batches : 0.0,
+           st.ops ? (double)st.apply_cpu_us / (double)st.ops : 0.0, cpu_us / n);
     int errors = atomic_load(&c.errors);
     if (errors || st.failed) {
         printf("  %d op errors, %llu failed commits\n", errors, (unsigned long long)st.failed);
