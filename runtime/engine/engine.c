@@ -797,14 +797,16 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     if (e->opts.run_workers) {
         for (int i = 0; i < e->nworkers; i++) {
             worker_arg *wa = malloc(sizeof *wa);
+            if (wa) {
+                wa->e = e;
+                wa->index = i;
+            }
             if (!wa || pthread_create(&e->workers[i], NULL, worker_main, wa) != 0) {
                 free(wa);
                 set_msg(err, errlen, "cannot start worker threads");
                 e->nworkers = i;
                 goto fail_threads;
             }
-            wa->e = e;
-            wa->index = i;
         }
     }
     if (pthread_create(&e->sweeper, NULL, sweeper_main, e) != 0) {
