@@ -82,7 +82,7 @@ class Cli(unittest.TestCase):
         self.assertEqual(rc, 2)
 
     def test_watch_lines_when_piped(self):
-        run_after = "1000"  # the watch attaches before the body runs
+        run_after = "4000"  # the watch attaches before the body runs, even under ASan
         rc, out, err = taas("submit", "my_custom_task", "--input", INPUT, "--run-after", run_after)
         self.assertEqual(rc, 0, err)
         task_id = out.strip()
