@@ -1251,14 +1251,18 @@ def write_outputs(files, out_dir):
                     continue
         except OSError:
             pass
-        tmp = p + ".tmp"
+        # Several build trees may regenerate at once: never share a temp file.
+        tmp = "%s.%d.tmp" % (p, os.getpid())
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, p)
     for fn in sorted(os.listdir(out_dir)):
         p = os.path.join(out_dir, fn)
         if fn not in files and (fn.endswith(".c") or fn.endswith(".h")) and is_generated(p):
-            os.remove(p)
+            try:
+                os.remove(p)
+            except FileNotFoundError:
+                pass
 
 
 def main(argv=None):
