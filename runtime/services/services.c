@@ -1,0 +1,114 @@
+/*
+ * runtime/services/services.c - what the three services share: the engine
+ * gate, packing, the method table.
+ */
+#include "services/services_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "taas/registry.h"
+
+taas_engine *svc_enter(taas_services *s)
+{
+    pthread_rwlock_rdlock(&s->gate);
+    if (!s->engine) {
+        pthread_rwlock_unlock(&s->gate);
+        return NULL;
+    }
+    return s->engine;
+}
+
+void svc_leave(taas_services *s)
+{
+    pthread_rwlock_unlock(&s->gate);
+}
+
+void *svc_pack(const ProtobufCMessage *m, size_t *len)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return NULL;
+    *len = protobuf_c_message_pack(m, buf);
+    return buf;
+}
+
+void svc_reply(taas_call *call, const ProtobufCMessage *m)
+{
+    size_t len = 0;
+    void *buf = svc_pack(m, &len);
+    if (!buf) {
+        taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
+        return;
+    }
+    taas_call_reply(call, TAAS_ST_OK, NULL, buf, len);
+}
+
+void svc_unknown_task(const char *name, char *buf, size_t cap)
+{
+    const char *near[3];
+    size_t n = taas_registry_suggest(name, near, 3);
+    int w = snprintf(buf, cap, "unknown task '%.64s'", name);
+    if (w < 0 || (size_t)w >= cap)
+        return;
+    if (n == 0) {
+        snprintf(buf + w, cap - (size_t)w, "; see RegistryService.ListTaskTypes");
+        return;
+    }
+    w += snprintf(buf + w, cap - (size_t)w, "; did you mean ");
+    for (size_t i = 0; i < n && (size_t)w < cap; i++)
+        w += snprintf(buf + w, cap - (size_t)w, "%s%s", i ? (i + 1 == n ? " or " : ", ") : "",
+                      near[i]);
+    if ((size_t)w < cap)
+        snprintf(buf + w, cap - (size_t)w, "?");
+}
+
+taas_services *taas_services_new(taas_engine *engine)
+{
+    taas_services *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->engine = engine;
+    pthread_rwlock_init(&s->gate, NULL);
+    pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->serving, true);
+    size_t i = 0;
+    svc_task_methods(s, &i);
+    svc_registry_methods(s, &i);
+    svc_health_methods(s, &i);
+    return s;
+}
+
+const taas_method *taas_services_methods(taas_services *s, size_t *n)
+{
+    *n = SVC_N_METHODS;
+    return s->methods;
+}
+
+void taas_services_set_serving(taas_services *s, bool serving)
+{
+    if (atomic_exchange(&s->serving, serving) != serving)
+        svc_health_broadcast(s);
+}
+
+void taas_services_drain(taas_services *s)
+{
+    taas_services_set_serving(s, false);
+    pthread_rwlock_wrlock(&s->gate);
+    if (s->engine) {
+        svc_task_drain(s);
+        s->engine = NULL;
+    }
+    pthread_rwlock_unlock(&s->gate);
+}
+
+void taas_services_free(taas_services *s)
+{
+    if (!s)
+        return;
+    pthread_rwlock_destroy(&s->gate);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}

@@ -1,0 +1,44 @@
+/*
+ * runtime/services/services.h - the gRPC services of TaaS: TaskService,
+ * RegistryService and grpc.health.v1.Health, as handlers over the engine.
+ *
+ * Each handler unpacks its protobuf-c request (malformed -> INVALID_ARGUMENT),
+ * calls the engine and packs the response; errors map as the header comment
+ * of proto/taas/v1/taas.proto lists. Handlers never see gRPC itself, only
+ * taas_call (server/call.h).
+ *
+ * Shutdown: taas_services_set_serving(false) turns health to NOT_SERVING;
+ * taas_services_drain() then refuses every further engine call
+ * (UNAVAILABLE), ends every WatchTask stream with UNAVAILABLE and releases
+ * its engine watch - after it returns the engine may be stopped. The
+ * services themselves are freed only after the server has shut down.
+ */
+#ifndef TAAS_SERVICES_H
+#define TAAS_SERVICES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/engine.h"
+#include "server/call.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct taas_services taas_services;
+
+/* `engine` is borrowed; it must outlive taas_services_drain(). */
+taas_services *taas_services_new(taas_engine *engine);
+/* The methods to register with the server (owned by the services). */
+const taas_method *taas_services_methods(taas_services *s, size_t *n);
+/* Health status of every served name; Watch streams get the change. */
+void taas_services_set_serving(taas_services *s, bool serving);
+/* See above. Idempotent. */
+void taas_services_drain(taas_services *s);
+void taas_services_free(taas_services *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAAS_SERVICES_H */

@@ -1,0 +1,55 @@
+/*
+ * runtime/services/services_int.h - state shared by the service files.
+ *
+ * The gate. Handlers reach the engine only between svc_enter() and
+ * svc_leave() (a read lock); taas_services_drain() takes the write lock,
+ * ends the watches and forgets the engine, so no handler can be inside the
+ * engine while it stops.
+ */
+#ifndef TAAS_SERVICES_INT_H
+#define TAAS_SERVICES_INT_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "services/services.h"
+
+#define SVC_N_METHODS 9
+
+struct svc_watch;  /* task_service.c */
+struct svc_hwatch; /* health_service.c */
+
+struct taas_services {
+    taas_method methods[SVC_N_METHODS];
+    pthread_rwlock_t gate;
+    taas_engine *engine; /* NULL once drained; under gate */
+
+    pthread_mutex_t mu;  /* the two watcher lists */
+    struct svc_watch *watches;
+    struct svc_hwatch *hwatches;
+    atomic_bool serving;
+};
+
+/* The engine, with the gate held for reading; NULL (and no gate held) when
+ * the services are draining. */
+taas_engine *svc_enter(taas_services *s);
+void svc_leave(taas_services *s);
+
+/* Pack a protobuf-c message into a malloc'd buffer; NULL when out of memory. */
+void *svc_pack(const ProtobufCMessage *m, size_t *len);
+/* Answer OK with `m` packed (INTERNAL when out of memory). */
+void svc_reply(taas_call *call, const ProtobufCMessage *m);
+/* "unknown task 'x'; did you mean a, b?" */
+void svc_unknown_task(const char *name, char *buf, size_t cap);
+
+/* Method tables of each file: fill methods[*i..] and advance *i. */
+void svc_task_methods(taas_services *s, size_t *i);
+void svc_registry_methods(taas_services *s, size_t *i);
+void svc_health_methods(taas_services *s, size_t *i);
+/* End every task watch (drain). Gate held for writing. */
+void svc_task_drain(taas_services *s);
+/* Send the current status to every health watcher. */
+void svc_health_broadcast(taas_services *s);
+
+#endif

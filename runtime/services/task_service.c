@@ -1,0 +1,708 @@
+/*
+ * runtime/services/task_service.c - taas.v1.TaskService over the engine.
+ *
+ * SubmitTask and CancelTask answer from the engine's callback (the store's
+ * writer thread, after the durable commit); GetTask and ListTasks answer at
+ * once. Each holds a reference on the call while the engine has it.
+ *
+ * WatchTask. The engine calls watch_event() from any thread and that
+ * callback must not block, so an event is packed at once and queued on the
+ * watch; one message at a time goes to the stream (the next leaves when the
+ * call reports the previous one sent). While a message is in flight, a
+ * queued progress event is replaced by a newer one (progress coalesces);
+ * state changes and the final event are never dropped. `seq` is appended to
+ * each packed event as it leaves, so it counts the events actually sent.
+ * After the final event the stream ends OK. When the client leaves (cancel,
+ * deadline, disconnect) the stream ends, and when the call is freed the
+ * engine watch is released (taas_engine_unwatch) and everything with it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef JSMN_STRICT
+#define JSMN_STRICT
+#endif
+#ifndef JSMN_PARENT_LINKS
+#define JSMN_PARENT_LINKS
+#endif
+#define JSMN_STATIC
+#include <jsmn.h>
+
+#include "services/services_int.h"
+#include "store/store.h"
+#include "taas/registry.h"
+#include "taas/v1/taas.pb-c.h"
+#include "util/util.h"
+
+#define MAX_ID_LEN 64
+
+/* ------------------------------------------------------------------------ */
+/* taas_task_rec -> taas.v1.Task */
+
+static char *str_or_empty(const char *s)
+{
+    return (char *)(s ? s : "");
+}
+
+/* Decode the JSON string token into a malloc'd UTF-8 string. */
+static char *json_unescape(const char *p, size_t n)
+{
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\\' || i + 1 >= n) {
+            out[o++] = p[i];
+            continue;
+        }
+        char e = p[++i];
+        switch (e) {
+        case 'n': out[o++] = '\n'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'u': {
+            if (i + 4 >= n) {
+                i = n;
+                break;
+            }
+            unsigned cp = (unsigned)strtoul((char[5]){p[i + 1], p[i + 2], p[i + 3], p[i + 4], 0}, NULL, 16);
+            i += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < n + 0 && p[i + 1] == '\\' && p[i + 2] == 'u') {
+                unsigned lo = (unsigned)strtoul((char[5]){p[i + 3], p[i + 4], p[i + 5], p[i + 6], 0}, NULL, 16);
+                if (lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    i += 6;
+                }
+            }
+            if (cp == 0 || (cp >= 0xD800 && cp < 0xE000))
+                cp = 0xFFFD;
+            /* Each UTF-8 form is no longer than its escape, so out never overflows. */
+            if (cp < 0x80) {
+                out[o++] = (char)cp;
+            } else if (cp < 0x800) {
+                out[o++] = (char)(0xC0 | (cp >> 6));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
+                out[o++] = (char)(0xE0 | (cp >> 12));
+                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                out[o++] = (char)(0xF0 | (cp >> 18));
+                out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            }
+            break;
+        }
+        default: out[o++] = e; break;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+struct task_pb {
+    Taas__V1__Task t;
+    Taas__V1__Attempt *att;
+    Taas__V1__Attempt **attp;
+    char **errs;
+    size_t n;
+};
+
+/* attempts_json: [{"attempt":1,"error":"...","finished_ms":...}, ...] */
+static void fill_attempts(struct task_pb *p, const char *json)
+{
+    if (!json || !json[0])
+        return;
+    size_t len = strlen(json);
+    jsmn_parser jp;
+    jsmn_init(&jp);
+    int ntok = jsmn_parse(&jp, json, len, NULL, 0);
+    if (ntok <= 0)
+        return;
+    jsmntok_t *tok = malloc(sizeof *tok * (size_t)ntok);
+    if (!tok)
+        return;
+    jsmn_init(&jp);
+    if (jsmn_parse(&jp, json, len, tok, (unsigned)ntok) != ntok || tok[0].type != JSMN_ARRAY ||
+        tok[0].size <= 0) {
+        free(tok);
+        return;
+    }
+    size_t cap = (size_t)tok[0].size;
+    p->att = calloc(cap, sizeof *p->att);
+    p->attp = calloc(cap, sizeof *p->attp);
+    p->errs = calloc(cap, sizeof *p->errs);
+    if (!p->att || !p->attp || !p->errs) {
+        free(tok);
+        return;
+    }
+    for (int i = 1; i < ntok; i++) {
+        if (tok[i].parent != 0 || tok[i].type != JSMN_OBJECT || p->n >= cap)
+            continue;
+        Taas__V1__Attempt *a = &p->att[p->n];
+        taas__v1__attempt__init(a);
+        a->error = "";
+        for (int k = i + 1; k + 1 < ntok && tok[k].start < tok[i].end; k++) {
+            if (tok[k].parent != i || tok[k].type != JSMN_STRING)
+                continue;
+            const char *key = json + tok[k].start;
+            size_t klen = (size_t)(tok[k].end - tok[k].start);
+            const jsmntok_t *v = &tok[k + 1];
+            const char *val = json + v->start;
+            size_t vlen = (size_t)(v->end - v->start);
+            if (klen == 7 && memcmp(key, "attempt", 7) == 0 && v->type == JSMN_PRIMITIVE)
+                a->number = (int32_t)strtol(val, NULL, 10);
+            else if (klen == 11 && memcmp(key, "finished_ms", 11) == 0 && v->type == JSMN_PRIMITIVE)
+                a->finished_at_ms = strtoll(val, NULL, 10);
+            else if (klen == 5 && memcmp(key, "error", 5) == 0 && v->type == JSMN_STRING &&
+                     !p->errs[p->n]) {
+                p->errs[p->n] = json_unescape(val, vlen);
+                if (p->errs[p->n])
+                    a->error = p->errs[p->n];
+            }
+        }
+        p->attp[p->n] = a;
+        p->n++;
+    }
+    p->t.n_attempts = p->n;
+    p->t.attempts = p->attp;
+    free(tok);
+}
+
+/* Fill p->t from r (strings borrowed from r). `full`: with inputs, output, attempts. */
+static void task_pb_fill(struct task_pb *p, const taas_task_rec *r, bool full)
+{
+    memset(p, 0, sizeof *p);
+    Taas__V1__Task *t = &p->t;
+    taas__v1__task__init(t);
+    t->id = (char *)r->id;
+    t->task_name = str_or_empty(r->name);
+    t->state = (Taas__V1__TaskState)r->state;
+    t->inputs_json = full ? str_or_empty(r->input) : "";
+    t->output_json = full ? str_or_empty(r->output) : "";
+    t->error = str_or_empty(r->error);
+    t->progress = r->progress;
+    t->progress_message = str_or_empty(r->progress_message);
+    t->attempt = r->attempt;
+    t->max_attempts = r->max_attempts;
+    t->priority = r->priority;
+    t->created_at_ms = r->created_ms;
+    t->updated_at_ms = r->updated_ms;
+    t->run_after_ms = r->run_after_ms;
+    t->started_at_ms = r->started_ms;
+    t->finished_at_ms = r->finished_ms;
+    t->idempotency_key = str_or_empty(r->idempotency_key);
+    t->cancel_requested = r->cancel_requested;
+    if (full)
+        fill_attempts(p, r->attempts_json);
+}
+
+static void task_pb_clear(struct task_pb *p)
+{
+    for (size_t i = 0; p->errs && i < p->n; i++)
+        free(p->errs[i]);
+    free(p->errs);
+    free(p->att);
+    free(p->attp);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Unary methods */
+
+static bool id_ok(taas_call *call, const char *id)
+{
+    if (!id[0]) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "task_id: required", NULL, 0);
+        return false;
+    }
+    if (strlen(id) > MAX_ID_LEN || !taas_uuid_valid(id)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "no task with id '%.64s'", id);
+        taas_call_reply(call, TAAS_ST_NOT_FOUND, msg, NULL, 0);
+        return false;
+    }
+    return true;
+}
+
+static void unavailable(taas_call *call)
+{
+    taas_call_reply(call, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
+}
+
+static void submit_done(void *arg, const taas_submit_result *res)
+{
+    taas_call *call = arg;
+    if (res->status != TAAS_ST_OK) {
+        taas_call_reply(call, res->status, res->message ? res->message : taas_status_name(res->status),
+                        NULL, 0);
+    } else {
+        Taas__V1__SubmitTaskResponse resp = TAAS__V1__SUBMIT_TASK_RESPONSE__INIT;
+        resp.task_id = str_or_empty(res->task_id);
+        resp.duplicate = res->duplicate;
+        resp.state = (Taas__V1__TaskState)res->state;
+        svc_reply(call, &resp.base);
+    }
+    taas_call_unref(call);
+}
+
+static void submit_task(taas_call *call, void *arg)
+{
+    taas_services *s = arg;
+    size_t len;
+    const uint8_t *data = taas_call_request(call, &len);
+    Taas__V1__SubmitTaskRequest *req = taas__v1__submit_task_request__unpack(NULL, len, data);
+    if (!req) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed SubmitTaskRequest", NULL, 0);
+        return;
+    }
+    char msg[1024];
+    if (!req->task_name[0]) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "task_name: required", NULL, 0);
+    } else if (!taas_registry_find(req->task_name)) {
+        svc_unknown_task(req->task_name, msg, sizeof msg);
+        taas_call_reply(call, TAAS_ST_NOT_FOUND, msg, NULL, 0);
+    } else if (req->priority < -1000000 || req->priority > 1000000 || req->timeout_s < 0 ||
+               req->run_after_ms < 0) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT,
+                        req->timeout_s < 0      ? "timeout_s: must not be negative"
+                        : req->run_after_ms < 0 ? "run_after_ms: must not be negative"
+                                                : "priority: out of range",
+                        NULL, 0);
+    } else {
+        taas_engine *e = svc_enter(s);
+        if (!e) {
+            unavailable(call);
+        } else {
+            taas_submit_req sr = {
+                .task_name = req->task_name,
+                .input = req->inputs_json,
+                .input_len = strlen(req->inputs_json),
+                .idempotency_key = req->idempotency_key[0] ? req->idempotency_key : NULL,
+                .priority = req->priority,
+                .run_after_ms = req->run_after_ms,
+                .timeout_s = req->timeout_s,
+            };
+            msg[0] = '\0';
+            taas_call_ref(call);
+            taas_status st = taas_engine_submit(e, &sr, submit_done, call, msg, sizeof msg);
+            svc_leave(s);
+            if (st != TAAS_ST_OK) {
+                taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
+                taas_call_unref(call);
+            }
+        }
+    }
+    taas__v1__submit_task_request__free_unpacked(req, NULL);
+}
+
+static void get_task(taas_call *call, void *arg)
+{
+    taas_services *s = arg;
+    size_t len;
+    const uint8_t *data = taas_call_request(call, &len);
+    Taas__V1__GetTaskRequest *req = taas__v1__get_task_request__unpack(NULL, len, data);
+    if (!req) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed GetTaskRequest", NULL, 0);
+        return;
+    }
+    if (id_ok(call, req->task_id)) {
+        taas_engine *e = svc_enter(s);
+        if (!e) {
+            unavailable(call);
+        } else {
+            taas_task_rec rec;
+            memset(&rec, 0, sizeof rec);
+            char msg[512] = "";
+            taas_status st = taas_engine_get(e, req->task_id, &rec, msg, sizeof msg);
+            svc_leave(s);
+            if (st != TAAS_ST_OK) {
+                taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
+            } else {
+                struct task_pb p;
+                task_pb_fill(&p, &rec, true);
+                Taas__V1__GetTaskResponse resp = TAAS__V1__GET_TASK_RESPONSE__INIT;
+                resp.task = &p.t;
+                svc_reply(call, &resp.base);
+                task_pb_clear(&p);
+            }
+            taas_task_rec_clear(&rec);
+        }
+    }
+    taas__v1__get_task_request__free_unpacked(req, NULL);
+}
+
+static void list_tasks(taas_call *call, void *arg)
+{
+    taas_services *s = arg;
+    size_t len;
+    const uint8_t *data = taas_call_request(call, &len);
+    Taas__V1__ListTasksRequest *req = taas__v1__list_tasks_request__unpack(NULL, len, data);
+    if (!req) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed ListTasksRequest", NULL, 0);
+        return;
+    }
+    if (req->page_size < 0 || req->page_size > 1000) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "page_size: must be 0 to 1000", NULL, 0);
+    } else if ((int)req->state < 0 || (int)req->state > TAAS_TASK_CANCELLED) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "state: unknown task state", NULL, 0);
+    } else {
+        taas_engine *e = svc_enter(s);
+        if (!e) {
+            unavailable(call);
+        } else {
+            taas_list_query q = {
+                .state = (taas_task_state)req->state,
+                .name = req->task_name[0] ? req->task_name : NULL,
+                .limit = req->page_size ? req->page_size : 50,
+                .page_token = req->page_token[0] ? req->page_token : NULL,
+            };
+            taas_task_rec *recs = NULL;
+            size_t n = 0;
+            char next[64] = "";
+            char msg[512] = "";
+            taas_status st = taas_engine_list(e, &q, &recs, &n, next, msg, sizeof msg);
+            svc_leave(s);
+            if (st != TAAS_ST_OK) {
+                taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
+            } else {
+                struct task_pb *ps = calloc(n ? n : 1, sizeof *ps);
+                Taas__V1__Task **tp = calloc(n ? n : 1, sizeof *tp);
+                if (!ps || !tp) {
+                    taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
+                } else {
+                    for (size_t i = 0; i < n; i++) {
+                        task_pb_fill(&ps[i], &recs[i], false);
+                        tp[i] = &ps[i].t;
+                    }
+                    Taas__V1__ListTasksResponse resp = TAAS__V1__LIST_TASKS_RESPONSE__INIT;
+                    resp.n_tasks = n;
+                    resp.tasks = tp;
+                    next[sizeof next - 1] = '\0';
+                    resp.next_page_token = next;
+                    svc_reply(call, &resp.base);
+                }
+                free(ps);
+                free(tp);
+            }
+            for (size_t i = 0; i < n; i++)
+                taas_task_rec_clear(&recs[i]);
+            free(recs);
+        }
+    }
+    taas__v1__list_tasks_request__free_unpacked(req, NULL);
+}
+
+static void cancel_done(void *arg, taas_status st, int state_after, const char *message)
+{
+    taas_call *call = arg;
+    if (st != TAAS_ST_OK) {
+        taas_call_reply(call, st, message ? message : taas_status_name(st), NULL, 0);
+    } else {
+        Taas__V1__CancelTaskResponse resp = TAAS__V1__CANCEL_TASK_RESPONSE__INIT;
+        resp.state = (Taas__V1__TaskState)state_after;
+        svc_reply(call, &resp.base);
+    }
+    taas_call_unref(call);
+}
+
+static void cancel_task(taas_call *call, void *arg)
+{
+    taas_services *s = arg;
+    size_t len;
+    const uint8_t *data = taas_call_request(call, &len);
+    Taas__V1__CancelTaskRequest *req = taas__v1__cancel_task_request__unpack(NULL, len, data);
+    if (!req) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed CancelTaskRequest", NULL, 0);
+        return;
+    }
+    if (id_ok(call, req->task_id)) {
+        taas_engine *e = svc_enter(s);
+        if (!e) {
+            unavailable(call);
+        } else {
+            char msg[512] = "";
+            taas_call_ref(call);
+            taas_status st = taas_engine_cancel(e, req->task_id, cancel_done, call, msg, sizeof msg);
+            svc_leave(s);
+            if (st != TAAS_ST_OK) {
+                taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
+                taas_call_unref(call);
+            }
+        }
+    }
+    taas__v1__cancel_task_request__free_unpacked(req, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* WatchTask */
+
+struct wev {
+    struct wev *next;
+    uint8_t *buf; /* packed TaskEvent without seq, with room for it */
+    size_t len;
+    bool progress; /* same state as the event before: may be coalesced */
+    bool final;
+};
+
+struct svc_watch {
+    struct svc_watch *next, *prev; /* s->watches, under s->mu */
+    bool linked;
+    taas_services *s;
+    taas_call *call;
+
+    pthread_mutex_t mu;
+    taas_watch *handle; /* engine handle until released */
+    struct wev *qhead, *qtail;
+    bool inflight;
+    bool closed;    /* nothing more goes to the stream */
+    int last_state; /* of the last queued event */
+    int64_t seq;
+};
+
+#define SEQ_ROOM 11 /* tag byte + varint of an int64 */
+
+static void wev_free_all(struct wev *e)
+{
+    while (e) {
+        struct wev *n = e->next;
+        free(e->buf);
+        free(e);
+        e = n;
+    }
+}
+
+/* Send the next queued event if none is in flight. w->mu held. */
+static void watch_pump_locked(struct svc_watch *w)
+{
+    if (w->inflight || w->closed || !w->qhead)
+        return;
+    struct wev *e = w->qhead;
+    w->qhead = e->next;
+    if (!w->qhead)
+        w->qtail = NULL;
+    /* Field 5 (seq), varint, appended: protobuf readers accept any field order. */
+    uint64_t v = (uint64_t)++w->seq;
+    e->buf[e->len++] = (5 << 3) | 0;
+    do {
+        uint8_t b = v & 0x7F;
+        v >>= 7;
+        e->buf[e->len++] = b | (v ? 0x80 : 0);
+    } while (v);
+    w->inflight = true;
+    bool final = e->final;
+    if (taas_call_send(w->call, e->buf, e->len, 0) != 0) {
+        w->inflight = false;
+        w->closed = true;
+        wev_free_all(w->qhead);
+        w->qhead = w->qtail = NULL;
+    } else if (final) {
+        w->closed = true;
+        taas_call_finish(w->call, TAAS_ST_OK, NULL);
+    }
+    free(e);
+}
+
+static void watch_event(void *arg, const taas_watch_event *ev)
+{
+    struct svc_watch *w = arg;
+    Taas__V1__TaskEvent te = TAAS__V1__TASK_EVENT__INIT;
+    te.task_id = str_or_empty(ev->task_id);
+    te.state = (Taas__V1__TaskState)ev->state;
+    te.progress = ev->progress;
+    te.progress_message = str_or_empty(ev->progress_message);
+    te.at_ms = ev->at_ms;
+    struct task_pb p;
+    bool have_task = false;
+    if (ev->final_task) {
+        task_pb_fill(&p, ev->final_task, true);
+        te.task = &p.t;
+        have_task = true;
+    }
+    size_t n = protobuf_c_message_get_packed_size(&te.base);
+    struct wev *e = calloc(1, sizeof *e);
+    uint8_t *buf = malloc(n + SEQ_ROOM);
+    if (e && buf) {
+        e->buf = buf;
+        e->len = protobuf_c_message_pack(&te.base, buf);
+        e->final = ev->final_task != NULL;
+    } else {
+        free(e);
+        free(buf);
+        e = NULL;
+    }
+    if (have_task)
+        task_pb_clear(&p);
+
+    pthread_mutex_lock(&w->mu);
+    if (w->closed || !e) {
+        pthread_mutex_unlock(&w->mu);
+        if (e) {
+            free(e->buf);
+            free(e);
+        }
+        return;
+    }
+    e->progress = !e->final && w->last_state >= 0 && ev->state == w->last_state;
+    w->last_state = ev->state;
+    if (e->progress && w->qtail && w->qtail->progress) {
+        /* A newer progress report replaces the one still waiting. */
+        free(w->qtail->buf);
+        w->qtail->buf = e->buf;
+        w->qtail->len = e->len;
+        free(e);
+    } else {
+        if (w->qtail)
+            w->qtail->next = e;
+        else
+            w->qhead = e;
+        w->qtail = e;
+    }
+    watch_pump_locked(w);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void watch_sent(taas_call *call, void *arg)
+{
+    struct svc_watch *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->inflight = false;
+    watch_pump_locked(w);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void watch_cancelled(taas_call *call, void *arg)
+{
+    struct svc_watch *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->closed = true;
+    wev_free_all(w->qhead);
+    w->qhead = w->qtail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    taas_call_finish(call, TAAS_ST_CANCELLED, "cancelled by the client");
+}
+
+/* The call is being freed: release the engine watch, then the rest. */
+static void watch_destroy(void *data)
+{
+    struct svc_watch *w = data;
+    taas_services *s = w->s;
+    pthread_mutex_lock(&s->mu);
+    if (w->linked) {
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            s->watches = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        w->linked = false;
+    }
+    pthread_mutex_unlock(&s->mu);
+
+    pthread_mutex_lock(&w->mu);
+    w->closed = true;
+    taas_watch *h = w->handle;
+    w->handle = NULL;
+    pthread_mutex_unlock(&w->mu);
+    if (h) {
+        taas_engine *e = svc_enter(s);
+        if (e) {
+            taas_engine_unwatch(e, h);
+            svc_leave(s);
+        }
+    }
+    wev_free_all(w->qhead);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+static void watch_task(taas_call *call, void *arg)
+{
+    taas_services *s = arg;
+    size_t len;
+    const uint8_t *data = taas_call_request(call, &len);
+    Taas__V1__WatchTaskRequest *req = taas__v1__watch_task_request__unpack(NULL, len, data);
+    if (!req) {
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed WatchTaskRequest", NULL, 0);
+        return;
+    }
+    if (!id_ok(call, req->task_id)) {
+        taas__v1__watch_task_request__free_unpacked(req, NULL);
+        return;
+    }
+    struct svc_watch *w = calloc(1, sizeof *w);
+    if (!w) {
+        taas__v1__watch_task_request__free_unpacked(req, NULL);
+        taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
+        return;
+    }
+    w->s = s;
+    w->call = call;
+    w->last_state = -1;
+    pthread_mutex_init(&w->mu, NULL);
+    taas_call_set_data(call, w, watch_destroy);
+    taas_call_on_sent(call, watch_sent, w);
+
+    taas_engine *e = svc_enter(s);
+    if (!e) {
+        unavailable(call);
+    } else {
+        pthread_mutex_lock(&s->mu);
+        w->next = s->watches;
+        if (w->next)
+            w->next->prev = w;
+        s->watches = w;
+        w->linked = true;
+        pthread_mutex_unlock(&s->mu);
+
+        taas_watch *h = NULL;
+        char msg[512] = "";
+        taas_status st = taas_engine_watch(e, req->task_id, watch_event, w, &h, msg, sizeof msg);
+        if (st != TAAS_ST_OK) {
+            pthread_mutex_lock(&w->mu);
+            w->closed = true;
+            pthread_mutex_unlock(&w->mu);
+            taas_call_finish(call, st, msg[0] ? msg : taas_status_name(st));
+        } else {
+            pthread_mutex_lock(&w->mu);
+            w->handle = h;
+            pthread_mutex_unlock(&w->mu);
+        }
+        svc_leave(s);
+    }
+    /* Set last: it may fire at once if the client already left. */
+    taas_call_on_cancel(call, watch_cancelled, w);
+    taas__v1__watch_task_request__free_unpacked(req, NULL);
+}
+
+void svc_task_drain(taas_services *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (struct svc_watch *w = s->watches; w; w = w->next) {
+        pthread_mutex_lock(&w->mu);
+        taas_watch *h = w->handle;
+        w->handle = NULL;
+        w->closed = true;
+        wev_free_all(w->qhead);
+        w->qhead = w->qtail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (h)
+            taas_engine_unwatch(s->engine, h);
+        taas_call_finish(w->call, TAAS_ST_UNAVAILABLE, "server is shutting down; watch again");
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void svc_task_methods(taas_services *s, size_t *i)
+{
+    s->methods[(*i)++] = (taas_method){"/taas.v1.TaskService/SubmitTask", TAAS_CALL_UNARY, submit_task, s};
+    s->methods[(*i)++] = (taas_method){"/taas.v1.TaskService/GetTask", TAAS_CALL_UNARY, get_task, s};
+    s->methods[(*i)++] = (taas_method){"/taas.v1.TaskService/ListTasks", TAAS_CALL_UNARY, list_tasks, s};
+    s->methods[(*i)++] = (taas_method){"/taas.v1.TaskService/CancelTask", TAAS_CALL_UNARY, cancel_task, s};
+    s->methods[(*i)++] = (taas_method){"/taas.v1.TaskService/WatchTask", TAAS_CALL_SERVER_STREAM,
+                                       watch_task, s};
+}
