@@ -56,7 +56,7 @@ class Server:
             if not line:
                 break
             self.log.append(line)
-            m = re.search(r"server\.start .*listen=127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"server\.start\W.*listen=127\.0\.0\.1:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
                 break
