@@ -246,6 +246,21 @@ static void test_shared_schema(void)
     n += (size_t)snprintf(big + n, sizeof big - n, "]}");
     CHECK(schema_settings_validate(big, n, errs) == TAAS_SCHEMA_INVALID);
     CHECK(errs->count == TAAS_SCHEMA_MAX_ERRORS && errs->truncated);
+    /* uniqueItems on a long array (the hashed path): decoded strings compare equal. */
+    n = (size_t)snprintf(big, sizeof big, "{\"port\":1,\"host\":\"h\",\"tags\":[");
+    for (int i = 0; i < 30; i++) {
+        const char *sep = i ? "," : "";
+        if (i == 27)
+            n += (size_t)snprintf(big + n, sizeof big - n, "%s\"\\u0066a\"", sep);
+        else
+            n += (size_t)snprintf(big + n, sizeof big - n, "%s\"%c%c\"", sep, 'a' + i % 26,
+                                  'a' + i / 26);
+    }
+    n += (size_t)snprintf(big + n, sizeof big - n, "]}");
+    CHECK(schema_settings_validate(big, n, errs) == TAAS_SCHEMA_INVALID);
+    CHECK(errs->count == 1);
+    CHECK_STR(errs->items[0].path, "/tags");
+    CHECK_STR(errs->items[0].message, "items 5 and 27 are equal");
     CHECK(schema_settings_validate("{", 1, errs) == TAAS_SCHEMA_EJSON);
     CHECK(errs->count == 1 && errs->items[0].path[0] == '\0');
     CHECK(schema_settings_validate(ok, strlen(ok), NULL) == TAAS_SCHEMA_VALID);
