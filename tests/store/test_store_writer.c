@@ -476,11 +476,94 @@ static void test_full(void **state)
     st_rmdir(dir);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Once stop has begun, enqueue refuses (and never calls back), while every
+ * op accepted before is still applied. The first op's callback keeps
+ * enqueuing until it is refused; another thread calls stop meanwhile. */
+
+enum { REFUSE_POOL = 2000 };
+
+typedef struct refuse_ctx {
+    taas_writer *w;
+    tracked first;
+    tracked pool[REFUSE_POOL];
+    int accepted;
+    int refused_rc;
+    atomic_int entered;
+    atomic_int callbacks;
+} refuse_ctx;
+
+static void count_done(taas_store_op *op, void *arg)
+{
+    (void)op;
+    refuse_ctx *c = arg;
+    atomic_fetch_add(&c->callbacks, 1);
+}
+
+static void first_done(taas_store_op *op, void *arg)
+{
+    (void)op;
+    refuse_ctx *c = arg;
+    atomic_store(&c->entered, 1);
+    c->refused_rc = 0;
+    while (c->accepted < REFUSE_POOL) {
+        tracked *t = &c->pool[c->accepted];
+        make_insert(t, "late", "{}");
+        int rc = taas_writer_enqueue(c->w, &t->op, count_done, c);
+        if (rc != 0) {
+            c->refused_rc = rc;
+            break;
+        }
+        c->accepted++;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void *stopper(void *arg)
+{
+    refuse_ctx *c = arg;
+    while (!atomic_load(&c->entered)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    taas_writer_stop(c->w);
+    return NULL;
+}
+
+static void test_enqueue_after_stop(void **state)
+{
+    (void)state;
+    char *dir = st_tmpdir();
+    taas_store *s = st_open(dir, "stop.db");
+    refuse_ctx *c = calloc(1, sizeof(*c));
+    c->w = taas_writer_start(s, NULL);
+    make_insert(&c->first, "first", "{}");
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stopper, c), 0);
+    assert_int_equal(taas_writer_enqueue(c->w, &c->first.op, first_done, c), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(c->refused_rc, TAAS_STORE_EINVAL);
+    assert_true(c->accepted < REFUSE_POOL);
+    assert_int_equal(atomic_load(&c->callbacks), c->accepted);
+    taas_task_rec r;
+    for (int i = 0; i < c->accepted; i++) {
+        st_get(s, c->pool[i].rec.id, &r);
+        taas_task_rec_clear(&r);
+    }
+    /* The refused op was never applied. */
+    assert_int_equal(s->get(s, c->pool[c->accepted].rec.id, &r), TAAS_STORE_ENOTFOUND);
+    free(c);
+    s->close(s);
+    st_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durable_through_writer),
         cmocka_unit_test(test_stop_drains),
+        cmocka_unit_test(test_enqueue_after_stop),
         cmocka_unit_test(test_concurrent_readers),
         cmocka_unit_test(test_concurrent_readers_memory),
         cmocka_unit_test(test_locked_by_another_connection),
