@@ -1007,10 +1007,6 @@ def build_task(doc, src):
     t.b_in = Binder(t.lw_in, t.name + "_input")
     t.lw_out = Lowerer(doc, ("outputs",), t.name + "_output")
     t.b_out = Binder(t.lw_out, t.name + "_output")
-    clash = set(t.b_in.names) & set(t.b_out.names)
-    if clash:
-        n = sorted(clash)[0]
-        raise doc.error(t.b_out.names[n], "C type name %s is used by inputs and outputs" % n)
     return t
 
 

@@ -50,8 +50,8 @@ class Tmp(unittest.TestCase):
 
     def write(self, rel, text):
         p = os.path.join(self.specs, rel)
-        with open(p, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(p, "wb") as f:
+            f.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         return p
 
     def snapshot(self):
@@ -227,6 +227,93 @@ REFUSALS = [
 ]
 
 
+def _props(text):
+    return "inputs:\n  type: object\n  properties:\n" + text
+
+
+# Every other refusal path of the generator, one case each.
+REFUSALS += [
+    ("bad.yaml", "name: bad\n" + BASE + "inputs: {type: object, 1: x}\n" + OBJ_OUT,
+     "task-specs/bad.yaml:4: mapping keys must be strings"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {type: number, maximum: .inf}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: numbers must be finite"),
+    ("bad.yaml", b"name: bad\n\xff\n", "task-specs/bad.yaml:1: file is not UTF-8"),
+    ("bad.yaml", "# nothing\n", "task-specs/bad.yaml:1: file is empty"),
+    ("bad.yaml", "[1]\n", "task-specs/bad.yaml:1: a spec must be a mapping"),
+    ("bad.json", '{"name": "bad", "x": NaN}\n', "task-specs/bad.json:1: invalid JSON: NaN is not JSON"),
+    ("bad.json", '{"name": "bad", "version": "1.0.0", "description": "d",\n'
+     ' "outputs": {"type": "object"},\n "inputs": {"type": "object", "pattern": "a\\u0000"}}\n',
+     "task-specs/bad.json:3: pattern must not contain U+0000"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {$ref: 5}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: $ref must be a string"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {$ref: \"#foo\"}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: $ref \"#foo\": anchors are not supported, use a JSON Pointer"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {$ref: \"#/properties/a/type\", type: string}\n")
+     + OBJ_OUT, "task-specs/bad.yaml:7: $ref \"#/properties/a/type\" does not point at a schema"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: 5\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: a schema must be an object or a boolean"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {$schema: \"https://json-schema.org/draft/2020-12/"
+                                                "schema\"}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: $schema is only allowed at the root of a schema"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {title: 5}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: title must be a string"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {deprecated: 1}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: deprecated must be a boolean"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {examples: 1}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: examples must be an array"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs: {type: object, $defs: []}\n" + OBJ_OUT,
+     "task-specs/bad.yaml:4: $defs must be an object"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {type: []}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: type must be a string or a non-empty array of strings"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {type: [string, string]}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: type 'string' is listed twice"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {minimum: \"1\"}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: minimum must be a number"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {multipleOf: 0}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: multipleOf must be a number > 0"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {uniqueItems: 1}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: uniqueItems must be a boolean"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {pattern: 5}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: pattern must be a string"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {enum: a}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: enum must be an array"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs: {type: object, required: [a, a]}\n" + OBJ_OUT,
+     "task-specs/bad.yaml:4: required lists a property twice"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs: {type: object, properties: [a]}\n" + OBJ_OUT,
+     "task-specs/bad.yaml:4: properties must be an object"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs: {type: object, patternProperties: [a]}\n" + OBJ_OUT,
+     "task-specs/bad.yaml:4: patternProperties must be an object"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs: {type: object, dependentRequired: [a]}\n" + OBJ_OUT,
+     "task-specs/bad.yaml:4: dependentRequired must be an object"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs:\n  type: object\n  dependentRequired:\n    a: b\n"
+     + OBJ_OUT, "task-specs/bad.yaml:7: dependentRequired values must be arrays of unique strings"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs: {type: object, dependentSchemas: 1}\n" + OBJ_OUT,
+     "task-specs/bad.yaml:4: dependentSchemas must be an object"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {type: string, pattern: \"[\\\\S]\"}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: \\S inside a character class is not supported; use a negated class"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {type: string, pattern: \"a[]]\"}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: the empty character classes [] and [^] are not supported"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs:\n  type: object\n  $defs:\n    my-def: {type: object, "
+     "properties: {x: {type: string}}}\n  properties:\n    a: {$ref: \"#/$defs/my-def\"}\n" + OBJ_OUT,
+     "task-specs/bad.yaml:7: cannot name a C type for this schema: 'bad_input_my-def' is not a "
+     "C identifier"),
+    ("bad.yaml", "name: bad\n" + BASE + _props(
+        "    a_b: {type: object, properties: {x: {type: string}}}\n"
+        "    a: {type: object, properties: {b: {type: object, properties: {y: {type: string}}}}}\n")
+     + OBJ_OUT, "task-specs/bad.yaml:8: C type name bad_input_a_b is already used by the schema "
+     "at line 7"),
+    ("bad.yaml", "name: bad\n" + BASE + _props("    a: {type: string, enum: [\"-\"]}\n") + OBJ_OUT,
+     "task-specs/bad.yaml:7: enum value \"-\" has no letters or digits to name a C constant"),
+    ("bad.yaml", "name: bad\nversion: 1.0.0\ndescription: 5\ninputs: {type: object}\n" + OBJ_OUT,
+     "task-specs/bad.yaml:3: description must be a string"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs: {type: object}\n" + OBJ_OUT + "examples: {}\n",
+     "task-specs/bad.yaml:6: examples must be a list of {inputs, outputs}"),
+    ("bad.yaml", "name: bad\n" + BASE + "inputs: {type: object}\n" + OBJ_OUT +
+     "examples:\n  - {inputs: [], outputs: {}}\n", "task-specs/bad.yaml:7: example inputs must be "
+     "an object"),
+]
+
+
 class Refusals(Tmp):
     def test_every_refusal(self):
         for fn, text, want in REFUSALS:
@@ -258,6 +345,23 @@ class Refusals(Tmp):
         self.assertEqual(err, "task-specs/dup.yaml:1: duplicate task name 'dup' (also in "
                          "task-specs/dup.json)\n")
         self.assertFalse(os.path.exists(self.out))
+
+    def test_duplicate_schema_names(self):
+        self.write("schemas/cfg.yaml", "type: object\n")
+        self.write("schemas/cfg.json", '{"type": "object"}\n')
+        rc, err = run_gen(self.specs, self.out)
+        self.assertEqual(rc, 1)
+        self.assertEqual(err, "task-specs/schemas/cfg.yaml:1: duplicate schema name 'cfg' (also in "
+                         "task-specs/schemas/cfg.json)\n")
+
+    def test_schema_only_mode(self):
+        p = self.write("schemas/one.yaml", "type: array\nitems: {type: integer}\n")
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            self.assertEqual(taasgen.main(["--schema", "Bad", p, "--out", self.out]), 1)
+        self.assertEqual(err.getvalue(), p + ":1: schema name must match [a-z][a-z0-9_]*\n")
+        self.assertEqual(taasgen.main(["--schema", "one", p, "--out", self.out]), 0)
+        self.assertEqual(sorted(os.listdir(self.out)), ["schema_one.c", "schema_one.h"])
 
     def test_check_mode_writes_nothing(self):
         self.write("one.yaml", GOOD.format(name="one"))
