@@ -122,8 +122,9 @@ static const struct migration {
      "CREATE INDEX tasks_name_id ON tasks (name, id);"
      "CREATE UNIQUE INDEX tasks_idempotency ON tasks (name, idempotency_key)"
      " WHERE idempotency_key IS NOT NULL;"
+     /* Recovery, heartbeat and release all walk the RUNNING rows; one small
+      * partial index serves the three, as in sqlite.c. */
      "CREATE INDEX tasks_lease ON tasks (lease_expires_ms) WHERE state = 2;"
-     "CREATE INDEX tasks_owner ON tasks (lease_owner) WHERE state = 2;"
      "CREATE INDEX tasks_finished ON tasks (finished_ms) WHERE finished_ms > 0;"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

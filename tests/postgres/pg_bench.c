@@ -31,6 +31,7 @@ static int admin(const char *url, const char *sql)
     PGconn *c = PQconnectdb(url);
     int ok = PQstatus(c) == CONNECTION_OK;
     if (ok) {
+        PQclear(PQexec(c, "SET client_min_messages = warning"));
         PGresult *r = PQexec(c, sql);
         ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (!ok)

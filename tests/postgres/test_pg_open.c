@@ -46,6 +46,17 @@ static void test_url_forms(void **state)
     assert_null(strstr(d, pw));
     s->close(s);
 
+    /* Through the store's front door, when the backend is built into it. */
+    char derr[512];
+    taas_store *d = taas_store_open(url, NULL, derr, sizeof(derr));
+    if (d) {
+        assert_string_equal(d->backend, "postgresql");
+        d->close(d);
+    } else {
+        assert_non_null(strstr(derr, "not built into this server"));
+        assert_null(strstr(derr, pw));
+    }
+
     /* postgres:// is the same. */
     snprintf(alt, sizeof(alt), "postgres://%s", url + strlen("postgresql://"));
     s = pt_open(alt);
