@@ -48,10 +48,10 @@ static void test_url_forms(void **state)
 
     /* Through the store's front door, when the backend is built into it. */
     char derr[512];
-    taas_store *d = taas_store_open(url, NULL, derr, sizeof(derr));
-    if (d) {
-        assert_string_equal(d->backend, "postgresql");
-        d->close(d);
+    taas_store *fd = taas_store_open(url, NULL, derr, sizeof(derr));
+    if (fd) {
+        assert_string_equal(fd->backend, "postgresql");
+        fd->close(fd);
     } else {
         assert_non_null(strstr(derr, "not built into this server"));
         assert_null(strstr(derr, pw));
