@@ -134,6 +134,16 @@ static void test_errors(taas_ctx *ctx)
     expect_error(ctx, "[1]", "", "expected object, got array");
     kitchen_sink_input in;
     taas_error err;
+    /* A path longer than taas_error.path is cut, marked, and stays a C string. */
+    char longkey[2100];
+    int n = snprintf(longkey, sizeof longkey, "{\"name\":\"a\",\"");
+    memset(longkey + n, 'k', 2000);
+    snprintf(longkey + n + 2000, sizeof longkey - (size_t)n - 2000, "\":1}");
+    CHECK(parse(ctx, longkey, &in, &err) == -1);
+    CHECK(strlen(err.path) == sizeof err.path - 1);
+    CHECK(strncmp(err.path, "/kkkk", 5) == 0);
+    CHECK(strcmp(err.path + sizeof err.path - 4, "...") == 0);
+    CHECK_STR(err.message, "property is not allowed");
     CHECK(parse(ctx, "{\"name\":", &in, &err) == -1);
     CHECK_STR(err.path, "");
     CHECK(strncmp(err.message, "invalid JSON: ", 14) == 0);

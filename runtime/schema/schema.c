@@ -176,10 +176,9 @@ static size_t path_push_key(walker *w, const char *key, size_t n)
     size_t old = w->plen;
     if (w->plen + 1 < PATH_CAP) {
         w->path[w->plen++] = '/';
-        w->plen += taas_json_pointer_escape(w->path + w->plen, PATH_CAP - w->plen, key, n);
-        if (w->plen >= PATH_CAP)
-            w->plen = PATH_CAP - 1;
-        w->path[w->plen] = '\0';
+        /* The escape returns the length it needed; count what it wrote. */
+        taas_json_pointer_escape(w->path + w->plen, PATH_CAP - w->plen, key, n);
+        w->plen += strlen(w->path + w->plen);
     }
     return old;
 }
@@ -1143,10 +1142,9 @@ static size_t spush(swalker *w, const char *key, size_t n, size_t index, bool is
             w->plen += (size_t)k < PATH_CAP - w->plen ? (size_t)k : PATH_CAP - 1 - w->plen;
     } else if (w->plen + 1 < PATH_CAP) {
         w->path[w->plen++] = '/';
-        w->plen += taas_json_pointer_escape(w->path + w->plen, PATH_CAP - w->plen, key, n);
-        if (w->plen >= PATH_CAP)
-            w->plen = PATH_CAP - 1;
-        w->path[w->plen] = '\0';
+        /* The escape returns the length it needed; count what it wrote. */
+        taas_json_pointer_escape(w->path + w->plen, PATH_CAP - w->plen, key, n);
+        w->plen += strlen(w->path + w->plen);
     }
     return old;
 }
