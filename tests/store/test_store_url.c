@@ -124,14 +124,23 @@ static void test_bad(void **state)
     assert_null(strstr(err, "secret"));
 }
 
+/* Without the PostgreSQL backend both spellings get a clear refusal; with it,
+ * they reach the backend (nothing listens on port 1, so the open fails). The
+ * password is never in the message. */
 static void test_postgres(void **state)
 {
     (void)state;
-    const char *urls[] = {"postgresql://u:hunter2@db:5432/taas", "postgres://u:hunter2@db/taas"};
+    const char *urls[] = {"postgresql://u:hunter2@127.0.0.1:1/taas?connect_timeout=2",
+                          "postgres://u:hunter2@127.0.0.1:1/taas?connect_timeout=2"};
     for (size_t i = 0; i < 2; i++) {
-        char err[512];
+        char err[512] = "";
         assert_null(taas_store_open(urls[i], NULL, err, sizeof(err)));
+#ifdef TAAS_STORE_POSTGRES
+        assert_null(strstr(err, "not built into this server"));
+        assert_true(strlen(err) > 0);
+#else
         assert_non_null(strstr(err, "PostgreSQL backend is not built into this server"));
+#endif
         assert_null(strstr(err, "hunter2"));
     }
 }
