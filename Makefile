@@ -4,7 +4,7 @@
 #   make run        build and start taas-server on the embedded SQLite default
 #   make test       build and run every test through ctest
 #   make test-asan  the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
-#   make new-task NAME=foo   scaffold task-specs/foo.yaml and examples/tasks/foo.c
+#   make new-task NAME=foo   scaffold task-specs/foo.yaml and tasks/foo.c
 #   make check-generated     fail if generated/ is not what the generator writes
 #
 # WERROR=1 turns warnings into errors (CI sets it). BUILD_TYPE defaults to RelWithDebInfo.

@@ -129,6 +129,18 @@ int taas_attempt(const taas_ctx *c) { return c->attempt; }
 
 /* ---- running ------------------------------------------------------------- */
 
+/* Defined here, not beside the registry lookups, so that code validating
+ * JSON without running tasks does not need a registry linked in. */
+const char *taas_error_format(const taas_error *e, char *buf, size_t cap)
+{
+    if (e->path[0])
+        snprintf(buf, cap, "%s: %s", e->path, e->message);
+    else
+        snprintf(buf, cap, "%s", e->message);
+    return buf;
+}
+
+
 int taas_check_input(const taas_task_type *type, const char *input, size_t input_len,
                      taas_error *err)
 {

@@ -8,15 +8,6 @@
 
 #include "taas/registry.h"
 
-const char *taas_error_format(const taas_error *e, char *buf, size_t cap)
-{
-    if (e->path[0])
-        snprintf(buf, cap, "%s: %s", e->path, e->message);
-    else
-        snprintf(buf, cap, "%s", e->message);
-    return buf;
-}
-
 const taas_task_type *taas_registry_find(const char *name)
 {
     size_t lo = 0, hi = taas_registry_count;
