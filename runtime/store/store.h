@@ -129,7 +129,9 @@ struct taas_store_op {
     union {
         struct {
             /* in: id, name, input, priority, max_attempts, timeout_s, idempotent,
-             * idempotency_key, input_hash, created_ms, run_after_ms. */
+             * idempotency_key, input_hash, created_ms, run_after_ms. An id that
+             * is not UUID text, or no name or input -> TAAS_STORE_EINVAL; an id
+             * already stored -> TAAS_STORE_ECONFLICT. */
             const taas_task_rec *task;
             /* out: with a key already stored for this task name and the same
              * input_hash, no row is added: duplicate = true and existing_id is
@@ -180,6 +182,9 @@ struct taas_store_op {
             int64_t lease_expires_ms;
         } heartbeat;
         struct {
+            /* Leases with lease_expires_ms <= now_ms. A task with a cancel
+             * request becomes CANCELLED (counted in failed); the attempt is
+             * appended to attempts_json as "interrupted" either way. */
             int64_t now_ms;
             int retried; /* out */
             int failed;  /* out */
@@ -187,11 +192,13 @@ struct taas_store_op {
         struct {
             const char *owner;
             int64_t now_ms;
-            int released; /* out: back to PENDING without consuming an attempt */
+            /* out: back to PENDING without consuming an attempt; tasks with a
+             * cancel request become CANCELLED instead (not counted). */
+            int released;
         } release;
         struct {
             int64_t finished_before_ms;
-            int limit;
+            int limit;   /* > 0; oldest finished first */
             int deleted; /* out */
         } prune;
     } u;
@@ -203,8 +210,9 @@ struct taas_store_op {
 typedef struct taas_list_query {
     taas_task_state state;  /* TAAS_TASK_UNSPECIFIED = any */
     const char *name;       /* NULL = any */
-    int limit;              /* 1..1000 */
-    const char *page_token; /* NULL or "" = first page; else a token from a previous page */
+    int limit;              /* 1..1000, else TAAS_STORE_EINVAL */
+    const char *page_token; /* NULL or "" = first page; else a token from a previous page
+                             * (a malformed one -> TAAS_STORE_EINVAL) */
 } taas_list_query;
 
 typedef struct taas_store taas_store;
