@@ -235,7 +235,27 @@ struct taas_store {
     /* Last error text of this thread's connection, for logs and messages. */
     const char *(*last_error)(taas_store *s);
     void (*close)(taas_store *s);
+
+    /*
+     * Optional; NULL where one process owns the database (SQLite). Waits up
+     * to timeout_ms for notifications sent by the commits of any server on
+     * this database (including this one), and delivers each, on the calling
+     * thread, as on_event(arg, kind, id):
+     *   TAAS_NOTIFY_RUNNABLE (id NULL)  tasks may have become claimable
+     *   TAAS_NOTIFY_TASK     (id set)   that task changed: state, progress or
+     *                                   cancel request
+     *   TAAS_NOTIFY_RESYNC   (id NULL)  notifications may have been lost (the
+     *                                   listening connection was re-made):
+     *                                   re-check everything of interest
+     * Returns the number delivered (0 on timeout) or a negative TAAS_STORE_E*
+     * code (then the caller waits a moment and calls again). Only one thread
+     * calls it.
+     */
+    int (*wait_notify)(taas_store *s, int timeout_ms,
+                       void (*on_event)(void *arg, int kind, const char *id), void *arg);
 };
+
+enum { TAAS_NOTIFY_RUNNABLE = 1, TAAS_NOTIFY_TASK = 2, TAAS_NOTIFY_RESYNC = 3 };
 
 typedef struct taas_store_opts {
     int busy_timeout_ms;    /* default 5000 */
@@ -245,6 +265,10 @@ typedef struct taas_store_opts {
     /* Read connections that get()/list() may hold at once; default 16.
      * A caller beyond that waits for one to be released. */
     int max_readers;
+    /* PostgreSQL: open even when synchronous_commit is off (an acknowledged
+     * task could then vanish in a crash). Off by default: such a server
+     * refuses to start. */
+    bool allow_async_commit;
 } taas_store_opts;
 
 /*
