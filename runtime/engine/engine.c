@@ -49,8 +49,6 @@
 #define WATCH_BUCKETS 1024
 #define SWEEP_TICK_MS 100
 #define RECOVER_EVERY_MS 2000
-#define BACKOFF_BASE_MS 1000
-#define BACKOFF_CAP_MS 300000
 
 typedef struct job job;
 
@@ -71,6 +69,10 @@ struct job {
     atomic_int stop;         /* TAAS_STOP_* */
     int64_t deadline_mono;   /* 0 = none */
     int slot;                /* worker index while running, -1 otherwise */
+    /* References: the completion path holds one; a body that was abandoned
+     * past its deadline (see sweeper) holds a second until it returns. */
+    atomic_int refs;
+    atomic_bool abandoned;
 
     /* Progress: the latest report, and at most one PROGRESS op in flight. */
     pthread_mutex_t pmu;
@@ -112,6 +114,10 @@ struct taas_engine {
 
     pthread_t *workers;
     int nworkers;
+    int claim_cap;               /* workers + prefetch: most tasks held at once */
+    int abandoned_alive;         /* abandoned bodies whose threads still run */
+    pthread_t notifier;
+    bool notifier_started;
     pthread_t sweeper;
     bool sweeper_started;
     pthread_cond_t sweep_cv;
@@ -241,7 +247,10 @@ static void maybe_claim_locked(taas_engine *e)
     if (!e->opts.run_workers || e->claim_inflight || !e->pending_hint ||
         atomic_load(&e->stopping))
         return;
-    int free_slots = e->nworkers - e->busy - e->ready_count;
+    /* Claim for the free workers plus a bounded prefetch, so one durable
+     * claim feeds many bodies: a commit costs milliseconds, a no-op body
+     * microseconds. */
+    int free_slots = e->claim_cap - e->busy - e->ready_count;
     if (free_slots <= 0)
         return;
     memset(&e->claim_op, 0, sizeof e->claim_op);
@@ -251,7 +260,7 @@ static void maybe_claim_locked(taas_engine *e)
     e->claim_op.u.claim.now_ms = taas_now_ms();
     e->claim_op.u.claim.lease_ms = e->opts.lease_ms;
     e->claim_op.u.claim.out = e->claim_buf;
-    memset(e->claim_buf, 0, sizeof(taas_task_rec) * (size_t)e->nworkers);
+    memset(e->claim_buf, 0, sizeof(taas_task_rec) * (size_t)e->claim_cap);
     e->pending_hint = false;
     e->claim_inflight = true;
     if (taas_writer_enqueue(e->writer, &e->claim_op, claim_done, e) != 0)
@@ -276,6 +285,8 @@ static job *job_new(taas_engine *e, taas_task_rec *rec)
     memset(rec, 0, sizeof *rec);
     j->type = taas_registry_find(j->rec.name);
     atomic_init(&j->stop, TAAS_STOP_NONE);
+    atomic_init(&j->refs, 1);
+    atomic_init(&j->abandoned, false);
     j->slot = -1;
     pthread_mutex_init(&j->pmu, NULL);
     return j; /* the deadline is set when the body starts */
@@ -287,6 +298,12 @@ static void job_free(job *j)
     free(j->res.output);
     pthread_mutex_destroy(&j->pmu);
     free(j);
+}
+
+static void job_unref(job *j)
+{
+    if (atomic_fetch_sub(&j->refs, 1) == 1)
+        job_free(j);
 }
 
 /* Free a job that never reached COMPLETE, once no PROGRESS op of it is
@@ -301,7 +318,7 @@ static void job_release(job *j)
             break;
         usleep(1000);
     }
-    job_free(j);
+    job_unref(j);
 }
 
 static void claim_done(taas_store_op *op, void *arg)
@@ -366,7 +383,8 @@ static void on_progress(void *arg, double fraction, const char *message)
     pthread_mutex_lock(&j->pmu);
     j->progress = fraction;
     snprintf(j->progress_msg, sizeof j->progress_msg, "%s", message ? message : "");
-    if (!j->progress_inflight && now - j->last_store_mono >= e->opts.progress_store_ms) {
+    if (!j->progress_inflight && !atomic_load(&j->abandoned) &&
+        now - j->last_store_mono >= e->opts.progress_store_ms) {
         j->progress_inflight = true;
         j->last_store_mono = now;
         memcpy(j->progress_msg_op, j->progress_msg, sizeof j->progress_msg_op);
@@ -389,14 +407,14 @@ static void on_progress(void *arg, double fraction, const char *message)
     notify(e, j->rec.id, TAAS_TASK_RUNNING, fraction, message, NULL);
 }
 
-static int64_t backoff_ms(int attempt)
+static int64_t backoff_ms(const taas_engine *e, int attempt)
 {
     /* delay = min(cap, base * 2^(attempt-1)), then "equal jitter": half fixed,
      * half uniformly random, so retries of many tasks spread out. */
     int shift = attempt - 1 < 20 ? attempt - 1 : 20;
-    int64_t d = (int64_t)BACKOFF_BASE_MS << (shift > 0 ? shift : 0);
-    if (d > BACKOFF_CAP_MS)
-        d = BACKOFF_CAP_MS;
+    int64_t d = (int64_t)e->opts.retry_base_ms << (shift > 0 ? shift : 0);
+    if (d > e->opts.retry_cap_ms)
+        d = e->opts.retry_cap_ms;
     uint32_t r;
     taas_random_bytes(&r, sizeof r);
     return d / 2 + (int64_t)(r % (uint32_t)(d / 2 + 1));
@@ -430,7 +448,7 @@ static void complete_done(taas_store_op *op, void *arg)
         taas_log(TAAS_LOG_ERROR, "task.complete_failed", "id=%s error=\"%s\"", j->rec.id,
                  taas_store_strerror(op->result));
     }
-    job_free(j);
+    job_unref(j);
 }
 
 /* Turn the body's outcome into a COMPLETE operation. Returns false when the
@@ -455,7 +473,7 @@ static bool build_completion(taas_engine *e, job *j)
         op->u.complete.error = j->error;
         if (j->rec.attempt < j->rec.max_attempts) {
             op->u.complete.state = TAAS_TASK_PENDING;
-            op->u.complete.run_after_ms = taas_now_ms() + backoff_ms(j->rec.attempt);
+            op->u.complete.run_after_ms = taas_now_ms() + backoff_ms(e, j->rec.attempt);
         } else {
             op->u.complete.state = TAAS_TASK_FAILED;
             if (j->rec.max_attempts > 1)
@@ -486,8 +504,12 @@ static bool build_completion(taas_engine *e, job *j)
     }
 }
 
-static void run_job(taas_engine *e, job *j)
+static void *worker_main(void *p);
+
+/* Run the body (or record why it cannot run) into j->res. */
+static void run_body(taas_engine *e, job *j)
 {
+    (void)e;
     if (!j->type) {
         j->res.outcome = TAAS_OUTCOME_FAILED_PERMANENT;
         snprintf(j->res.error, sizeof j->res.error,
@@ -505,6 +527,11 @@ static void run_job(taas_engine *e, job *j)
         };
         taas_run(j->type, j->rec.input, j->rec.input_len, &ro, &j->res);
     }
+}
+
+/* Queue the COMPLETE for j's outcome; j is released by its callback. */
+static void finish_job(taas_engine *e, job *j)
+{
     if (!build_completion(e, j)) {
         job_release(j); /* its lease is released by taas_engine_stop */
         return;
@@ -561,14 +588,26 @@ static void *worker_main(void *p)
             atomic_store(&j->stop, TAAS_STOP_CANCEL);
         pthread_mutex_unlock(&e->mu);
 
-        run_job(e, j); /* j may be freed from here on */
+        run_body(e, j);
 
         pthread_mutex_lock(&e->mu);
+        if (atomic_load(&j->abandoned)) {
+            /* The sweeper gave up on this body, failed its task and put a
+             * new thread in this slot: this thread only lets go and ends. */
+            e->abandoned_alive--;
+            pthread_mutex_unlock(&e->mu);
+            job_release(j);
+            return NULL;
+        }
         e->slots[idx] = NULL;
         e->busy--;
         maybe_claim_locked(e);
         if (e->busy == 0)
             pthread_cond_broadcast(&e->idle_cv);
+        pthread_mutex_unlock(&e->mu);
+
+        finish_job(e, j); /* j may be freed from here on */
+        pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
@@ -604,6 +643,63 @@ static void enqueue_periodic(taas_engine *e, taas_store_op *op, atomic_bool *bus
         atomic_store(busy, false);
 }
 
+/*
+ * A body ignored its deadline for stuck_grace_ms: it cannot be killed (it is
+ * a thread of this process), but it must not hold its task or its worker
+ * slot. Mark the job abandoned, start a fresh worker in the slot, and let
+ * the old thread go (detached). The task is failed with a timeout error by
+ * finish_abandoned(); when the body returns at last, its thread sees the
+ * mark, drops its reference and ends. Called with e->mu held.
+ */
+static bool abandon_locked(taas_engine *e, int i)
+{
+    job *j = e->slots[i];
+    worker_arg *wa = malloc(sizeof *wa);
+    if (!wa)
+        return false;
+    wa->e = e;
+    wa->index = i;
+    pthread_t fresh;
+    if (pthread_create(&fresh, NULL, worker_main, wa) != 0) {
+        free(wa);
+        return false;
+    }
+    pthread_detach(e->workers[i]);
+    e->workers[i] = fresh;
+    atomic_fetch_add(&j->refs, 1);
+    atomic_store(&j->abandoned, true);
+    e->slots[i] = NULL;
+    e->busy--;
+    e->abandoned_alive++;
+    taas_log(TAAS_LOG_WARN, "task.abandoned",
+             "id=%s attempt=%d msg=\"body ignored cancellation past its deadline; task failed, "
+             "worker replaced\"",
+             j->rec.id, j->rec.attempt);
+    return true;
+}
+
+/* Fail an abandoned job's task. j->res is not touched: the body's thread
+ * still owns it and fills it if it ever returns. */
+static void finish_abandoned(taas_engine *e, job *j)
+{
+    int t = j->rec.timeout_s > 0 ? j->rec.timeout_s
+            : j->type && j->type->timeout_s > 0 ? j->type->timeout_s
+                                                : e->opts.default_timeout_s;
+    taas_store_op *op = &j->complete_op;
+    memset(op, 0, sizeof *op);
+    op->kind = TAAS_OP_COMPLETE;
+    op->u.complete.id = j->rec.id;
+    op->u.complete.lease_token = j->rec.lease_token;
+    op->u.complete.now_ms = taas_now_ms();
+    op->u.complete.state = TAAS_TASK_FAILED;
+    snprintf(j->error, sizeof j->error,
+             "timed out after %d s; the body ignored cancellation for %d ms and was abandoned", t,
+             e->opts.stuck_grace_ms);
+    op->u.complete.error = j->error;
+    if (taas_writer_enqueue(e->writer, op, complete_done, j) != 0)
+        job_unref(j);
+}
+
 static void *sweeper_main(void *p)
 {
     taas_engine *e = p;
@@ -625,12 +721,19 @@ static void *sweeper_main(void *p)
             break;
         int64_t mono = taas_mono_ms(), now = taas_now_ms();
 
-        /* Deadlines of running bodies. */
+        /* Deadlines of running bodies: ask them to stop; abandon those
+         * that still run stuck_grace_ms later. */
+        job *abandon[8];
+        int nabandon = 0;
         for (int i = 0; i < e->nworkers; i++) {
             job *j = e->slots[i];
-            if (j && j->deadline_mono && mono >= j->deadline_mono &&
-                atomic_load(&j->stop) == TAAS_STOP_NONE)
+            if (!j || !j->deadline_mono || mono < j->deadline_mono)
+                continue;
+            if (atomic_load(&j->stop) == TAAS_STOP_NONE)
                 atomic_store(&j->stop, TAAS_STOP_TIMEOUT);
+            else if (mono >= j->deadline_mono + e->opts.stuck_grace_ms && nabandon < 8 &&
+                     abandon_locked(e, i))
+                abandon[nabandon++] = j;
         }
         /* Delayed tasks that became due, and a periodic look for work. */
         if (e->next_due_ms && now >= e->next_due_ms) {
@@ -640,7 +743,7 @@ static void *sweeper_main(void *p)
         if (mono - last_recover >= RECOVER_EVERY_MS)
             e->pending_hint = true; /* also covers run_after submitted elsewhere */
         maybe_claim_locked(e);
-        bool do_hb = e->busy + e->ready_count > 0 &&
+        bool do_hb = e->busy + e->ready_count + nabandon > 0 &&
                      mono - last_heartbeat >= e->opts.lease_ms / 3;
         bool do_rc = mono - last_recover >= RECOVER_EVERY_MS;
         /* Prune in small batches; keep going at once while a batch comes
@@ -649,6 +752,8 @@ static void *sweeper_main(void *p)
                         (mono - last_prune >= e->opts.prune_every_ms ||
                          (last_pruned >= e->opts.prune_batch && mono - last_prune >= 200));
         pthread_mutex_unlock(&e->mu);
+        for (int k = 0; k < nabandon; k++)
+            finish_abandoned(e, abandon[k]);
         if (!atomic_load(&e->prune_busy) && e->prune_op.kind == TAAS_OP_PRUNE) {
             last_pruned = e->prune_op.u.prune.deleted;
             e->prune_op.kind = 0;
@@ -681,6 +786,89 @@ static void *sweeper_main(void *p)
         pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* notifications from other servers sharing the store (PostgreSQL) */
+
+/* Re-read a task another server changed, for our watchers and our body. */
+static void refresh_task(taas_engine *e, const char *id)
+{
+    bool local = false;
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < e->nworkers && !local; i++)
+        local = e->slots[i] && strcmp(e->slots[i]->rec.id, id) == 0;
+    pthread_mutex_unlock(&e->mu);
+    bool watched = has_watchers(e, id);
+    if (!local && !watched)
+        return;
+
+    taas_task_rec rec;
+    memset(&rec, 0, sizeof rec);
+    if (e->store->get(e->store, id, &rec) != TAAS_STORE_OK) {
+        taas_task_rec_clear(&rec);
+        return;
+    }
+    if (local && rec.cancel_requested) {
+        pthread_mutex_lock(&e->mu);
+        for (int i = 0; i < e->nworkers; i++)
+            if (e->slots[i] && strcmp(e->slots[i]->rec.id, id) == 0)
+                atomic_store(&e->slots[i]->stop, TAAS_STOP_CANCEL);
+        pthread_mutex_unlock(&e->mu);
+    }
+    /* A body running here reports to watchers directly; only remote runs
+     * are relayed from the store. */
+    if (watched && !local)
+        notify(e, id, rec.state, rec.progress, rec.progress_message,
+               taas_task_state_final(rec.state) ? &rec : NULL);
+    taas_task_rec_clear(&rec);
+}
+
+/* Every watched task and every local body, after notifications were lost. */
+static void resync(taas_engine *e)
+{
+    enum { MAX = 4096 };
+    char(*ids)[TAAS_ID_LEN + 1] = malloc(MAX * sizeof *ids);
+    if (!ids)
+        return;
+    int n = 0;
+    pthread_mutex_lock(&e->watch_mu);
+    for (int b = 0; b < WATCH_BUCKETS && n < MAX; b++)
+        for (taas_watch *w = e->watch[b]; w && n < MAX; w = w->next)
+            memcpy(ids[n++], w->id, TAAS_ID_LEN + 1);
+    pthread_mutex_unlock(&e->watch_mu);
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < e->nworkers && n < MAX; i++)
+        if (e->slots[i])
+            memcpy(ids[n++], e->slots[i]->rec.id, TAAS_ID_LEN + 1);
+    pthread_mutex_unlock(&e->mu);
+    for (int i = 0; i < n; i++)
+        refresh_task(e, ids[i]);
+    free(ids);
+}
+
+static void on_store_event(void *arg, int kind, const char *id)
+{
+    taas_engine *e = arg;
+    if (kind == TAAS_NOTIFY_RUNNABLE) {
+        wake_claimer(e);
+    } else if (kind == TAAS_NOTIFY_TASK && id) {
+        refresh_task(e, id);
+    } else if (kind == TAAS_NOTIFY_RESYNC) {
+        wake_claimer(e);
+        resync(e);
+    }
+}
+
+static void *notifier_main(void *p)
+{
+    taas_engine *e = p;
+    while (!atomic_load(&e->stopping)) {
+        int r = e->store->wait_notify(e->store, 200, on_store_event, e);
+        if (r < 0 && !atomic_load(&e->stopping))
+            usleep(200000); /* store unreachable: the call logs; retry soon */
+    }
     return NULL;
 }
 
@@ -757,6 +945,17 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     }
     e->opts.node_id = e->node_id;
     e->nworkers = e->opts.workers;
+    if (e->opts.prefetch < 0)
+        e->opts.prefetch = 0;
+    else if (e->opts.prefetch == 0)
+        e->opts.prefetch = 64;
+    if (e->opts.stuck_grace_ms <= 0)
+        e->opts.stuck_grace_ms = 10000;
+    if (e->opts.retry_base_ms <= 0)
+        e->opts.retry_base_ms = 1000;
+    if (e->opts.retry_cap_ms <= 0)
+        e->opts.retry_cap_ms = 300000;
+    e->claim_cap = e->nworkers + e->opts.prefetch;
 
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->watch_mu, NULL);
@@ -768,7 +967,7 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     pthread_condattr_destroy(&ca);
 
     e->slots = calloc((size_t)e->nworkers, sizeof *e->slots);
-    e->claim_buf = calloc((size_t)e->nworkers, sizeof *e->claim_buf);
+    e->claim_buf = calloc((size_t)e->claim_cap, sizeof *e->claim_buf);
     e->workers = calloc((size_t)e->nworkers, sizeof *e->workers);
     e->writer = taas_writer_start(store, NULL);
     if (!e->slots || !e->claim_buf || !e->workers || !e->writer) {
@@ -814,6 +1013,13 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
         goto fail_threads;
     }
     e->sweeper_started = true;
+    if (store->wait_notify) {
+        if (pthread_create(&e->notifier, NULL, notifier_main, e) != 0) {
+            set_msg(err, errlen, "cannot start the notification thread");
+            goto fail_threads;
+        }
+        e->notifier_started = true;
+    }
     wake_claimer(e);
     return e;
 
@@ -866,12 +1072,14 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
         }
         pthread_cond_timedwait(&e->idle_cv, &e->mu, &ts);
     }
-    int stuck = e->busy;
+    int stuck = e->busy + e->abandoned_alive;
     pthread_cond_broadcast(&e->work_cv);
     pthread_mutex_unlock(&e->mu);
 
     if (e->sweeper_started)
         pthread_join(e->sweeper, NULL);
+    if (e->notifier_started)
+        pthread_join(e->notifier, NULL);
 
     /* Wait for a claim in flight to land, so its tasks are released too. */
     for (;;) {

@@ -41,6 +41,21 @@ typedef struct taas_engine_opts {
     int64_t retention_s;
     int prune_batch;          /* default 500 */
     int prune_every_ms;       /* default 10000 */
+    /* Tasks claimed beyond the free workers, waiting in memory for one: one
+     * durable claim then feeds many short bodies. 0 = default 64, < 0 = none.
+     * Trade-off: a crash fails the non-idempotent tasks among them as
+     * "interrupted" although their bodies never started (at-most-once holds);
+     * idempotent ones run again. */
+    int prefetch;
+    /* A body still running this long after its deadline (it ignores
+     * taas_cancelled) is abandoned: its task fails with a timeout error and a
+     * fresh thread takes its worker slot. Default 10000. */
+    int stuck_grace_ms;
+    /* Retry backoff: delay = min(retry_cap_ms, retry_base_ms * 2^(attempt-1)),
+     * of which half is fixed and half uniformly random ("equal jitter").
+     * Defaults 1000 and 300000. */
+    int retry_base_ms;
+    int retry_cap_ms;
 } taas_engine_opts;
 
 /* Start the engine on an open store (not owned). Runs recovery first. */

@@ -16,144 +16,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/engine.h"
-#include "store/store.h"
+#include "engine_helpers.h"
 #include "util/util.h"
-
-typedef struct fixture {
-    char dir[64];
-    char url[128];
-    taas_store *store;
-    taas_engine *engine;
-} fixture;
-
-static void open_all(fixture *f, int workers)
-{
-    char err[256] = "";
-    f->store = taas_store_open(f->url, NULL, err, sizeof err);
-    assert_non_null(f->store);
-    taas_engine_opts o = {.workers = workers, .run_workers = true, .lease_ms = 3000};
-    f->engine = taas_engine_start(f->store, &o, err, sizeof err);
-    if (!f->engine)
-        fail_msg("engine start: %s", err);
-}
-
-static void close_all(fixture *f, int grace_ms)
-{
-    assert_int_equal(taas_engine_stop(f->engine, grace_ms), 0);
-    f->store->close(f->store);
-    f->engine = NULL;
-    f->store = NULL;
-}
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/taas-engine-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->url, sizeof f->url, "sqlite:///%s/t.db", f->dir);
-    open_all(f, 2);
-    *state = f;
+    taas_engine_opts o = {.workers = 2, .run_workers = true, .lease_ms = 3000};
+    *state = fixture_new(&o);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    if (f->engine)
-        close_all(f, 2000);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
+    fixture_free(*state);
     return 0;
-}
-
-/* ---- a synchronous submit ------------------------------------------------ */
-
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    taas_status st;
-    char id[40];
-    bool dup;
-    char msg[256];
-    int state;
-} waiter;
-
-static void waiter_init(waiter *w)
-{
-    memset(w, 0, sizeof *w);
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-}
-
-static void waiter_wait(waiter *w)
-{
-    pthread_mutex_lock(&w->mu);
-    while (!w->done)
-        pthread_cond_wait(&w->cv, &w->mu);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static void on_submit(void *arg, const taas_submit_result *r)
-{
-    waiter *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->st = r->status;
-    if (r->task_id)
-        snprintf(w->id, sizeof w->id, "%s", r->task_id);
-    if (r->message)
-        snprintf(w->msg, sizeof w->msg, "%s", r->message);
-    w->dup = r->duplicate;
-    w->done = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static taas_status submit(fixture *f, const char *name, const char *input, const char *key,
-                          int64_t run_after, char id[40], bool *dup, char *msg)
-{
-    waiter w;
-    waiter_init(&w);
-    taas_submit_req req = {.task_name = name, .input = input, .input_len = strlen(input),
-                           .idempotency_key = key, .run_after_ms = run_after};
-    char m[256] = "";
-    taas_status st = taas_engine_submit(f->engine, &req, on_submit, &w, m, sizeof m);
-    if (st != TAAS_ST_OK) {
-        if (msg)
-            strcpy(msg, m);
-        return st;
-    }
-    waiter_wait(&w);
-    if (id)
-        strcpy(id, w.id);
-    if (dup)
-        *dup = w.dup;
-    if (msg)
-        strcpy(msg, w.msg);
-    return w.st;
-}
-
-static taas_task_state wait_final(fixture *f, const char *id, taas_task_rec *out, int ms)
-{
-    char msg[256];
-    for (int waited = 0; waited < ms; waited += 10) {
-        taas_task_rec r;
-        assert_int_equal(taas_engine_get(f->engine, id, &r, msg, sizeof msg), TAAS_ST_OK);
-        if (taas_task_state_final(r.state)) {
-            if (out)
-                *out = r;
-            else
-                taas_task_rec_clear(&r);
-            return r.state;
-        }
-        taas_task_rec_clear(&r);
-        usleep(10000);
-    }
-    fail_msg("task %s not final after %d ms", id, ms);
-    return TAAS_TASK_UNSPECIFIED;
 }
 
 /* ---- tests ---------------------------------------------------------------- */
@@ -256,18 +132,6 @@ static bool wait_event_final(events *ev, int ms)
     return false;
 }
 
-static void cancel_cb(void *arg, taas_status st, int state_after, const char *message)
-{
-    waiter *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->st = st;
-    w->state = state_after;
-    if (message)
-        snprintf(w->msg, sizeof w->msg, "%s", message);
-    w->done = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
 
 static void test_watch_countdown_and_cancel_running(void **state)
 {
@@ -368,8 +232,8 @@ static void test_stop_releases_and_restart_resumes(void **state)
                      TAAS_ST_OK);
     usleep(200000); /* running now */
     /* No grace: the body is asked to stop, its lease released. */
-    close_all(f, 0);
-    open_all(f, 2);
+    assert_int_equal(fixture_close(f, 0), 0);
+    fixture_open(f);
     taas_task_rec r;
     assert_int_equal(wait_final(f, id, &r, 10000), TAAS_TASK_SUCCEEDED);
     /* The interrupted run did not consume an attempt. */
