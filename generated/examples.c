@@ -7,6 +7,7 @@
 #include "create_config.h"
 #include "load_config.h"
 #include "my_custom_task.h"
+#include "noop.h"
 #include "save_config.h"
 #include "validate_config.h"
 
@@ -25,7 +26,8 @@ const taas_example taas_examples[] = {
     {&taas_task_my_custom_task, "{\"param1\":\"test\",\"param2\":42}", "{\"result\":\"Processed test with 42\"}"},
     {&taas_task_my_custom_task, "{\"param1\":\"test\"}", "{\"result\":\"Processed test with 0\"}"},
     {&taas_task_my_custom_task, "{\"param1\":\"half\",\"param2\":2.5}", "{\"result\":\"Processed half with 2.5\"}"},
+    {&taas_task_noop, "{\"param1\":\"x\",\"param2\":1}", "{\"ok\":true}"},
     {&taas_task_save_config, "{\"config\":{\"app_name\":\"shop\",\"port\":8080},\"path\":\"example-shop.json\"}", "{\"bytes\":41,\"path\":\"example-shop.json\",\"sha256\":\"af08f1404e659da781585ec912f3af841ddd0e" "893d3929114e55300429371036\"}"},
     {&taas_task_validate_config, "{\"config\":{\"app_name\":\"shop\",\"debug\":false,\"environment\":\"production\",\"features\":[" "\"cache\",\"metrics\"],\"log_level\":\"warning\",\"port\":443}}", "{\"errors\":[],\"valid\":true}"},
 };
-const size_t taas_examples_count = 10;
+const size_t taas_examples_count = 11;

@@ -7,6 +7,7 @@
 #include "create_config.h"
 #include "load_config.h"
 #include "my_custom_task.h"
+#include "noop.h"
 #include "save_config.h"
 #include "validate_config.h"
 
@@ -16,7 +17,8 @@ const taas_task_type *const taas_registry[] = {
     &taas_task_create_config,
     &taas_task_load_config,
     &taas_task_my_custom_task,
+    &taas_task_noop,
     &taas_task_save_config,
     &taas_task_validate_config,
 };
-const size_t taas_registry_count = 6;
+const size_t taas_registry_count = 7;
