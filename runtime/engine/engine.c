@@ -906,6 +906,38 @@ static int write_sync(taas_engine *e, taas_store_op *op)
 /* ------------------------------------------------------------------------ */
 /* lifecycle */
 
+/* TAAS_<NAME> environment variables fill options the caller left at 0. */
+static void env_int(const char *name, int *field)
+{
+    const char *v = getenv(name);
+    if (*field == 0 && v && *v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end == '\0' && n >= -1 && n <= 1000000000)
+            *field = (int)n;
+        else
+            taas_log(TAAS_LOG_WARN, "engine.bad_env", "var=%s value=\"%s\" msg=\"ignored\"", name, v);
+    }
+}
+
+static void apply_env_defaults(taas_engine_opts *o)
+{
+    env_int("TAAS_LEASE_MS", &o->lease_ms);
+    env_int("TAAS_PREFETCH", &o->prefetch);
+    env_int("TAAS_STUCK_GRACE_MS", &o->stuck_grace_ms);
+    env_int("TAAS_DEFAULT_TIMEOUT_S", &o->default_timeout_s);
+    env_int("TAAS_RETRY_BASE_MS", &o->retry_base_ms);
+    env_int("TAAS_RETRY_CAP_MS", &o->retry_cap_ms);
+    env_int("TAAS_PROGRESS_STORE_MS", &o->progress_store_ms);
+    int retention = 0;
+    env_int("TAAS_RETENTION_S", &retention);
+    if (o->retention_s == 0 && retention != 0)
+        o->retention_s = retention;
+    const char *node = getenv("TAAS_NODE_ID");
+    if ((!o->node_id || !*o->node_id) && node && *node)
+        o->node_id = node;
+}
+
 taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, char *err,
                                size_t errlen)
 {
@@ -919,6 +951,7 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
         e->opts = *opts;
     else
         e->opts.run_workers = true;
+    apply_env_defaults(&e->opts);
     if (e->opts.workers <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         e->opts.workers = n > 0 ? (int)n : 2;

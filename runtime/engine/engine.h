@@ -28,6 +28,13 @@ extern "C" {
 
 typedef struct taas_engine taas_engine;
 
+/*
+ * Options left at 0 (NULL) take the value of an environment variable when it
+ * is set, else the default: TAAS_LEASE_MS, TAAS_PREFETCH (-1 = none),
+ * TAAS_STUCK_GRACE_MS, TAAS_DEFAULT_TIMEOUT_S, TAAS_RETRY_BASE_MS,
+ * TAAS_RETRY_CAP_MS, TAAS_PROGRESS_STORE_MS, TAAS_RETENTION_S (-1 = keep
+ * forever), TAAS_NODE_ID.
+ */
 typedef struct taas_engine_opts {
     int workers;              /* body threads; 0 = number of online CPUs */
     const char *node_id;      /* lease owner name; NULL = "<hostname>:<pid>" */
