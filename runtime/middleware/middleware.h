@@ -18,6 +18,8 @@
  *       taas_middleware_next(m, c);
  *   }
  *
+ * (auth.c is that element: taas_mw_auth_new.)
+ *
  * Threads: `call` and `done` run on the server thread; they must not block.
  */
 #ifndef TAAS_MIDDLEWARE_H
@@ -76,14 +78,56 @@ taas_middleware *taas_mw_size_limit_new(size_t max_bytes);
 
 /*
  * Token buckets: `global_rps` calls per second over all clients and
- * `peer_rps` per client address (port ignored); each bucket holds one
- * second's worth. 0 disables that bucket. Over -> RESOURCE_EXHAUSTED.
+ * `peer_rps` per client: per principal when the call was authenticated
+ * (taas_call_principal), else per client address (port ignored); each
+ * bucket holds one second's worth. 0 disables that bucket. Over ->
+ * RESOURCE_EXHAUSTED. Push it after the auth middleware so that it sees
+ * the principal.
  */
 taas_middleware *taas_mw_rate_limit_new(double global_rps, double peer_rps);
 
 /* One structured line per call: event rpc, method, peer, status, duration.
  * Metadata values (authorization) are never logged. */
 taas_middleware *taas_mw_log_new(void);
+
+/* ------------------------------------------------------------------------ */
+/* Authentication (auth.c) */
+
+/* Scopes a token grants: TAAS_SCOPE_* in server/call.h. */
+/* What taas_auth_method_scope() gives a method the server does not serve:
+ * any valid token, then UNIMPLEMENTED. */
+#define TAAS_SCOPE_AUTHENTICATED 0x100u
+#define TAAS_PRINCIPAL_MAX 128
+
+typedef struct taas_tokens taas_tokens;
+
+/*
+ * Read a tokens file: one line per token,
+ *   sha256:<hex of SHA-256(token)> <principal> <scope>[,<scope>...]
+ * scopes submit, read, cancel, admin; '#' comments and blank lines allowed.
+ * NULL with a message naming the file and line on any error (the file
+ * must hold at least one token). Free with taas_tokens_free.
+ */
+taas_tokens *taas_tokens_load(const char *path, char *err, size_t errlen);
+size_t taas_tokens_count(const taas_tokens *t);
+void taas_tokens_free(taas_tokens *t);
+/* The hex SHA-256 of a token, as the tokens file stores it. */
+void taas_token_hash_hex(const char *token, size_t len, char out[65]);
+/* The scope a method needs: 0 = open (grpc.health.v1.Health),
+ * TAAS_SCOPE_AUTHENTICATED for unknown methods. */
+unsigned taas_auth_method_scope(const char *method);
+/* "submit", "read", "cancel", "admin" for one scope bit. */
+const char *taas_scope_name(unsigned scope);
+
+/*
+ * Bearer-token authentication over `tokens` (owned from here, also on
+ * failure): UNAUTHENTICATED without a valid "authorization: Bearer <token>",
+ * PERMISSION_DENIED without the method's scope; sets the call's principal.
+ */
+taas_middleware *taas_mw_auth_new(taas_tokens *tokens);
+
+/* For --role worker: every method but grpc.health.v1.Health -> UNAVAILABLE. */
+taas_middleware *taas_mw_worker_role_new(void);
 
 #ifdef __cplusplus
 }

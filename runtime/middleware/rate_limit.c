@@ -4,9 +4,11 @@
  *
  * A bucket holds up to one second's worth of tokens and refills
  * continuously; a call takes one token or is refused with
- * RESOURCE_EXHAUSTED. Per-peer buckets live in a fixed-size open-addressing
- * table keyed by the address without its port (a client opening many
- * connections is still one client). The table has a cap: when it is full it
+ * RESOURCE_EXHAUSTED. Per-client buckets live in a fixed-size
+ * open-addressing table keyed by the principal when the call was
+ * authenticated ("p:alice": one user spreading calls over many addresses is
+ * still one user), else by the address without its port ("a:ipv4:10.0.0.7":
+ * a client opening many connections is still one client). The table has a cap: when it is full it
  * is cleared, which at worst gives every client a fresh bucket - memory
  * stays bounded whatever the number of clients.
  */
@@ -22,7 +24,7 @@
 
 #define PEER_SLOTS 4096 /* power of two */
 #define PEER_MAX_FILL (PEER_SLOTS * 3 / 4)
-#define PEER_KEY_MAX 64
+#define PEER_KEY_MAX 136 /* "p:" + TAAS_PRINCIPAL_MAX + NUL, rounded */
 
 struct bucket {
     double tokens;
@@ -59,16 +61,24 @@ static bool take(struct bucket *b, double rps, int64_t now_us)
     return true;
 }
 
-/* "ipv4:127.0.0.1:54321" -> "ipv4:127.0.0.1"; "ipv6:[::1]:80" -> "ipv6:[::1]". */
-static void peer_key(char out[PEER_KEY_MAX], const char *peer)
+/* principal "alice" -> "p:alice"; else
+ * "ipv4:127.0.0.1:54321" -> "a:ipv4:127.0.0.1"; "ipv6:[::1]:80" -> "a:ipv6:[::1]". */
+static void peer_key(char out[PEER_KEY_MAX], const char *principal, const char *peer)
 {
+    if (principal) {
+        snprintf(out, PEER_KEY_MAX, "p:%s", principal);
+        return;
+    }
+    out[0] = 'a';
+    out[1] = ':';
+    out += 2;
     size_t n = strlen(peer);
     const char *colon = strrchr(peer, ':');
     if (colon && (strncmp(peer, "ipv4:", 5) == 0 || strncmp(peer, "ipv6:", 5) == 0) &&
         colon > peer + 5)
         n = (size_t)(colon - peer);
-    if (n >= PEER_KEY_MAX)
-        n = PEER_KEY_MAX - 1;
+    if (n >= PEER_KEY_MAX - 2)
+        n = PEER_KEY_MAX - 3;
     memcpy(out, peer, n);
     out[n] = '\0';
 }
@@ -81,10 +91,10 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-static struct bucket *peer_bucket(struct rate_limit *m, const char *peer)
+static struct bucket *peer_bucket(struct rate_limit *m, const char *principal, const char *peer)
 {
     char key[PEER_KEY_MAX];
-    peer_key(key, peer);
+    peer_key(key, principal, peer);
     if (m->used >= PEER_MAX_FILL) {
         memset(m->slots, 0, sizeof *m->slots * PEER_SLOTS);
         m->used = 0;
@@ -111,8 +121,9 @@ static void rate_call(taas_middleware *self, taas_call *call)
     pthread_mutex_lock(&m->mu);
     if (m->global_rps > 0 && !take(&m->global, m->global_rps, now))
         why = "server";
-    else if (m->peer_rps > 0 && !take(peer_bucket(m, taas_call_peer(call)), m->peer_rps, now))
-        why = "client";
+    else if (m->peer_rps > 0 && !take(peer_bucket(m, taas_call_principal(call), taas_call_peer(call)),
+                                         m->peer_rps, now))
+        why = taas_call_principal(call) ? "principal" : "client";
     pthread_mutex_unlock(&m->mu);
     if (why) {
         taas_middleware_reject(call, TAAS_ST_RESOURCE_EXHAUSTED,

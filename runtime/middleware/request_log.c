@@ -4,7 +4,8 @@
  *
  *   INFO  rpc method=/taas.v1.TaskService/GetTask peer=ipv4:127.0.0.1:4242 status=NOT_FOUND duration_us=85
  *
- * Only the method, the peer, the status and timing are logged: never
+ * Only the method, the peer, the authenticated principal (a name from the
+ * tokens file), the status and timing are logged: never
  * metadata values (authorization tokens) nor message contents.
  */
 #include "middleware/middleware.h"
@@ -25,9 +26,10 @@ static void log_done(taas_middleware *self, taas_call *call, taas_status st, int
         lvl = TAAS_LOG_WARN;
     if (!taas_log_enabled(lvl))
         return;
-    taas_log(lvl, "rpc", "method=%s peer=%s status=%s duration_us=%lld",
-             taas_call_method_name(call), taas_call_peer(call), taas_status_name(st),
-             (long long)duration_us);
+    const char *who = taas_call_principal(call);
+    taas_log(lvl, "rpc", "method=%s peer=%s%s%s status=%s duration_us=%lld",
+             taas_call_method_name(call), taas_call_peer(call), who ? " principal=" : "",
+             who ? who : "", taas_status_name(st), (long long)duration_us);
 }
 
 static void log_free(taas_middleware *self)

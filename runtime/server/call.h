@@ -121,6 +121,21 @@ void taas_call_on_sent(taas_call *call, taas_call_hook_fn fn, void *arg);
 void taas_call_set_data(taas_call *call, void *data, void (*destroy)(void *data));
 void *taas_call_data(const taas_call *call);
 
+/*
+ * Who is calling, as established by the authentication middleware:
+ * `principal` (copied) and the TAAS_SCOPE_* bits its token grants. Until
+ * it is set, taas_call_principal() is NULL, which the services read as
+ * "authentication is off". Admin (TAAS_SCOPE_ADMIN) implies the other three
+ * and sees every principal's tasks.
+ */
+#define TAAS_SCOPE_SUBMIT 1u
+#define TAAS_SCOPE_READ 2u
+#define TAAS_SCOPE_CANCEL 4u
+#define TAAS_SCOPE_ADMIN 8u
+void taas_call_set_principal(taas_call *call, const char *principal, unsigned scopes);
+const char *taas_call_principal(const taas_call *call);
+unsigned taas_call_scopes(const taas_call *call);
+
 /* The status the call ended with (valid in the server's done callback). */
 taas_status taas_call_final_status(const taas_call *call);
 

@@ -89,6 +89,8 @@ struct taas_call {
     char *generic_name; /* gpr_malloc'd, generic calls */
     char *peer;         /* gpr_malloc'd */
     int64_t start_us;
+    char *principal;    /* malloc'd; set by authentication, NULL when off */
+    unsigned scopes;
 
     /* Answer state, under mu. */
     bool md_sent;
@@ -202,6 +204,7 @@ static void call_free(taas_call *c)
         grpc_slice_unref(c->req);
     gpr_free(c->generic_name);
     gpr_free(c->peer);
+    free(c->principal);
     queue_free(c->qhead);
     free(c->fin_msg);
     pthread_mutex_destroy(&c->mu);
@@ -285,6 +288,23 @@ int64_t taas_call_start_us(const taas_call *c)
 bool taas_call_cancelled(const taas_call *c)
 {
     return atomic_load(&((taas_call *)c)->cancelled);
+}
+
+void taas_call_set_principal(taas_call *c, const char *principal, unsigned scopes)
+{
+    free(c->principal);
+    c->principal = principal ? strdup(principal) : NULL;
+    c->scopes = c->principal ? scopes : 0;
+}
+
+const char *taas_call_principal(const taas_call *c)
+{
+    return c->principal;
+}
+
+unsigned taas_call_scopes(const taas_call *c)
+{
+    return c->scopes;
 }
 
 taas_status taas_call_final_status(const taas_call *c)
@@ -654,6 +674,20 @@ static void *cq_thread(void *arg)
 /* ------------------------------------------------------------------------ */
 /* Server */
 
+/* Append an integer channel argument: v > 0 as given, 0 = dflt (skipped when
+ * dflt is 0 too), < 0 = leave gRPC's default. */
+static void add_int_arg(grpc_arg *args, size_t *n, const char *key, int v, int dflt)
+{
+    if (v == 0)
+        v = dflt;
+    if (v <= 0)
+        return;
+    args[*n].type = GRPC_ARG_INTEGER;
+    args[*n].key = (char *)key;
+    args[*n].value.integer = v;
+    (*n)++;
+}
+
 /* Split "host:port" / "[v6]:port" and rebuild it with the bound port. */
 static void format_bound(char *out, size_t cap, const char *listen, int port)
 {
@@ -680,12 +714,25 @@ taas_server *taas_server_start(const taas_server_opts *opts, char *err, size_t e
     atomic_init(&s->accepting, false);
     atomic_init(&s->stop_called, false);
 
-    grpc_arg args[1];
+    grpc_arg args[12];
     memset(args, 0, sizeof args);
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = (int)s->o.max_message_bytes;
-    grpc_channel_args chargs = {1, args};
+    size_t nargs = 0;
+    add_int_arg(args, &nargs, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)s->o.max_message_bytes, 0);
+    add_int_arg(args, &nargs, GRPC_ARG_MAX_CONCURRENT_STREAMS, s->o.max_concurrent_streams,
+                TAAS_SERVER_DEFAULT_MAX_STREAMS);
+    add_int_arg(args, &nargs, GRPC_ARG_MAX_METADATA_SIZE, s->o.max_metadata_bytes,
+                TAAS_SERVER_DEFAULT_MAX_METADATA);
+    add_int_arg(args, &nargs, GRPC_ARG_KEEPALIVE_TIME_MS, s->o.keepalive_time_ms,
+                TAAS_SERVER_DEFAULT_KEEPALIVE_MS);
+    add_int_arg(args, &nargs, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, s->o.keepalive_timeout_ms,
+                TAAS_SERVER_DEFAULT_KEEPALIVE_TIMEOUT_MS);
+    add_int_arg(args, &nargs, GRPC_ARG_HTTP2_MAX_PING_STRIKES, s->o.max_ping_strikes,
+                TAAS_SERVER_DEFAULT_PING_STRIKES);
+    add_int_arg(args, &nargs, GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                s->o.min_ping_interval_ms, TAAS_SERVER_DEFAULT_MIN_PING_MS);
+    if (s->o.max_connection_idle_ms > 0)
+        add_int_arg(args, &nargs, GRPC_ARG_MAX_CONNECTION_IDLE_MS, s->o.max_connection_idle_ms, 0);
+    grpc_channel_args chargs = {nargs, args};
 
     s->cq = grpc_completion_queue_create_for_next(NULL);
     s->gs = grpc_server_create(&chargs, NULL);
@@ -699,11 +746,30 @@ taas_server *taas_server_start(const taas_server_opts *opts, char *err, size_t e
             goto fail;
         }
     }
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds = NULL;
+    if (s->o.tls_cert_pem || s->o.tls_key_pem) {
+        if (!s->o.tls_cert_pem || !s->o.tls_key_pem) {
+            snprintf(err, errlen, "TLS needs both a certificate and its key");
+            goto fail;
+        }
+        grpc_ssl_pem_key_cert_pair pair = {s->o.tls_key_pem, s->o.tls_cert_pem};
+        creds = grpc_ssl_server_credentials_create_ex(
+            s->o.tls_client_ca_pem, &pair, 1,
+            s->o.tls_client_ca_pem ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+            NULL);
+        if (!creds) {
+            snprintf(err, errlen, "the TLS certificate, key or client CA was refused");
+            goto fail;
+        }
+    } else {
+        creds = grpc_insecure_server_credentials_create();
+    }
     int port = grpc_server_add_http2_port(s->gs, s->o.listen, creds);
     grpc_server_credentials_release(creds);
     if (port <= 0) {
-        snprintf(err, errlen, "cannot listen on %s (address in use or invalid)", s->o.listen);
+        snprintf(err, errlen, "cannot listen on %s (address in use or invalid%s)", s->o.listen,
+                 s->o.tls_cert_pem ? ", or a TLS certificate/key that does not load" : "");
         goto fail;
     }
     format_bound(s->addr, sizeof s->addr, s->o.listen, port);

@@ -9,12 +9,17 @@
  * end the watch streams and close the engine gate, stop the engine (running
  * bodies get the grace period; pending acknowledgements are sent), cancel
  * what is left and stop the server, close the store.
+ *
+ * Exposure. Listening on anything but loopback needs TLS and a tokens file,
+ * or an explicit --insecure: a task server runs code on behalf of whoever
+ * reaches it, so the unsafe setting must be a choice, never a default.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +51,16 @@ struct config {
     double rate_limit;
     double rate_limit_peer;
     int shutdown_grace_ms;
+    const char *tls_cert, *tls_key, *tls_client_ca;
+    const char *tokens_file;
+    bool insecure;
+    int role;
+    int max_streams, max_metadata, keepalive_ms, keepalive_timeout_ms, idle_ms, ping_strikes,
+        min_ping_ms;
 };
+
+enum { ROLE_ALL = 0, ROLE_API, ROLE_WORKER };
+static const char *const role_names[] = {"all", "api", "worker"};
 
 static void usage(FILE *f)
 {
@@ -74,6 +88,40 @@ static void usage(FILE *f)
             "  --shutdown-grace-ms N     TAAS_SHUTDOWN_GRACE_MS time running tasks get to finish on\n"
             "                                                  SIGTERM before their leases are released\n"
             "                                                  (default 10000)\n"
+            "  --role ROLE               TAAS_ROLE             all: serve the API and run tasks;\n"
+            "                                                  api: serve the API, run no tasks;\n"
+            "                                                  worker: run tasks, serve only\n"
+            "                                                  grpc.health.v1.Health (default all)\n"
+            "\n"
+            "Security (see SECURITY.md):\n"
+            "  --tls-cert FILE           TAAS_TLS_CERT         PEM certificate chain; with --tls-key\n"
+            "                                                  the port speaks TLS only\n"
+            "  --tls-key FILE            TAAS_TLS_KEY          PEM private key of --tls-cert\n"
+            "  --tls-client-ca FILE      TAAS_TLS_CLIENT_CA    PEM CA bundle: require and verify a\n"
+            "                                                  client certificate (mutual TLS)\n"
+            "  --tokens-file FILE        TAAS_TOKENS_FILE      bearer tokens, one per line:\n"
+            "                                                  sha256:<hex> principal scope[,scope]\n"
+            "                                                  scopes submit, read, cancel, admin\n"
+            "  --hash-token                                    read a token on stdin, print the\n"
+            "                                                  sha256:<hex> line field, exit\n"
+            "  --insecure                                      allow a non-loopback --listen without\n"
+            "                                                  TLS and tokens (refused otherwise)\n"
+            "\n"
+            "Transport limits (0 = the default shown; -1 = gRPC's own):\n"
+            "  --max-concurrent-streams N TAAS_MAX_CONCURRENT_STREAMS per connection (default 100)\n"
+            "  --max-metadata-bytes N    TAAS_MAX_METADATA_BYTES request headers (default 16384)\n"
+            "  --keepalive-time-ms N     TAAS_KEEPALIVE_TIME_MS ping an idle connection after\n"
+            "                                                  (default 7200000)\n"
+            "  --keepalive-timeout-ms N  TAAS_KEEPALIVE_TIMEOUT_MS drop it without an answer\n"
+            "                                                  after (default 20000)\n"
+            "  --max-connection-idle-ms N TAAS_MAX_CONNECTION_IDLE_MS close connections with no\n"
+            "                                                  call for this long (default 0 = never)\n"
+            "  --max-ping-strikes N      TAAS_MAX_PING_STRIKES too-frequent client pings tolerated\n"
+            "                                                  before GOAWAY (default 2)\n"
+            "  --min-ping-interval-ms N  TAAS_MIN_PING_INTERVAL_MS client pings closer than this\n"
+            "                                                  without data are strikes\n"
+            "                                                  (default 300000)\n"
+            "\n"
             "  -h, --help                                      this text\n"
             "  -V, --version                                   the version\n"
             "\n"
@@ -111,7 +159,19 @@ static int parse_rate(const char *what, const char *s, double *out)
 }
 
 enum { OPT_LISTEN = 1000, OPT_DB, OPT_WORKERS, OPT_LEVEL, OPT_FORMAT, OPT_MAXMSG, OPT_RATE,
-       OPT_RATE_PEER, OPT_GRACE };
+       OPT_RATE_PEER, OPT_GRACE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TOKENS, OPT_INSECURE,
+       OPT_ROLE, OPT_HASH_TOKEN, OPT_STREAMS, OPT_METADATA, OPT_KA, OPT_KA_TIMEOUT, OPT_IDLE,
+       OPT_STRIKES, OPT_MIN_PING };
+
+/* Transport limits: -1 (gRPC's default) up to INT32_MAX. */
+static int parse_limit(const char *what, const char *v, int *out)
+{
+    long long n;
+    if (parse_ll(what, v, -1, INT32_MAX, &n))
+        return -1;
+    *out = (int)n;
+    return 0;
+}
 
 /* Apply one setting, from a flag or its environment variable. */
 static int apply(struct config *c, int opt, const char *v)
@@ -159,6 +219,41 @@ static int apply(struct config *c, int opt, const char *v)
             return -1;
         c->shutdown_grace_ms = (int)n;
         return 0;
+    case OPT_TLS_CERT:
+        c->tls_cert = v;
+        return 0;
+    case OPT_TLS_KEY:
+        c->tls_key = v;
+        return 0;
+    case OPT_TLS_CA:
+        c->tls_client_ca = v;
+        return 0;
+    case OPT_TOKENS:
+        c->tokens_file = v;
+        return 0;
+    case OPT_ROLE:
+        for (int r = 0; r < 3; r++) {
+            if (strcmp(v, role_names[r]) == 0) {
+                c->role = r;
+                return 0;
+            }
+        }
+        fprintf(stderr, "taas-server: --role: expected all|api|worker, got '%s'\n", v);
+        return -1;
+    case OPT_STREAMS:
+        return parse_limit("--max-concurrent-streams", v, &c->max_streams);
+    case OPT_METADATA:
+        return parse_limit("--max-metadata-bytes", v, &c->max_metadata);
+    case OPT_KA:
+        return parse_limit("--keepalive-time-ms", v, &c->keepalive_ms);
+    case OPT_KA_TIMEOUT:
+        return parse_limit("--keepalive-timeout-ms", v, &c->keepalive_timeout_ms);
+    case OPT_IDLE:
+        return parse_limit("--max-connection-idle-ms", v, &c->idle_ms);
+    case OPT_STRIKES:
+        return parse_limit("--max-ping-strikes", v, &c->ping_strikes);
+    case OPT_MIN_PING:
+        return parse_limit("--min-ping-interval-ms", v, &c->min_ping_ms);
     }
     return -1;
 }
@@ -183,6 +278,90 @@ static void redact_url(const char *url, char *out, size_t cap)
     snprintf(colon, cap - (size_t)(colon - out), ":***%s", rest);
 }
 
+/* Read a whole PEM file (at most 1 MiB) into a NUL-terminated malloc'd string. */
+static char *read_pem(const char *what, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "taas-server: %s %s: %s\n", what, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap + 1);
+    if (buf)
+        n = fread(buf, 1, cap + 1, f);
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (!buf || bad || n > cap || n == 0 || !strstr(buf ? buf : "", "-----BEGIN")) {
+        if (buf)
+            buf[n > cap ? cap : n] = '\0';
+        fprintf(stderr, "taas-server: %s %s: %s\n", what, path,
+                !buf ? "out of memory" : bad ? "read error" : n > cap ? "larger than 1 MiB"
+                                                                      : "not a PEM file");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Whether the host part of "host:port" is a loopback address (or a unix socket). */
+static bool listen_is_loopback(const char *listen)
+{
+    if (strncmp(listen, "unix:", 5) == 0 || strncmp(listen, "unix-abstract:", 14) == 0)
+        return true;
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+    if (n >= sizeof host)
+        return false;
+    memcpy(host, listen, n);
+    host[n] = '\0';
+    if (strncmp(host, "ipv4:", 5) == 0 || strncmp(host, "ipv6:", 5) == 0)
+        memmove(host, host + 5, strlen(host + 5) + 1);
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0)
+        return true;
+    unsigned a, b, cc, d;
+    char tail;
+    if (sscanf(host, "%u.%u.%u.%u%c", &a, &b, &cc, &d, &tail) == 4 && a == 127 && b < 256 &&
+        cc < 256 && d < 256)
+        return true;
+    return false;
+}
+
+/* --hash-token: one token on stdin (a trailing newline is not part of it). */
+static int hash_token_main(void)
+{
+    char buf[4097];
+    size_t n = fread(buf, 1, sizeof buf, stdin);
+    if (n == sizeof buf) {
+        fprintf(stderr, "taas-server: --hash-token: the token is longer than 4096 bytes\n");
+        return 2;
+    }
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n == 0 || memchr(buf, '\n', n) || memchr(buf, ' ', n)) {
+        fprintf(stderr, "taas-server: --hash-token: expected one token (no spaces or line "
+                        "breaks) on stdin\n");
+        return 2;
+    }
+    char hex[65];
+    taas_token_hash_hex(buf, n, hex);
+    memset(buf, 0, sizeof buf);
+    printf("sha256:%s\n", hex);
+    return 0;
+}
+
+/* Many idle clients each hold a descriptor: take all the kernel allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct config c = {
@@ -202,7 +381,13 @@ int main(int argc, char **argv)
         {"TAAS_WORKERS", OPT_WORKERS},         {"TAAS_LOG_LEVEL", OPT_LEVEL},
         {"TAAS_LOG_FORMAT", OPT_FORMAT},       {"TAAS_MAX_MESSAGE_BYTES", OPT_MAXMSG},
         {"TAAS_RATE_LIMIT", OPT_RATE},         {"TAAS_RATE_LIMIT_PEER", OPT_RATE_PEER},
-        {"TAAS_SHUTDOWN_GRACE_MS", OPT_GRACE},
+        {"TAAS_SHUTDOWN_GRACE_MS", OPT_GRACE}, {"TAAS_TLS_CERT", OPT_TLS_CERT},
+        {"TAAS_TLS_KEY", OPT_TLS_KEY},         {"TAAS_TLS_CLIENT_CA", OPT_TLS_CA},
+        {"TAAS_TOKENS_FILE", OPT_TOKENS},      {"TAAS_ROLE", OPT_ROLE},
+        {"TAAS_MAX_CONCURRENT_STREAMS", OPT_STREAMS}, {"TAAS_MAX_METADATA_BYTES", OPT_METADATA},
+        {"TAAS_KEEPALIVE_TIME_MS", OPT_KA},    {"TAAS_KEEPALIVE_TIMEOUT_MS", OPT_KA_TIMEOUT},
+        {"TAAS_MAX_CONNECTION_IDLE_MS", OPT_IDLE}, {"TAAS_MAX_PING_STRIKES", OPT_STRIKES},
+        {"TAAS_MIN_PING_INTERVAL_MS", OPT_MIN_PING},
     };
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].env);
@@ -221,12 +406,35 @@ int main(int argc, char **argv)
         {"rate-limit", required_argument, NULL, OPT_RATE},
         {"rate-limit-peer", required_argument, NULL, OPT_RATE_PEER},
         {"shutdown-grace-ms", required_argument, NULL, OPT_GRACE},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"tls-client-ca", required_argument, NULL, OPT_TLS_CA},
+        {"tokens-file", required_argument, NULL, OPT_TOKENS},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"role", required_argument, NULL, OPT_ROLE},
+        {"hash-token", no_argument, NULL, OPT_HASH_TOKEN},
+        {"max-concurrent-streams", required_argument, NULL, OPT_STREAMS},
+        {"max-metadata-bytes", required_argument, NULL, OPT_METADATA},
+        {"keepalive-time-ms", required_argument, NULL, OPT_KA},
+        {"keepalive-timeout-ms", required_argument, NULL, OPT_KA_TIMEOUT},
+        {"max-connection-idle-ms", required_argument, NULL, OPT_IDLE},
+        {"max-ping-strikes", required_argument, NULL, OPT_STRIKES},
+        {"min-ping-interval-ms", required_argument, NULL, OPT_MIN_PING},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int opt;
+    bool hash_token = false;
     while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+        if (opt == OPT_INSECURE) {
+            c.insecure = true;
+            continue;
+        }
+        if (opt == OPT_HASH_TOKEN) {
+            hash_token = true;
+            continue;
+        }
         if (opt == 'h') {
             usage(stdout);
             return 0;
@@ -244,6 +452,50 @@ int main(int argc, char **argv)
         fprintf(stderr, "taas-server: unexpected argument '%s'; see --help\n", argv[optind]);
         return 2;
     }
+    if (hash_token)
+        return hash_token_main();
+    if (!c.tls_cert != !c.tls_key) {
+        fprintf(stderr, "taas-server: --tls-cert and --tls-key go together; see --help\n");
+        return 2;
+    }
+    if (c.tls_client_ca && !c.tls_cert) {
+        fprintf(stderr, "taas-server: --tls-client-ca needs --tls-cert and --tls-key\n");
+        return 2;
+    }
+    if (!listen_is_loopback(c.listen) && !(c.tls_cert && c.tokens_file) && !c.insecure) {
+        fprintf(stderr,
+                "taas-server: refusing to listen on %s without %s%s%s.\n"
+                "Anyone who reaches this address could run tasks. Give --tls-cert/--tls-key and\n"
+                "--tokens-file (see SECURITY.md), listen on 127.0.0.1, or pass --insecure to\n"
+                "accept the risk on a network you trust.\n",
+                c.listen, c.tls_cert ? "" : "TLS", !c.tls_cert && !c.tokens_file ? " and " : "",
+                c.tokens_file ? "" : "bearer tokens");
+        return 2;
+    }
+    char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
+    if (c.tls_cert) {
+        tls_cert = read_pem("--tls-cert", c.tls_cert);
+        tls_key = tls_cert ? read_pem("--tls-key", c.tls_key) : NULL;
+        tls_ca = tls_key && c.tls_client_ca ? read_pem("--tls-client-ca", c.tls_client_ca) : NULL;
+        if (!tls_cert || !tls_key || (c.tls_client_ca && !tls_ca)) {
+            free(tls_cert);
+            free(tls_key);
+            return 1;
+        }
+    }
+    taas_tokens *tokens = NULL;
+    if (c.tokens_file) {
+        char terr[600];
+        tokens = taas_tokens_load(c.tokens_file, terr, sizeof terr);
+        if (!tokens) {
+            fprintf(stderr, "taas-server: --tokens-file: %s\n", terr);
+            free(tls_cert);
+            free(tls_key);
+            free(tls_ca);
+            return 1;
+        }
+    }
+    raise_fd_limit();
     if (c.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c.workers = n > 0 ? (int)n : 1;
@@ -264,20 +516,39 @@ int main(int argc, char **argv)
     taas_store *store = taas_store_open(c.database_url, NULL, err, sizeof err);
     if (!store) {
         taas_log(TAAS_LOG_ERROR, "server.store_error", "url=%s error=\"%s\"", url_safe, err);
+        taas_tokens_free(tokens);
+        free(tls_cert);
+        free(tls_key);
+        free(tls_ca);
         return 1;
     }
-    taas_engine_opts eo = {.workers = c.workers, .run_workers = true};
+    taas_engine_opts eo = {.workers = c.workers, .run_workers = c.role != ROLE_API};
     taas_engine *engine = taas_engine_start(store, &eo, err, sizeof err);
     if (!engine) {
         taas_log(TAAS_LOG_ERROR, "server.engine_error", "error=\"%s\"", err);
         store->close(store);
+        taas_tokens_free(tokens);
+        free(tls_cert);
+        free(tls_key);
+        free(tls_ca);
         return 1;
     }
 
     taas_server_global_init();
     taas_services *svc = taas_services_new(engine);
     taas_chain *chain = taas_chain_new();
-    if (!svc || !chain || taas_chain_push(chain, taas_mw_log_new()) ||
+    size_t n_tokens = taas_tokens_count(tokens);
+    /* Order: log sees every call; role and auth refuse before any work;
+     * the rate limiter then keys by principal; sizes last. */
+    bool chain_ok = svc && chain && taas_chain_push(chain, taas_mw_log_new()) == 0 &&
+                    (c.role != ROLE_WORKER || taas_chain_push(chain, taas_mw_worker_role_new()) == 0);
+    if (tokens) {
+        taas_tokens *t = tokens;
+        tokens = NULL; /* owned by the chain (or freed) from here */
+        chain_ok = chain_ok ? taas_chain_push(chain, taas_mw_auth_new(t)) == 0
+                            : (taas_tokens_free(t), false);
+    }
+    if (!chain_ok ||
         taas_chain_push(chain, taas_mw_rate_limit_new(c.rate_limit, c.rate_limit_peer)) ||
         taas_chain_push(chain, taas_mw_size_limit_new((size_t)c.max_message_bytes))) {
         taas_log(TAAS_LOG_ERROR, "server.start_error", "error=\"out of memory\"");
@@ -288,6 +559,16 @@ int main(int argc, char **argv)
     taas_server_opts so = {
         .listen = c.listen,
         .max_message_bytes = (size_t)c.max_message_bytes,
+        .tls_cert_pem = tls_cert,
+        .tls_key_pem = tls_key,
+        .tls_client_ca_pem = tls_ca,
+        .max_concurrent_streams = c.max_streams,
+        .max_metadata_bytes = c.max_metadata,
+        .keepalive_time_ms = c.keepalive_ms,
+        .keepalive_timeout_ms = c.keepalive_timeout_ms,
+        .max_connection_idle_ms = c.idle_ms,
+        .max_ping_strikes = c.ping_strikes,
+        .min_ping_interval_ms = c.min_ping_ms,
         .methods = methods,
         .n_methods = n_methods,
         .dispatch = taas_chain_call,
@@ -295,6 +576,12 @@ int main(int argc, char **argv)
         .arg = chain,
     };
     taas_server *srv = taas_server_start(&so, err, sizeof err);
+    /* gRPC copied the PEM text; the key should not linger in this heap. */
+    if (tls_key)
+        memset(tls_key, 0, strlen(tls_key));
+    free(tls_cert);
+    free(tls_key);
+    free(tls_ca);
     if (!srv) {
         taas_log(TAAS_LOG_ERROR, "server.listen_error", "listen=%s error=\"%s\"", c.listen, err);
         taas_services_drain(svc);
@@ -307,8 +594,15 @@ int main(int argc, char **argv)
     }
     char desc[1024];
     redact_url(store->describe(store), desc, sizeof desc);
-    taas_log(TAAS_LOG_INFO, "server.start", "listen=%s store=%s workers=%d tasks=%zu version=%s",
-             taas_server_address(srv), desc, c.workers, taas_registry_count, TAAS_VERSION);
+    taas_log(TAAS_LOG_INFO, "server.start",
+             "listen=%s store=%s workers=%d tasks=%zu role=%s tls=%s auth=%s version=%s",
+             taas_server_address(srv), desc, c.workers, taas_registry_count, role_names[c.role],
+             !c.tls_cert ? "off" : c.tls_client_ca ? "mutual" : "on",
+             n_tokens ? "tokens" : "off", TAAS_VERSION);
+    if (!listen_is_loopback(c.listen) && !(c.tls_cert && n_tokens))
+        taas_log(TAAS_LOG_WARN, "server.insecure",
+                 "listen=%s tls=%s auth=%s what=exposed without TLS and tokens (--insecure)",
+                 taas_server_address(srv), c.tls_cert ? "on" : "off", n_tokens ? "tokens" : "off");
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {

@@ -65,11 +65,31 @@ void svc_unknown_task(const char *name, char *buf, size_t cap)
         snprintf(buf + w, cap - (size_t)w, "?");
 }
 
+bool svc_isolated(const taas_call *call)
+{
+    return taas_call_principal(call) && !(taas_call_scopes(call) & TAAS_SCOPE_ADMIN);
+}
+
+bool svc_may_see(taas_services *s, taas_call *call, const char *id)
+{
+    if (!svc_isolated(call) || svc_owners_is(s->owners, id, taas_call_principal(call)))
+        return true;
+    char msg[128];
+    snprintf(msg, sizeof msg, "task '%.64s' not found", id);
+    taas_call_reply(call, TAAS_ST_NOT_FOUND, msg, NULL, 0);
+    return false;
+}
+
 taas_services *taas_services_new(taas_engine *engine)
 {
     taas_services *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    s->owners = svc_owners_new();
+    if (!s->owners) {
+        free(s);
+        return NULL;
+    }
     s->engine = engine;
     pthread_rwlock_init(&s->gate, NULL);
     pthread_mutex_init(&s->mu, NULL);
@@ -110,5 +130,6 @@ void taas_services_free(taas_services *s)
         return;
     pthread_rwlock_destroy(&s->gate);
     pthread_mutex_destroy(&s->mu);
+    svc_owners_free(s->owners);
     free(s);
 }

@@ -15,6 +15,14 @@
  * After the final event the stream ends OK. When the client leaves (cancel,
  * deadline, disconnect) the stream ends, and when the call is freed the
  * engine watch is released (taas_engine_unwatch) and everything with it.
+ *
+ * Isolation. With authentication on, a principal without the admin scope
+ * sees only the tasks it submitted: GetTask, WatchTask and CancelTask on
+ * another's task answer NOT_FOUND with the very message of an unknown id,
+ * and ListTasks leaves others' tasks out (a page may then hold fewer than
+ * page_size tasks). Ownership is recorded when a submit is acknowledged
+ * (owners.c). An idempotency key already used by another principal is
+ * refused with ALREADY_EXISTS and no task id.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +245,25 @@ static void unavailable(taas_call *call)
 static void submit_done(void *arg, const taas_submit_result *res)
 {
     taas_call *call = arg;
+    taas_services *s = taas_call_method(call)->arg;
+    const char *who = taas_call_principal(call);
+    if (res->status == TAAS_ST_OK && who && res->task_id) {
+        if (res->duplicate) {
+            if (svc_isolated(call) && !svc_owners_is(s->owners, res->task_id, who)) {
+                taas_call_reply(call, TAAS_ST_ALREADY_EXISTS,
+                                "idempotency_key: already used by another principal", NULL, 0);
+                taas_call_unref(call);
+                return;
+            }
+        } else if (svc_owners_set(s->owners, res->task_id, who) != 0) {
+            /* Without the entry the submitter could not see its own task. */
+            taas_call_reply(call, TAAS_ST_INTERNAL,
+                            "out of memory recording the task's owner; the task was queued", NULL,
+                            0);
+            taas_call_unref(call);
+            return;
+        }
+    }
     if (res->status != TAAS_ST_OK) {
         taas_call_reply(call, res->status, res->message ? res->message : taas_status_name(res->status),
                         NULL, 0);
@@ -310,7 +337,7 @@ static void get_task(taas_call *call, void *arg)
         taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed GetTaskRequest", NULL, 0);
         return;
     }
-    if (id_ok(call, req->task_id)) {
+    if (id_ok(call, req->task_id) && svc_may_see(s, call, req->task_id)) {
         taas_engine *e = svc_enter(s);
         if (!e) {
             unavailable(call);
@@ -375,12 +402,18 @@ static void list_tasks(taas_call *call, void *arg)
                 if (!ps || !tp) {
                     taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
                 } else {
+                    bool iso = svc_isolated(call);
+                    const char *who = taas_call_principal(call);
+                    size_t shown = 0;
                     for (size_t i = 0; i < n; i++) {
-                        task_pb_fill(&ps[i], &recs[i], false);
-                        tp[i] = &ps[i].t;
+                        if (iso && !svc_owners_is(s->owners, recs[i].id, who))
+                            continue;
+                        task_pb_fill(&ps[shown], &recs[i], false);
+                        tp[shown] = &ps[shown].t;
+                        shown++;
                     }
                     Taas__V1__ListTasksResponse resp = TAAS__V1__LIST_TASKS_RESPONSE__INIT;
-                    resp.n_tasks = n;
+                    resp.n_tasks = shown;
                     resp.tasks = tp;
                     next[sizeof next - 1] = '\0';
                     resp.next_page_token = next;
@@ -420,7 +453,7 @@ static void cancel_task(taas_call *call, void *arg)
         taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed CancelTaskRequest", NULL, 0);
         return;
     }
-    if (id_ok(call, req->task_id)) {
+    if (id_ok(call, req->task_id) && svc_may_see(s, call, req->task_id)) {
         taas_engine *e = svc_enter(s);
         if (!e) {
             unavailable(call);
@@ -630,7 +663,7 @@ static void watch_task(taas_call *call, void *arg)
         taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed WatchTaskRequest", NULL, 0);
         return;
     }
-    if (!id_ok(call, req->task_id)) {
+    if (!id_ok(call, req->task_id) || !svc_may_see(s, call, req->task_id)) {
         taas__v1__watch_task_request__free_unpacked(req, NULL);
         return;
     }
