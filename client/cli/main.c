@@ -2,7 +2,7 @@
  * client/cli/main.c - `taas`, the command-line client of a TaaS server.
  *
  * Design. Arguments are read in one pass: global options (--server, --json,
- * --deadline, --help) are accepted anywhere, before or after the command;
+ * --deadline, the TLS and token options, --help) are accepted anywhere, before or after the command;
  * every other option is looked up in one table that says which commands
  * accept it, so an option given to the wrong command is a usage error rather
  * than silently ignored. Each command makes its calls through libtaas-client
@@ -95,6 +95,7 @@ static const struct command_def {
 enum opt_id {
     OPT_SERVER, OPT_JSON, OPT_DEADLINE, OPT_HELP, OPT_INPUT, OPT_WAIT, OPT_WATCH, OPT_KEY,
     OPT_PRIORITY, OPT_RUN_AFTER, OPT_TIMEOUT, OPT_STATE, OPT_NAME, OPT_LIMIT, OPT_PAGE_TOKEN,
+    OPT_TLS, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TOKEN, OPT_TOKEN_FILE,
     OPT_COUNT
 };
 
@@ -118,6 +119,12 @@ static const struct opt_def {
     [OPT_NAME] = { "name", true, BIT(CMD_LIST) },
     [OPT_LIMIT] = { "limit", true, BIT(CMD_LIST) },
     [OPT_PAGE_TOKEN] = { "page-token", true, BIT(CMD_LIST) },
+    [OPT_TLS] = { "tls", false, ALL_CMDS },
+    [OPT_TLS_CA] = { "tls-ca", true, ALL_CMDS },
+    [OPT_TLS_CERT] = { "tls-cert", true, ALL_CMDS },
+    [OPT_TLS_KEY] = { "tls-key", true, ALL_CMDS },
+    [OPT_TOKEN] = { "token", true, ALL_CMDS },
+    [OPT_TOKEN_FILE] = { "token-file", true, ALL_CMDS },
 };
 
 typedef struct cli {
@@ -150,6 +157,15 @@ static void usage(FILE *f)
         "  --deadline S     deadline of each call in seconds (default 30; watching\n"
         "                   has none unless given)\n"
         "  --help, -h       help; `taas COMMAND --help` for one command\n"
+        "\n"
+        "Security options (a flag wins over its variable):\n"
+        "  --tls            use TLS, trusting the system's CA roots ($TAAS_TLS=1)\n"
+        "  --tls-ca FILE    use TLS, trusting the CAs in this PEM file ($TAAS_TLS_CA)\n"
+        "  --tls-cert FILE  client certificate for mutual TLS ($TAAS_TLS_CLIENT_CERT)\n"
+        "  --tls-key FILE   its private key ($TAAS_TLS_CLIENT_KEY)\n"
+        "  --token T        bearer token sent with every call ($TAAS_TOKEN); prefer the\n"
+        "                   variable or --token-file: arguments are visible to other users\n"
+        "  --token-file F   read the token from a file, '-' for stdin ($TAAS_TOKEN_FILE)\n"
         "\n"
         "Exit status:\n"
         "  0  success; with --wait/--watch/watch: the task SUCCEEDED\n"
@@ -223,7 +239,8 @@ static int parse_args(cli *c, int argc, char **argv)
 
 static void command_help(FILE *f, enum command cmd)
 {
-    fprintf(f, "usage: %s\n\n%s\n\nGlobal options: --server ADDR, --json, --deadline S "
+    fprintf(f, "usage: %s\n\n%s\n\nGlobal options: --server ADDR, --json, --deadline S, --tls, "
+               "--tls-ca FILE,\n--tls-cert FILE, --tls-key FILE, --token T, --token-file F "
                "(see 'taas --help').\n", commands[cmd].synopsis, commands[cmd].help);
 }
 
@@ -322,6 +339,98 @@ static int percent(double progress)
 }
 
 /* ------------------------------------------------------------------------ */
+/* TLS and tokens */
+
+struct security {
+    char *ca, *cert, *key, *token;
+};
+
+/* A flag's value, else the environment variable's, else NULL. */
+static const char *flag_or_env(const cli *c, int opt, const char *env)
+{
+    if (c->seen[opt])
+        return c->value[opt];
+    const char *v = getenv(env);
+    return v && v[0] ? v : NULL;
+}
+
+static void security_clear(struct security *s)
+{
+    if (s->key)
+        memset(s->key, 0, strlen(s->key));
+    if (s->token)
+        memset(s->token, 0, strlen(s->token));
+    free(s->ca);
+    free(s->cert);
+    free(s->key);
+    free(s->token);
+    memset(s, 0, sizeof *s);
+}
+
+/* Fill the TLS and token fields of opts from flags and environment. */
+static int load_security(const cli *c, struct security *s, taas_client_options *opts)
+{
+    memset(s, 0, sizeof *s);
+    const char *ca = flag_or_env(c, OPT_TLS_CA, "TAAS_TLS_CA");
+    const char *cert = flag_or_env(c, OPT_TLS_CERT, "TAAS_TLS_CLIENT_CERT");
+    const char *key = flag_or_env(c, OPT_TLS_KEY, "TAAS_TLS_CLIENT_KEY");
+    const char *tls_env = getenv("TAAS_TLS");
+    bool tls = c->seen[OPT_TLS] || ca || cert ||
+               (tls_env && (strcmp(tls_env, "1") == 0 || strcmp(tls_env, "true") == 0));
+    if (!cert != !key) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key go together\n", prog);
+        return EXIT_USAGE;
+    }
+    if ((ca && !(s->ca = read_file(ca))) || (cert && !(s->cert = read_file(cert))) ||
+        (key && !(s->key = read_file(key)))) {
+        security_clear(s);
+        return EXIT_USAGE;
+    }
+    const char *token = c->seen[OPT_TOKEN] ? c->value[OPT_TOKEN] : NULL;
+    const char *token_file = c->seen[OPT_TOKEN_FILE] ? c->value[OPT_TOKEN_FILE] : NULL;
+    if (c->seen[OPT_TOKEN] && c->seen[OPT_TOKEN_FILE]) {
+        fprintf(stderr, "%s: give --token or --token-file, not both\n", prog);
+        security_clear(s);
+        return EXIT_USAGE;
+    }
+    if (!token && !token_file) {
+        token = getenv("TAAS_TOKEN");
+        if (!token || !token[0]) {
+            token = NULL;
+            token_file = getenv("TAAS_TOKEN_FILE");
+            if (token_file && !token_file[0])
+                token_file = NULL;
+        }
+    }
+    if (token_file) {
+        if (!(s->token = read_file(token_file))) {
+            security_clear(s);
+            return EXIT_USAGE;
+        }
+        size_t n = strlen(s->token);
+        while (n && (s->token[n - 1] == '\n' || s->token[n - 1] == '\r' ||
+                     s->token[n - 1] == ' '))
+            s->token[--n] = '\0';
+        if (!n || strpbrk(s->token, "\r\n")) {
+            fprintf(stderr, "%s: %s: expected one token on one line\n", prog, token_file);
+            security_clear(s);
+            return EXIT_USAGE;
+        }
+    } else if (token) {
+        if (!(s->token = strdup(token))) {
+            security_clear(s);
+            return EXIT_RPC;
+        }
+    }
+    opts->use_tls = tls;
+    opts->tls_ca_pem = s->ca;
+    opts->tls_cert_pem = s->cert;
+    opts->tls_key_pem = s->key;
+    opts->bearer_token = s->token;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Errors and exit codes */
 
 static int exit_for(int code)
@@ -364,8 +473,12 @@ static int report(const cli *c, const taas_client_error *err)
     } else {
         fprintf(stderr, "%s: %s: %s\n", prog, taas_client_code_name(err->code), err->message);
         if (err->code == TAAS_CLIENT_UNAVAILABLE)
-            fprintf(stderr, "%s: is a server running at %s? (--server ADDR or TAAS_SERVER)\n",
+            fprintf(stderr, "%s: is a server running at %s? (--server ADDR or TAAS_SERVER; "
+                            "--tls-ca FILE if it uses TLS)\n",
                     prog, taas_client_address(c->client));
+        else if (err->code == TAAS_CLIENT_UNAUTHENTICATED)
+            fprintf(stderr, "%s: the server wants a bearer token (--token-file F or TAAS_TOKEN)\n",
+                    prog);
     }
     return exit_for(err->code);
 }
@@ -967,8 +1080,14 @@ int main(int argc, char **argv)
 
     taas_client_options opts = TAAS_CLIENT_OPTIONS_INIT;
     opts.address = c.seen[OPT_SERVER] ? c.value[OPT_SERVER] : NULL;
+    struct security sec;
+    rc = load_security(&c, &sec, &opts);
+    if (rc)
+        return rc;
     taas_client_error err;
-    if (taas_client_connect(&c.client, &opts, &err)) {
+    int crc = taas_client_connect(&c.client, &opts, &err);
+    security_clear(&sec);
+    if (crc) {
         fprintf(stderr, "%s: %s\n", prog, err.message);
         return exit_for(err.code);
     }

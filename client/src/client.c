@@ -10,6 +10,7 @@
 #include "taas/client.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,9 +120,21 @@ int taas_client_connect(taas_client **out, const taas_client_options *opts,
     taas_client_options defaults = TAAS_CLIENT_OPTIONS_INIT;
     if (!opts)
         opts = &defaults;
-    if (opts->version != TAAS_CLIENT_OPTIONS_VERSION)
+    /* A version 1 struct ends before tls_cert_pem: read only what it has. */
+    taas_client_options o = TAAS_CLIENT_OPTIONS_INIT;
+    if (opts->version == 1)
+        memcpy(&o, opts, offsetof(taas_client_options, tls_cert_pem));
+    else if (opts->version == TAAS_CLIENT_OPTIONS_VERSION)
+        o = *opts;
+    else
         return fail(err, TAAS_CLIENT_INVALID_ARGUMENT,
                     "taas_client_options.version is not TAAS_CLIENT_OPTIONS_VERSION");
+    opts = &o;
+    if (!opts->tls_cert_pem != !opts->tls_key_pem)
+        return fail(err, TAAS_CLIENT_INVALID_ARGUMENT,
+                    "tls_cert_pem and tls_key_pem go together (mutual TLS)");
+    if (opts->tls_cert_pem && !opts->use_tls)
+        return fail(err, TAAS_CLIENT_INVALID_ARGUMENT, "a client certificate needs use_tls");
     const char *address = opts->address;
     if (!address || !address[0])
         address = getenv("TAAS_SERVER");
@@ -143,6 +156,8 @@ int taas_client_connect(taas_client **out, const taas_client_options *opts,
         .target = c->address,
         .use_tls = opts->use_tls,
         .tls_ca_pem = opts->tls_ca_pem,
+        .tls_cert_pem = opts->tls_cert_pem,
+        .tls_key_pem = opts->tls_key_pem,
         .bearer_token = opts->bearer_token,
         .max_receive_bytes = opts->max_receive_bytes,
         .interrupt = &c->interrupted,

@@ -107,9 +107,14 @@ int rpc_channel_create(rpc_channel **out, const rpc_config *cfg, taas_client_err
     args[1].value.string = (char *)"taas-client/0.1";
     grpc_channel_args cargs = { 2, args };
 
-    grpc_channel_credentials *creds =
-        cfg->use_tls ? grpc_ssl_credentials_create(cfg->tls_ca_pem, NULL, NULL, NULL)
-                     : grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = NULL;
+    if (cfg->use_tls) {
+        grpc_ssl_pem_key_cert_pair pair = {cfg->tls_key_pem, cfg->tls_cert_pem};
+        bool mutual = cfg->tls_cert_pem && cfg->tls_key_pem;
+        creds = grpc_ssl_credentials_create(cfg->tls_ca_pem, mutual ? &pair : NULL, NULL, NULL);
+    } else {
+        creds = grpc_insecure_credentials_create();
+    }
     if (creds)
         ch->channel = grpc_channel_create(ch->target, creds, &cargs);
     if (creds)

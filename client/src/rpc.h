@@ -25,6 +25,8 @@ typedef struct rpc_config {
     const char *target;
     bool use_tls;
     const char *tls_ca_pem;       /* NULL = system roots */
+    const char *tls_cert_pem;     /* mutual TLS: client certificate chain, or NULL */
+    const char *tls_key_pem;      /* ... and its private key */
     const char *bearer_token;     /* NULL = no authorization metadata */
     int32_t max_receive_bytes;
     /* Set (non-zero) to end every call in progress with CANCELLED. */

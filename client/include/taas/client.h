@@ -95,7 +95,8 @@ TAAS_CLIENT_API bool taas_client_state_is_final(taas_client_state state);
 /* ------------------------------------------------------------------------ */
 /* Connecting */
 
-#define TAAS_CLIENT_OPTIONS_VERSION 1
+/* 2 added tls_cert_pem and tls_key_pem; version 1 structs are still accepted. */
+#define TAAS_CLIENT_OPTIONS_VERSION 2
 /* Default server address when neither the options nor TAAS_SERVER name one. */
 #define TAAS_CLIENT_DEFAULT_ADDRESS "127.0.0.1:50051"
 
@@ -114,11 +115,18 @@ typedef struct taas_client_options {
      * system's roots). */
     bool use_tls;
     const char *tls_ca_pem;
-    /* When not NULL, sent as "authorization: Bearer <token>" on every call. */
+    /* When not NULL, sent as "authorization: Bearer <token>" on every call.
+     * Send tokens over TLS only: on a plaintext channel anyone on the path
+     * can read them. */
     const char *bearer_token;
+    /* Mutual TLS (use_tls true): this client's certificate chain and private
+     * key, PEM text; both or neither. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 } taas_client_options;
 
-#define TAAS_CLIENT_OPTIONS_INIT { TAAS_CLIENT_OPTIONS_VERSION, NULL, 0, 0, false, NULL, NULL }
+#define TAAS_CLIENT_OPTIONS_INIT                                                                   \
+    { TAAS_CLIENT_OPTIONS_VERSION, NULL, 0, 0, false, NULL, NULL, NULL, NULL }
 
 typedef struct taas_client taas_client;
 
