@@ -6,6 +6,7 @@
 #   make test-asan  the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make new-task NAME=foo   scaffold task-specs/foo.yaml and tasks/foo.c
 #   make check-generated     fail if generated/ is not what the generator writes
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGET=json]   libFuzzer targets, clang (build-fuzz/)
 #
 # WERROR=1 turns warnings into errors (CI sets it). BUILD_TYPE defaults to RelWithDebInfo.
 
@@ -17,7 +18,8 @@ CTEST_ARGS  ?=
 CMAKE_FLAGS ?=
 PYTHON      ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 
-.PHONY: all build deps deps-test configure run test test-asan new-task check-generated clean bench
+.PHONY: all build deps deps-test configure run test test-asan new-task check-generated clean bench \
+        fuzz
 
 all: build
 
@@ -54,8 +56,15 @@ check-generated: build
 	@git diff --exit-code --stat -- generated/ || { \
 	  echo "generated/ is stale: run 'make' and commit generated/" >&2; exit 1; }
 
+# Each target (or only FUZZ_TARGET) for FUZZ_SECONDS; docs/fuzzing.md.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGET  ?=
+fuzz:
+	@sh scripts/deps.sh fuzz
+	sh tests/fuzz/run.sh -s $(FUZZ_SECONDS) -j $(JOBS) $(if $(FUZZ_TARGET),-t $(FUZZ_TARGET))
+
 bench: build
 	./$(BUILD_DIR)/taas-bench
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan build-fuzz

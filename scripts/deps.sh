@@ -3,6 +3,7 @@
 #
 #   scripts/deps.sh build   what `make` needs (compilers, libraries, generators)
 #   scripts/deps.sh test    also what `make test` needs (cmocka, Python gRPC, PostgreSQL)
+#   scripts/deps.sh fuzz    also what `make fuzz` needs (clang and its libFuzzer runtime)
 #
 # As root it runs apt-get itself; otherwise it prints the exact command and fails,
 # so that nothing half-configured is built.
@@ -13,9 +14,12 @@ libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev libpq-dev
 libjsmn-dev libpcre2-dev"
 TEST_PKGS="libcmocka-dev python3-grpcio python3-protobuf protobuf-compiler-grpc \
 postgresql sqlite3"
+# libFuzzer ships in the clang runtime package (Debian 12: clang 14).
+FUZZ_PKGS="clang libclang-rt-14-dev"
 
 want="$BUILD_PKGS"
 [ "${1:-build}" = "test" ] && want="$want $TEST_PKGS"
+[ "${1:-build}" = "fuzz" ] && want="$want $FUZZ_PKGS"
 
 missing=""
 for p in $want; do
