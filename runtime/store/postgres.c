@@ -49,6 +49,7 @@
 #include "store/postgres.h"
 #include "store/store.h"
 #include "store/store_int.h"
+#include "util/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -139,6 +140,24 @@ static const struct migration {
     " || '{\"attempt\":' || attempt || ',\"error\":' || COALESCE(to_json(" err             \
     ")::text, 'null') || ',\"finished_ms\":' || " when " || '}]')"
 
+/*
+ * Task events for servers that watch or run a task (TAAS_PG_TASK_CHANNEL):
+ * the ids a statement changed, space-separated, at most ID_CHUNK per
+ * pg_notify() call so a payload (200 * 37 bytes) stays well under
+ * PostgreSQL's 8000-byte limit. `src` is a CTE with an id column; the
+ * statement must read from `n` for the calls to run. Queued with the
+ * transaction and delivered only when it commits.
+ */
+#define ID_CHUNK 200
+#define ID_CHUNK_S "200"
+#define NOTIFY_IDS(src)                                                                    \
+    " n AS (SELECT pg_notify('" TAAS_PG_TASK_CHANNEL "', string_agg(id, ' ')) FROM"         \
+    " (SELECT id, (row_number() OVER () - 1) / " ID_CHUNK_S " AS g FROM " src ") x"         \
+    " GROUP BY g)"
+/* A sweep statement: changes rows, announces them, returns how many. */
+#define SWEEP(update) "WITH u AS (" update " RETURNING id)," NOTIFY_IDS("u") \
+    " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)"
+
 enum {
     ST_INSERT,
     ST_IDEM_LOOKUP,
@@ -178,12 +197,13 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_CLAIM] =
         "WITH c AS MATERIALIZED (SELECT id FROM tasks WHERE state = 1"
         " AND run_after_ms <= $2::bigint ORDER BY priority DESC, run_after_ms, id"
-        " LIMIT $4::integer FOR UPDATE SKIP LOCKED)"
-        " UPDATE tasks t SET state = 2, attempt = t.attempt + 1, lease_owner = $1::text,"
+        " LIMIT $4::integer FOR UPDATE SKIP LOCKED),"
+        " u AS (UPDATE tasks t SET state = 2, attempt = t.attempt + 1, lease_owner = $1::text,"
         " lease_expires_ms = $2::bigint + $3::bigint, lease_token = t.lease_token + 1,"
         " started_ms = $2::bigint, updated_ms = $2::bigint, progress = 0,"
         " progress_message = NULL"
-        " FROM c WHERE t.id = c.id RETURNING " COLS("t."),
+        " FROM c WHERE t.id = c.id RETURNING " COLS("t.") "),"
+        NOTIFY_IDS("u") " SELECT * FROM u WHERE (SELECT count(*) FROM n) >= 0",
     [ST_COMPLETE] =
         "WITH u AS (UPDATE tasks SET state = $3::smallint,"
         " output = CASE WHEN $3::smallint = 3 THEN $4::text ELSE NULL END,"
@@ -217,28 +237,28 @@ static const char *const write_sql[ST_COUNT] = {
         " SELECT o.state, o.lease_token, (SELECT count(*) FROM u) FROM o",
     [ST_HEARTBEAT] = "UPDATE tasks SET lease_expires_ms = $2::bigint"
                      " WHERE state = 2 AND lease_owner = $1::text",
-    [ST_RECOVER_RETRY] =
+    [ST_RECOVER_RETRY] = SWEEP(
         "UPDATE tasks SET state = 1, run_after_ms = $1::bigint, error = 'interrupted',"
         " attempts_json = " APPEND_ATTEMPT("'interrupted'::text", "$1::bigint") ","
         " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
         " updated_ms = $1::bigint"
         " WHERE state = 2 AND lease_expires_ms <= $1::bigint AND idempotent"
-        " AND attempt < max_attempts AND NOT cancel_requested",
-    [ST_RECOVER_FAIL] =
+        " AND attempt < max_attempts AND NOT cancel_requested"),
+    [ST_RECOVER_FAIL] = SWEEP(
         "UPDATE tasks SET state = CASE WHEN cancel_requested THEN 5 ELSE 4 END,"
         " error = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'interrupted' END,"
         " attempts_json = " APPEND_ATTEMPT("'interrupted'::text", "$1::bigint") ","
         " finished_ms = $1::bigint, lease_owner = NULL, lease_expires_ms = 0,"
         " updated_ms = $1::bigint"
-        " WHERE state = 2 AND lease_expires_ms <= $1::bigint",
-    [ST_RELEASE_CANCEL] =
+        " WHERE state = 2 AND lease_expires_ms <= $1::bigint"),
+    [ST_RELEASE_CANCEL] = SWEEP(
         "UPDATE tasks SET state = 5, error = 'cancelled', finished_ms = $2::bigint,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = $2::bigint"
-        " WHERE state = 2 AND lease_owner = $1::text AND cancel_requested",
-    [ST_RELEASE] =
+        " WHERE state = 2 AND lease_owner = $1::text AND cancel_requested"),
+    [ST_RELEASE] = SWEEP(
         "UPDATE tasks SET state = 1, attempt = attempt - 1, progress = 0,"
         " progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
-        " updated_ms = $2::bigint WHERE state = 2 AND lease_owner = $1::text",
+        " updated_ms = $2::bigint WHERE state = 2 AND lease_owner = $1::text"),
     [ST_PRUNE] =
         "WITH c AS MATERIALIZED (SELECT id FROM tasks WHERE finished_ms > 0"
         " AND finished_ms < $1::bigint AND state IN (3, 4, 5) LIMIT $2::integer"
@@ -276,8 +296,9 @@ typedef struct pg_store {
     int n_readers, max_readers;
 
     pthread_mutex_t listen_mu;
-    PGconn *listen; /* LISTEN connection, opened by the first wait */
-    bool listened;  /* it was open once: opening it again is a reconnect */
+    PGconn *listen;   /* LISTEN connection, opened by the first wait */
+    bool listened;    /* it was open once: opening it again is a reconnect */
+    bool listen_down; /* the loss was logged; the return will be */
 
     atomic_uint_fast64_t round_trips, transactions, statements, reconnects;
 } pg_store;
@@ -483,7 +504,8 @@ static int check_durability(pg_store *s, PGconn *c)
                  "PostgreSQL %s has synchronous_commit = off: a commit would be acknowledged "
                  "before it is durable, and acknowledged tasks could be lost in a crash. Set "
                  "synchronous_commit = on (postgresql.conf, ALTER DATABASE ... SET or ALTER "
-                 "ROLE ... SET), or accept the risk with the store option allow_async_commit",
+                 "ROLE ... SET), or accept the risk with the store option allow_async_commit "
+                 "(environment TAAS_ALLOW_ASYNC_COMMIT=1)",
                  s->target);
         rc = TAAS_STORE_EINVAL;
     }
@@ -809,6 +831,55 @@ static bool send_plain(PGconn *c, const char *sql)
     return PQsendQueryParams(c, sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
 }
 
+/* The task an op changes when its id is known before it runs (claims and
+ * sweeps announce their own rows in SQL); NULL for the others. */
+static const char *op_task_id(const taas_store_op *op)
+{
+    switch (op->kind) {
+    case TAAS_OP_COMPLETE: return op->u.complete.id;
+    case TAAS_OP_PROGRESS: return op->u.progress.id;
+    case TAAS_OP_CANCEL: return op->u.cancel.id;
+    default: return NULL;
+    }
+}
+
+/*
+ * Queue one pg_notify() per ID_CHUNK ids of the batch's completions,
+ * progress reports and cancels (skipped ops and ids that cannot name a task
+ * left out). Returns the number of statements queued, or -1 on a send
+ * failure. An op later refused (a stale token) still announces its id: a
+ * listener re-reads the task and finds nothing new.
+ */
+static int send_task_events(PGconn *c, taas_store_op *ops[], size_t n, const bool *skip)
+{
+    char payload[ID_CHUNK * (TAAS_ID_LEN + 1) + 1];
+    size_t len = 0;
+    int ids = 0, sent = 0;
+    for (size_t i = 0; i <= n; i++) {
+        const char *id = i < n && !skip[i] ? op_task_id(ops[i]) : NULL;
+        if (id && !uuid_shaped(id))
+            id = NULL;
+        if (id) {
+            if (len)
+                payload[len++] = ' ';
+            memcpy(payload + len, id, TAAS_ID_LEN);
+            len += TAAS_ID_LEN;
+            ids++;
+        }
+        if (ids > 0 && (ids == ID_CHUNK || i == n)) {
+            payload[len] = '\0';
+            const char *v[1] = {payload};
+            if (PQsendQueryParams(c, "SELECT pg_notify('" TAAS_PG_TASK_CHANNEL "', $1::text)", 1,
+                                  NULL, v, NULL, NULL, 0) != 1)
+                return -1;
+            sent++;
+            len = 0;
+            ids = 0;
+        }
+    }
+    return sent;
+}
+
 /* Queue the statement(s) of one op; returns how many, or -1 on a send failure. */
 static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns)
 {
@@ -924,6 +995,9 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
     int rows = PQntuples(r);
     const char *tuples = PQcmdTuples(r);
     int changed = tuples && *tuples ? atoi(tuples) : 0;
+    if (stmt == ST_RECOVER_RETRY || stmt == ST_RECOVER_FAIL || stmt == ST_RELEASE_CANCEL ||
+        stmt == ST_RELEASE)
+        changed = rows == 1 ? (int)col_i64(r, 0, 0) : 0; /* SWEEP(): the count of rows changed */
     switch (stmt) {
     case ST_INSERT:
         if (rows == 0) {
@@ -1093,6 +1167,13 @@ static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *sk
      * (a duplicate submit, a sweep that found nothing) costs a listener one
      * empty claim.
      */
+    if (sent) {
+        int k = send_task_events(c, ops, n, skip);
+        if (k < 0)
+            sent = false;
+        for (int j = 0; j < k; j++)
+            slots[ns++] = (slot){-1, -1};
+    }
     int notify_slot = -1;
     if (sent && may_notify) {
         notify_slot = ns;
@@ -1208,7 +1289,8 @@ static int pg_apply(taas_store *base, taas_store_op *ops[], size_t n)
         return 0;
     bool *skip = calloc(n, sizeof(bool));
     bool *follow = calloc(n, sizeof(bool));
-    slot *slots = calloc(2 * n + 3, sizeof(slot));
+    /* BEGIN, up to two statements per op, the task events, NOTIFY, COMMIT. */
+    slot *slots = calloc(2 * n + n / ID_CHUNK + 5, sizeof(slot));
     int err = 0;
     if (!skip || !follow || !slots) {
         tl_set("apply: out of memory");
@@ -1528,49 +1610,115 @@ static int pg_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
 /* ------------------------------------------------------------------------ */
 /* Notifications */
 
-static int wait_locked(pg_store *s, int timeout_ms)
+/* Records what a listen_wait() call delivered, for taas_pg_wait_notify(). */
+typedef struct legacy_wake {
+    bool woken;
+} legacy_wake;
+
+/*
+ * (Re)open the listening connection: LISTEN on both channels. Logs the loss
+ * and the return of the listener once each, not on every retry in between.
+ */
+static int listen_connect(pg_store *s)
 {
-    if (!s->listen || PQstatus(s->listen) != CONNECTION_OK) {
-        if (s->listen) {
-            PQfinish(s->listen);
-            s->listen = NULL;
-        }
-        int err = 0;
-        PGconn *c = open_conn(s, "listen", &err);
-        if (!c)
-            return err;
-        PGresult *r = PQexec(c, "LISTEN " TAAS_PG_CHANNEL);
+    int err = 0;
+    PGconn *c = open_conn(s, "listen", &err);
+    if (c) {
+        PGresult *r = PQexec(c, "LISTEN " TAAS_PG_CHANNEL "; LISTEN " TAAS_PG_TASK_CHANNEL);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             set_error(s, "LISTEN", c, r);
             err = map_error(c, r);
-            PQclear(r);
             PQfinish(c);
-            return err;
+            c = NULL;
         }
         PQclear(r);
-        if (s->listened)
-            atomic_fetch_add(&s->reconnects, 1);
-        s->listened = true;
-        s->listen = c;
-        return 1; /* anything sent while we were not listening is lost: look now */
+    }
+    if (!c) {
+        if (!s->listen_down) {
+            s->listen_down = true;
+            taas_log(TAAS_LOG_WARN, "store.listen_down", "error=\"%s\"", tl_error);
+        }
+        return err;
+    }
+    if (s->listened) {
+        atomic_fetch_add(&s->reconnects, 1);
+        taas_log(TAAS_LOG_INFO, "store.listen_restored", "target=%s", s->target);
+    }
+    s->listen_down = false;
+    s->listened = true;
+    s->listen = c;
+    return 0;
+}
+
+static void listen_lost(pg_store *s, const char *what)
+{
+    set_error(s, what, s->listen, NULL);
+    PQfinish(s->listen);
+    s->listen = NULL;
+    if (!s->listen_down) {
+        s->listen_down = true;
+        taas_log(TAAS_LOG_WARN, "store.listen_down", "error=\"%s\"", tl_error);
+    }
+}
+
+/* Hand out what has arrived; returns how many events were delivered. */
+static int deliver(pg_store *s, void (*on_event)(void *, int, const char *), void *arg)
+{
+    int n = 0;
+    bool runnable = false;
+    PGnotify *nt;
+    while ((nt = PQnotifies(s->listen)) != NULL) {
+        if (strcmp(nt->relname, TAAS_PG_TASK_CHANNEL) == 0) {
+            /* Payload: task ids separated by single spaces. */
+            const char *p = nt->extra;
+            while (p && *p) {
+                size_t len = strcspn(p, " ");
+                if (len == TAAS_ID_LEN) {
+                    char id[TAAS_ID_LEN + 1];
+                    memcpy(id, p, TAAS_ID_LEN);
+                    id[TAAS_ID_LEN] = '\0';
+                    on_event(arg, TAAS_NOTIFY_TASK, id);
+                    n++;
+                }
+                p += len;
+                while (*p == ' ')
+                    p++;
+            }
+        } else {
+            runnable = true; /* many wake-ups fold into one */
+        }
+        PQfreemem(nt);
+    }
+    if (runnable) {
+        on_event(arg, TAAS_NOTIFY_RUNNABLE, NULL);
+        n++;
+    }
+    return n;
+}
+
+static int listen_wait(pg_store *s, int timeout_ms, void (*on_event)(void *, int, const char *),
+                       void *arg)
+{
+    if (!s->listen || PQstatus(s->listen) != CONNECTION_OK) {
+        if (s->listen)
+            listen_lost(s, "listen");
+        int err = listen_connect(s);
+        if (err)
+            return err;
+        /* Anything sent while nobody listened is lost: look at everything. */
+        on_event(arg, TAAS_NOTIFY_RESYNC, NULL);
+        return 1;
     }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        if (!PQconsumeInput(s->listen)) {
-            set_error(s, "listen", s->listen, NULL);
-            PQfinish(s->listen);
-            s->listen = NULL;
+        if (!PQconsumeInput(s->listen) || PQstatus(s->listen) != CONNECTION_OK) {
+            listen_lost(s, "listen");
             return TAAS_STORE_EBUSY;
         }
-        int got = 0;
-        PGnotify *nt;
-        while ((nt = PQnotifies(s->listen)) != NULL) {
-            got = 1;
-            PQfreemem(nt);
-        }
+        int got = deliver(s, on_event, arg);
         if (got)
-            return 1;
+            return got;
         struct timespec t1;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         long elapsed = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -1578,10 +1726,7 @@ static int wait_locked(pg_store *s, int timeout_ms)
             return 0;
         struct pollfd pfd = {.fd = PQsocket(s->listen), .events = POLLIN};
         if (pfd.fd < 0) {
-            PQfinish(s->listen);
-            s->listen = NULL;
-            tl_set("listen: connection to PostgreSQL %s lost",
-                     s->target);
+            listen_lost(s, "listen");
             return TAAS_STORE_EBUSY;
         }
         int rc = poll(&pfd, 1, timeout_ms < 0 ? -1 : (int)(timeout_ms - elapsed));
@@ -1592,13 +1737,49 @@ static int wait_locked(pg_store *s, int timeout_ms)
     }
 }
 
+static int pg_wait_notify(taas_store *base, int timeout_ms,
+                          void (*on_event)(void *arg, int kind, const char *id), void *arg)
+{
+    pg_store *s = (pg_store *)base;
+    if (!on_event)
+        return TAAS_STORE_EINVAL;
+    pthread_mutex_lock(&s->listen_mu);
+    int rc = listen_wait(s, timeout_ms, on_event, arg);
+    pthread_mutex_unlock(&s->listen_mu);
+    return rc;
+}
+
+static void legacy_event(void *arg, int kind, const char *id)
+{
+    (void)id;
+    if (kind != TAAS_NOTIFY_TASK)
+        ((legacy_wake *)arg)->woken = true;
+}
+
 int taas_pg_wait_notify(taas_store *base, int timeout_ms)
 {
     pg_store *s = (pg_store *)base;
     if (!s || strcmp(s->parent.backend, "postgresql") != 0)
         return TAAS_STORE_EINVAL;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     pthread_mutex_lock(&s->listen_mu);
-    int rc = wait_locked(s, timeout_ms);
+    int rc;
+    for (;;) {
+        legacy_wake w = {false};
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long elapsed = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        long left = timeout_ms < 0 ? -1 : timeout_ms - elapsed;
+        if (timeout_ms >= 0 && left < 0)
+            left = 0;
+        rc = listen_wait(s, (int)left, legacy_event, &w);
+        if (rc <= 0 || w.woken) {
+            rc = rc < 0 ? rc : w.woken ? 1 : 0;
+            break;
+        }
+        /* Only task events came: keep waiting for a wake-up until the timeout. */
+    }
     pthread_mutex_unlock(&s->listen_mu);
     return rc;
 }
@@ -1754,10 +1935,12 @@ taas_store *taas_pg_open_ex(const char *url, const taas_store_opts *opts,
     s->parent.describe = pg_describe;
     s->parent.last_error = pg_last_error;
     s->parent.close = pg_close;
+    s->parent.wait_notify = pg_wait_notify;
     s->lock_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
     /* Each reader is a server process; a few serve get/list well. */
     s->max_readers = opts && opts->max_readers > 0 ? opts->max_readers : 4;
-    s->allow_async_commit = pgopts && pgopts->allow_async_commit;
+    s->allow_async_commit = (pgopts && pgopts->allow_async_commit) ||
+                            (opts && opts->allow_async_commit);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     pthread_mutex_init(&s->listen_mu, NULL);

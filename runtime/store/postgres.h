@@ -18,6 +18,15 @@ extern "C" {
 
 /* The NOTIFY channel: a commit that made a task runnable notifies it. */
 #define TAAS_PG_CHANNEL "taas_tasks"
+/*
+ * Task events: a commit that changed tasks' state, progress or cancel
+ * request (claim, completion, progress, cancel, recovery, release) notifies
+ * this channel with their ids, space-separated, at most 200 per payload.
+ * s->wait_notify delivers them as TAAS_NOTIFY_TASK, one id at a time.
+ * Channels are per database: stores in different schemas of one database
+ * hear each other's events (harmless: a listener re-reads and finds nothing).
+ */
+#define TAAS_PG_TASK_CHANNEL "taas_task_events"
 
 typedef struct taas_pg_opts {
     /* Accept a server whose synchronous_commit is off. A commit then returns
@@ -41,12 +50,13 @@ taas_store *taas_pg_open_ex(const char *url, const taas_store_opts *opts,
 
 /*
  * Wait up to timeout_ms for a notification on TAAS_PG_CHANNEL from any server
- * sharing the database (this one included). Returns 1 when woken (several
- * notifications are folded into one), 0 on timeout, or a negative
- * TAAS_STORE_E* code when the listening connection is down; it reconnects on
- * the next call and then returns 1 at once, since notifications sent while
- * it was down are lost and work may be waiting. One waiter at a time; other
- * callers wait for the first. `s` must be a PostgreSQL store.
+ * sharing the database (this one included); task events are read and
+ * dropped. Returns 1 when woken (several notifications are folded into one),
+ * 0 on timeout, or a negative TAAS_STORE_E* code when the listening
+ * connection is down; it reconnects on the next call and then returns 1 at
+ * once, since notifications sent while it was down are lost and work may be
+ * waiting. One waiter at a time, shared with s->wait_notify (the engine uses
+ * that one). `s` must be a PostgreSQL store.
  */
 int taas_pg_wait_notify(taas_store *s, int timeout_ms);
 

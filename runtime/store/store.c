@@ -11,8 +11,17 @@
  *   sqlite:////var/lib/t.db    -> "/var/lib/t.db"
  *   sqlite://  sqlite:///:memory:  -> a private in-memory database
  *
+ * PostgreSQL takes libpq's two forms: a postgresql:// (or postgres://) URI,
+ * and the keyword form "host=db.internal port=5432 dbname=taas user=taas",
+ * recognised by its first word being a key followed by '='.
+ *
  * Error messages never repeat a whole URL: a PostgreSQL URL may carry a
  * password, so only the scheme is quoted back.
+ *
+ * TAAS_ALLOW_ASYNC_COMMIT=1 in the environment is the operator's explicit
+ * override of the refusal to run on a PostgreSQL database whose
+ * synchronous_commit is off (taas_store_opts.allow_async_commit); it is read
+ * here, once per open, so every program that opens a store honours it.
  */
 #include "store/store.h"
 #include "store/store_int.h"
@@ -28,7 +37,7 @@
 
 #define URL_FORMS \
     "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite:// (in memory), " \
-    "or postgresql://user:pass@host:5432/db"
+    "postgresql://user:pass@host:5432/db or \"host=... dbname=...\""
 
 void taas_store__seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -101,6 +110,31 @@ static bool has_prefix(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
+/* libpq's keyword form: optional blanks, then a keyword ([a-z_]+), blanks, '='. */
+static bool is_pg_keyword_form(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    const char *k = s;
+    while ((*s >= 'a' && *s <= 'z') || *s == '_')
+        s++;
+    if (s == k)
+        return false;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return *s == '=';
+}
+
+/* TAAS_ALLOW_ASYNC_COMMIT: 1/true/yes/on allow; unset, empty or 0/false/no/off do not. */
+static bool env_allows_async_commit(void)
+{
+    const char *v = getenv("TAAS_ALLOW_ASYNC_COMMIT");
+    if (!v)
+        return false;
+    return strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+           strcasecmp(v, "on") == 0;
+}
+
 taas_store *taas_store_open(const char *url, const taas_store_opts *opts, char *err,
                             size_t errlen)
 {
@@ -109,9 +143,15 @@ taas_store *taas_store_open(const char *url, const taas_store_opts *opts, char *
         taas_store__seterr(err, errlen, "empty DATABASE_URL: use " URL_FORMS);
         return NULL;
     }
-    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
+    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://") ||
+        (!strstr(url, "://") && is_pg_keyword_form(url))) {
 #ifdef TAAS_STORE_POSTGRES
-        return taas_pg_open(url, opts, err, errlen);
+        taas_store_opts o = {0};
+        if (opts)
+            o = *opts;
+        if (env_allows_async_commit())
+            o.allow_async_commit = true;
+        return taas_pg_open(url, &o, err, errlen);
 #endif
         taas_store__seterr(err, errlen,
                            "PostgreSQL backend is not built into this server; "
