@@ -12,6 +12,10 @@ Paths come from the environment that ctest sets:
   TAAS_CLI_BIN     the taas executable
   TAAS_SPECS_DIR   task-specs/
   TAAS_PY_STUBS    directory of the generated Python stubs
+  TAAS_IT_PG_URL_FILE  (optional) a file holding the URL of a PostgreSQL test
+                   cluster: each new workdir then gets a database of its own
+                   there (CREATE DATABASE), dropped by cleanup(), instead of
+                   an SQLite file; the tests themselves do not change.
 """
 
 import atexit
@@ -24,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import uuid
 
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 20
@@ -56,11 +62,16 @@ class Server:
     same database.
     """
 
-    def __init__(self, workdir=None, extra_args=(), env=None):
+    def __init__(self, workdir=None, extra_args=(), env=None, database_url=None):
         self.binary = os.path.abspath(os.environ["TAAS_SERVER_BIN"])
         self.owns_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="taas-it-")
         self.db_path = os.path.join(self.workdir, "taas.db")
+        self.database_url = "sqlite:///" + self.db_path
+        if database_url:
+            self.database_url = database_url
+        elif os.environ.get("TAAS_IT_PG_URL_FILE"):
+            self.database_url = _pg_database(self.workdir)
         self.extra_args = list(extra_args)
         self.env = dict(os.environ)
         self.env.setdefault("GRPC_DNS_RESOLVER", "native")
@@ -81,7 +92,7 @@ class Server:
         self.log_path = os.path.join(self.workdir, "server-%d.log" % self.starts)
         log = open(self.log_path, "wb")
         args = [self.binary, "--listen", "127.0.0.1:0",
-                "--database-url", "sqlite:///" + self.db_path] + self.extra_args
+                "--database-url", self.database_url] + self.extra_args
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      cwd=self.workdir, env=self.env,
                                      preexec_fn=_die_with_parent)
@@ -144,7 +155,54 @@ class Server:
     def cleanup(self):
         self.kill()
         if self.owns_workdir:
+            if os.environ.get("TAAS_IT_PG_URL_FILE"):
+                _pg_drop(self.workdir)
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# PostgreSQL: one database per workdir, named in workdir/pg-database, so a
+# second Server on the same workdir (a restart) finds the same tasks.
+PSQL_TIMEOUT_S = 30
+
+
+def _pg_base_url():
+    with open(os.environ["TAAS_IT_PG_URL_FILE"]) as f:
+        return f.read().strip()
+
+
+def _pg_url_for(dbname):
+    u = urllib.parse.urlsplit(_pg_base_url())
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
+
+
+def _psql(sql):
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", _pg_base_url(),
+                    "-c", sql], check=True, timeout=PSQL_TIMEOUT_S,
+                   stdout=subprocess.DEVNULL)
+
+
+def _pg_database(workdir):
+    marker = os.path.join(workdir, "pg-database")
+    if os.path.exists(marker):
+        with open(marker) as f:
+            return _pg_url_for(f.read().strip())
+    dbname = "taas_it_" + uuid.uuid4().hex[:16]
+    _psql("CREATE DATABASE " + dbname)
+    with open(marker, "w") as f:
+        f.write(dbname)
+    return _pg_url_for(dbname)
+
+
+def _pg_drop(workdir):
+    marker = os.path.join(workdir, "pg-database")
+    if not os.path.exists(marker):
+        return
+    with open(marker) as f:
+        dbname = f.read().strip()
+    try:
+        _psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % dbname)
+    except (subprocess.SubprocessError, OSError) as e:
+        print("taas_harness: could not drop database %s: %s" % (dbname, e), file=sys.stderr)
 
 
 @atexit.register
