@@ -44,6 +44,7 @@
 #include "json/json.h"
 #include "taas/registry.h"
 #include "util/log.h"
+#include "util/fault.h"
 #include "util/util.h"
 
 #define WATCH_BUCKETS 1024
@@ -474,6 +475,7 @@ static bool build_completion(taas_engine *e, job *j)
         if (j->rec.attempt < j->rec.max_attempts) {
             op->u.complete.state = TAAS_TASK_PENDING;
             op->u.complete.run_after_ms = taas_now_ms() + backoff_ms(e, j->rec.attempt);
+            TAAS_FAULT_POINT("engine.retry_scheduled");
         } else {
             op->u.complete.state = TAAS_TASK_FAILED;
             if (j->rec.max_attempts > 1)
@@ -589,6 +591,7 @@ static void *worker_main(void *p)
         pthread_mutex_unlock(&e->mu);
 
         run_body(e, j);
+        TAAS_FAULT_POINT("engine.body_done");
 
         pthread_mutex_lock(&e->mu);
         if (atomic_load(&j->abandoned)) {
@@ -768,7 +771,7 @@ static void *sweeper_main(void *p)
             last_pruned = 0;
         }
 
-        if (do_hb && !atomic_load(&e->hb_busy)) {
+        if (do_hb && !atomic_load(&e->hb_busy) && !TAAS_FAULT_SKIP("engine.heartbeat")) {
             memset(&e->hb_op, 0, sizeof e->hb_op);
             e->hb_op.kind = TAAS_OP_HEARTBEAT;
             e->hb_op.u.heartbeat.owner = e->node_id;
@@ -1137,6 +1140,7 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
     rel.u.release.now_ms = taas_now_ms();
     if (write_sync(e, &rel) == TAAS_STORE_OK && rel.u.release.released)
         taas_log(TAAS_LOG_INFO, "engine.released", "tasks=%d", rel.u.release.released);
+    TAAS_FAULT_POINT("engine.released");
 
     if (stuck > 0) {
         /* Bodies that ignore cancellation keep their threads; the process is

@@ -31,6 +31,7 @@
  */
 #include "store/store.h"
 #include "store/store_int.h"
+#include "util/fault.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -734,6 +735,7 @@ static int sq_apply(taas_store *base, taas_store_op *ops[], size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         err = apply_one(s, ops[i]);
+        TAAS_FAULT_POINT_OP("store.txn", ops[i]->kind); /* applied, not committed */
         if (err)
             goto fail;
     }

@@ -14,6 +14,7 @@
  * further operations (the queue lock is not held while they run).
  */
 #include "store/store.h"
+#include "util/fault.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -78,6 +79,8 @@ static void *writer_main(void *arg)
 
         for (size_t i = 0; i < n; i++) {
             taas_store_op *op = w->batch[i];
+            if (rc == 0)
+                TAAS_FAULT_POINT_OP("writer.committed", op->kind);
             if (op->done)
                 op->done(op, op->done_arg);
         }
