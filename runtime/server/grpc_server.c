@@ -730,6 +730,8 @@ taas_server *taas_server_start(const taas_server_opts *opts, char *err, size_t e
                 TAAS_SERVER_DEFAULT_PING_STRIKES);
     add_int_arg(args, &nargs, GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                 s->o.min_ping_interval_ms, TAAS_SERVER_DEFAULT_MIN_PING_MS);
+    /* Ping idle connections too, so a vanished peer does not hold a descriptor forever. */
+    add_int_arg(args, &nargs, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1, 0);
     if (s->o.max_connection_idle_ms > 0)
         add_int_arg(args, &nargs, GRPC_ARG_MAX_CONNECTION_IDLE_MS, s->o.max_connection_idle_ms, 0);
     grpc_channel_args chargs = {nargs, args};

@@ -374,6 +374,45 @@ def test_log_no_secrets():
     assert "t0psecret" not in log
 
 
+def test_role():
+    """--role api accepts tasks and runs none; --role worker runs them and
+    serves only health; the same database carries the task from one to the other."""
+    api = Server("--role", "api")
+    assert "role=api" in "".join(api.log)
+    tid = api.submit("noop", '{"r":1}')
+    time.sleep(1.0)
+    code, body, _ = api.unary(SVC + "GetTask", pb.GetTaskRequest(task_id=tid).SerializeToString())
+    expect(code, grpc.StatusCode.OK, "api GetTask")
+    assert pb.GetTaskResponse.FromString(body).task.state == pb.TASK_STATE_PENDING, body
+    api.stop()
+
+    w = Server("--role", "worker")
+    assert "role=worker" in "".join(w.log)
+    assert w.healthy()
+    for m, req in ((SVC + "GetTask", pb.GetTaskRequest(task_id=tid)),
+                   (SVC + "SubmitTask", pb.SubmitTaskRequest(task_name="noop", inputs_json="{}")),
+                   (REG + "ListTaskTypes", pb.ListTaskTypesRequest())):
+        code, _, det = w.unary(m, req.SerializeToString())
+        expect(code, grpc.StatusCode.UNAVAILABLE, "worker " + m)
+        assert "this node runs with --role worker" in det, det
+    it = w.stream(SVC + "WatchTask", pb.WatchTaskRequest(task_id=tid).SerializeToString(), timeout=5)
+    try:
+        next(it)
+        raise AssertionError("worker served WatchTask")
+    except grpc.RpcError as e:
+        expect(e.code(), grpc.StatusCode.UNAVAILABLE, "worker WatchTask")
+    time.sleep(1.5)  # the worker claims and runs the pending task
+    w.stop()
+
+    a = Server(env={"TAAS_ROLE": "all"})
+    code, body, _ = a.unary(SVC + "GetTask", pb.GetTaskRequest(task_id=tid).SerializeToString())
+    expect(code, grpc.StatusCode.OK, "all GetTask")
+    assert pb.GetTaskResponse.FromString(body).task.state == pb.TASK_STATE_SUCCEEDED, body
+    a.stop()
+    r = subprocess.run([BIN, "--role", "boss"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "all|api|worker" in r.stderr, r.stderr
+
+
 TESTS = {n[5:]: f for n, f in globals().items() if n.startswith("test_")}
 if __name__ == "__main__":
     TESTS[TEST]()
