@@ -6,6 +6,8 @@
 #   make test-asan  the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make new-task NAME=foo   scaffold task-specs/foo.yaml and tasks/foo.c
 #   make check-generated     fail if generated/ is not what the generator writes
+#   make soak       the crash tests' kill matrix, as many seeds as fit in SOAK_SECONDS
+#                   (default 900, shared by the points), larger task mixes (docs/reliability.md)
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGET=json]   libFuzzer targets, clang (build-fuzz/)
 #
 # WERROR=1 turns warnings into errors (CI sets it). BUILD_TYPE defaults to RelWithDebInfo.
@@ -18,7 +20,7 @@ CTEST_ARGS  ?=
 CMAKE_FLAGS ?=
 PYTHON      ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 
-.PHONY: all build deps deps-test configure run test test-asan new-task check-generated clean bench \
+.PHONY: all build deps deps-test configure run test test-asan new-task check-generated clean bench soak \
         fuzz
 
 all: build
@@ -62,6 +64,14 @@ FUZZ_TARGET  ?=
 fuzz:
 	@sh scripts/deps.sh fuzz
 	sh tests/fuzz/run.sh -s $(FUZZ_SECONDS) -j $(JOBS) $(if $(FUZZ_TARGET),-t $(FUZZ_TARGET))
+
+SOAK_SECONDS ?= 900
+SOAK_POINTS  ?= all
+
+soak: build
+	$(PYTHON) tests/crash/kill_matrix.py $(BUILD_DIR)/taas-server-fi proto \
+	  --point $(SOAK_POINTS) --soak-seconds $(SOAK_SECONDS) --first-seed 1000
+	$(PYTHON) tests/crash/stale_worker.py $(BUILD_DIR)/taas-server-fi proto --tasks 100
 
 bench: build
 	./$(BUILD_DIR)/taas-bench
