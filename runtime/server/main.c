@@ -594,15 +594,15 @@ int main(int argc, char **argv)
     }
     char desc[1024];
     redact_url(store->describe(store), desc, sizeof desc);
+    if (!listen_is_loopback(c.listen) && !(c.tls_cert && n_tokens))
+        taas_log(TAAS_LOG_WARN, "server.insecure",
+                 "listen=%s tls=%s auth=%s what=exposed without TLS and tokens (--insecure)",
+                 taas_server_address(srv), c.tls_cert ? "on" : "off", n_tokens ? "tokens" : "off");
     taas_log(TAAS_LOG_INFO, "server.start",
              "listen=%s store=%s workers=%d tasks=%zu role=%s tls=%s auth=%s version=%s",
              taas_server_address(srv), desc, c.workers, taas_registry_count, role_names[c.role],
              !c.tls_cert ? "off" : c.tls_client_ca ? "mutual" : "on",
              n_tokens ? "tokens" : "off", TAAS_VERSION);
-    if (!listen_is_loopback(c.listen) && !(c.tls_cert && n_tokens))
-        taas_log(TAAS_LOG_WARN, "server.insecure",
-                 "listen=%s tls=%s auth=%s what=exposed without TLS and tokens (--insecure)",
-                 taas_server_address(srv), c.tls_cert ? "on" : "off", n_tokens ? "tokens" : "off");
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
