@@ -322,6 +322,7 @@ def main():
         print("  %-9s %4s %6s %8s %5s %5s %5s %5s %7s %10s %11s  %s" % hdr)
         t0 = time.time()
         i, n, totals = 0, 0, {"acked": 0, "idem_extra": 0, "fired": 0}
+        bad_here = 0
         while True:
             if a.soak_seconds:
                 # The budget is for the whole run, shared evenly by the points.
@@ -347,6 +348,7 @@ def main():
             sys.stdout.flush()
             if row["problems"]:
                 bad += 1
+                bad_here += 1
                 print("    VIOLATIONS (work folder kept: %s):" % work)
                 for p in row["problems"][:20]:
                     print("      - " + p.replace("\n", "\n        "))
@@ -354,7 +356,7 @@ def main():
                 shutil.rmtree(work, ignore_errors=True)
         print("  %s: %d seeds, %d fired at the point, %d tasks acked, %d extra idempotent "
               "runs, %s" % (point, n, totals["fired"], totals["acked"], totals["idem_extra"],
-                            "VIOLATED" if bad else "held"))
+                            "VIOLATED in %d seeds" % bad_here if bad_here else "held"))
     return 1 if bad else 0
 
 
