@@ -272,6 +272,7 @@ static char *str(prog *g, size_t *rawlen)
 #define MAX_IDS 16
 typedef struct state {
     char ids[MAX_IDS][TAAS_ID_LEN + 1];
+    bool dup[MAX_IDS]; /* returned as a duplicate: possibly an earlier input's task */
     int nids;
     char token[64];
     uint8_t *last_submit; /* packed SubmitTaskRequest */
@@ -280,13 +281,15 @@ typedef struct state {
     char *last_inputs;
 } state;
 
-static void remember_id(state *s, const char *id)
+static void remember_id(state *s, const char *id, bool dup)
 {
     for (int i = 0; i < s->nids; i++)
         if (!strcmp(s->ids[i], id))
             return;
-    if (s->nids < MAX_IDS)
+    if (s->nids < MAX_IDS) {
+        s->dup[s->nids] = dup;
         snprintf(s->ids[s->nids++], sizeof s->ids[0], "%s", id);
+    }
 }
 
 /* An id: a known one, a known one with one byte changed, or fuzz bytes. */
@@ -339,7 +342,7 @@ static void check_submit_answer(state *s, const char *task, const char *inputs, 
         FUZZ_CHECK(r->state >= TAAS__V1__TASK_STATE__TASK_STATE_PENDING &&
                        r->state <= TAAS__V1__TASK_STATE__TASK_STATE_CANCELLED,
                    "submit returned state %d", (int)r->state);
-        remember_id(s, r->task_id);
+        remember_id(s, r->task_id, r->duplicate);
         protobuf_c_message_free_unpacked(&r->base, NULL);
     } else if (!type) {
         FUZZ_CHECK(a->st == TAAS_ST_NOT_FOUND || a->st == TAAS_ST_INVALID_ARGUMENT,
@@ -480,6 +483,9 @@ static void op_list(prog *g, state *s)
     free(token);
 }
 
+/* known: a task this input created (never unknown), not a duplicate's
+ * answer, which may name a task of an earlier input that is pruned at any
+ * moment (retention_s), idempotency key and all. */
 static void cancel_id(const char *id, bool known)
 {
     Taas__V1__CancelTaskRequest req = TAAS__V1__CANCEL_TASK_REQUEST__INIT;
@@ -506,7 +512,7 @@ static void op_cancel(prog *g, state *s)
     char *id = pick_id(g, s);
     bool known = false;
     for (int i = 0; i < s->nids; i++)
-        known |= !strcmp(s->ids[i], id);
+        known |= !s->dup[i] && !strcmp(s->ids[i], id);
     cancel_id(id, known);
     free(id);
 }
@@ -617,7 +623,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     for (int i = 0; i < s.nids; i++)
-        cancel_id(s.ids[i], true);
+        cancel_id(s.ids[i], !s.dup[i]);
     free(s.last_submit);
     free(s.last_inputs);
     /* Files the config bodies wrote: start again every so often. */
