@@ -484,8 +484,20 @@ static bool build_completion(taas_engine *e, job *j)
         }
         return true;
     case TAAS_OUTCOME_STOPPED:
-        if (r->stop_reason == TAAS_STOP_SHUTDOWN)
-            return false;
+        if (r->stop_reason == TAAS_STOP_SHUTDOWN) {
+            /* An idempotent task is released and runs again after the
+             * restart. A non-idempotent body that had started may have done
+             * part of its work: running it again could do it twice, so it
+             * fails, as at-most-once requires. */
+            if (j->rec.idempotent)
+                return false;
+            op->u.complete.state = TAAS_TASK_FAILED;
+            snprintf(j->error, sizeof j->error,
+                     "interrupted: the server shut down while the body ran; not retried "
+                     "because the task is not idempotent");
+            op->u.complete.error = j->error;
+            return true;
+        }
         if (r->stop_reason == TAAS_STOP_CANCEL) {
             op->u.complete.state = TAAS_TASK_CANCELLED;
             snprintf(j->error, sizeof j->error, "cancelled by a client while running");
@@ -681,13 +693,10 @@ static bool abandon_locked(taas_engine *e, int i)
     return true;
 }
 
-/* Fail an abandoned job's task. j->res is not touched: the body's thread
- * still owns it and fills it if it ever returns. */
-static void finish_abandoned(taas_engine *e, job *j)
+/* Fail an abandoned job's task with `why`. j->res is not touched: the body's
+ * thread still owns it and fills it if it ever returns. */
+static void fail_abandoned(taas_engine *e, job *j, const char *why)
 {
-    int t = j->rec.timeout_s > 0 ? j->rec.timeout_s
-            : j->type && j->type->timeout_s > 0 ? j->type->timeout_s
-                                                : e->opts.default_timeout_s;
     taas_store_op *op = &j->complete_op;
     memset(op, 0, sizeof *op);
     op->kind = TAAS_OP_COMPLETE;
@@ -695,12 +704,22 @@ static void finish_abandoned(taas_engine *e, job *j)
     op->u.complete.lease_token = j->rec.lease_token;
     op->u.complete.now_ms = taas_now_ms();
     op->u.complete.state = TAAS_TASK_FAILED;
-    snprintf(j->error, sizeof j->error,
-             "timed out after %d s; the body ignored cancellation for %d ms and was abandoned", t,
-             e->opts.stuck_grace_ms);
+    snprintf(j->error, sizeof j->error, "%s", why);
     op->u.complete.error = j->error;
     if (taas_writer_enqueue(e->writer, op, complete_done, j) != 0)
         job_unref(j);
+}
+
+static void finish_abandoned(taas_engine *e, job *j)
+{
+    int t = j->rec.timeout_s > 0 ? j->rec.timeout_s
+            : j->type && j->type->timeout_s > 0 ? j->type->timeout_s
+                                                : e->opts.default_timeout_s;
+    char why[160];
+    snprintf(why, sizeof why,
+             "timed out after %d s; the body ignored cancellation for %d ms and was abandoned", t,
+             e->opts.stuck_grace_ms);
+    fail_abandoned(e, j, why);
 }
 
 static void *sweeper_main(void *p)
@@ -932,6 +951,8 @@ static void apply_env_defaults(taas_engine_opts *o)
     env_int("TAAS_RETRY_BASE_MS", &o->retry_base_ms);
     env_int("TAAS_RETRY_CAP_MS", &o->retry_cap_ms);
     env_int("TAAS_PROGRESS_STORE_MS", &o->progress_store_ms);
+    env_int("TAAS_PRUNE_EVERY_MS", &o->prune_every_ms);
+    env_int("TAAS_PRUNE_BATCH", &o->prune_batch);
     int retention = 0;
     env_int("TAAS_RETENTION_S", &retention);
     if (o->retention_s == 0 && retention != 0)
@@ -1017,7 +1038,8 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     memset(&rc, 0, sizeof rc);
     rc.kind = TAAS_OP_RECOVER;
     bool single = strcmp(store->backend, "sqlite") == 0;
-    rc.u.recover.now_ms = single ? INT64_MAX : taas_now_ms();
+    rc.u.recover.now_ms = taas_now_ms();
+    rc.u.recover.lease_cutoff_ms = single ? INT64_MAX : 0;
     int r = write_sync(e, &rc);
     if (r != TAAS_STORE_OK) {
         set_msg(err, errlen, "recovery failed: %s", taas_store_strerror(r));
@@ -1108,9 +1130,30 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
         }
         pthread_cond_timedwait(&e->idle_cv, &e->mu, &ts);
     }
+    /* Non-idempotent bodies that still run have started their work: they
+     * fail as interrupted rather than be released and run again. Their
+     * threads drop the job when (if) the body returns. */
+    job **interrupted = calloc((size_t)e->nworkers, sizeof *interrupted);
+    int ninterrupted = 0;
+    for (int i = 0; interrupted && i < e->nworkers; i++) {
+        job *j = e->slots[i];
+        if (!j || j->rec.idempotent)
+            continue;
+        atomic_fetch_add(&j->refs, 1);
+        atomic_store(&j->abandoned, true);
+        e->slots[i] = NULL;
+        e->busy--;
+        e->abandoned_alive++;
+        interrupted[ninterrupted++] = j;
+    }
     int stuck = e->busy + e->abandoned_alive;
     pthread_cond_broadcast(&e->work_cv);
     pthread_mutex_unlock(&e->mu);
+    for (int k = 0; k < ninterrupted; k++)
+        fail_abandoned(e, interrupted[k],
+                       "interrupted: the server shut down while the body ran and it did not "
+                       "stop; not retried because the task is not idempotent");
+    free(interrupted);
 
     if (e->sweeper_started)
         pthread_join(e->sweeper, NULL);

@@ -181,7 +181,7 @@ static const char *const write_sql[ST_COUNT] = {
         " attempts_json = " APPEND_ATTEMPT("'interrupted'", "?1") ","
         " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
         " updated_ms = ?1"
-        " WHERE state = 2 AND lease_expires_ms <= ?1 AND idempotent = 1"
+        " WHERE state = 2 AND lease_expires_ms <= ?2 AND idempotent = 1"
         " AND attempt < max_attempts AND cancel_requested = 0",
     [ST_RECOVER_FAIL] =
         "UPDATE tasks INDEXED BY tasks_lease"
@@ -189,7 +189,7 @@ static const char *const write_sql[ST_COUNT] = {
         " error = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'interrupted' END,"
         " attempts_json = " APPEND_ATTEMPT("'interrupted'", "?1") ","
         " finished_ms = ?1, lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?1"
-        " WHERE state = 2 AND lease_expires_ms <= ?1",
+        " WHERE state = 2 AND lease_expires_ms <= ?2",
     [ST_RELEASE_CANCEL] =
         "UPDATE tasks INDEXED BY tasks_lease SET state = 5, error = 'cancelled', finished_ms = ?2,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?2"
@@ -622,14 +622,18 @@ static int op_heartbeat(sq_store *s, taas_store_op *op)
 
 static int op_recover(sq_store *s, taas_store_op *op)
 {
+    int64_t cutoff = op->u.recover.lease_cutoff_ms ? op->u.recover.lease_cutoff_ms
+                                                    : op->u.recover.now_ms;
     sqlite3_stmt *st = s->st[ST_RECOVER_RETRY];
     sqlite3_bind_int64(st, 1, op->u.recover.now_ms);
+    sqlite3_bind_int64(st, 2, cutoff);
     int rc = step_done(st);
     if (rc != SQLITE_OK)
         return fatal(s, rc, "recover");
     op->u.recover.retried = sqlite3_changes(s->db);
     st = s->st[ST_RECOVER_FAIL];
     sqlite3_bind_int64(st, 1, op->u.recover.now_ms);
+    sqlite3_bind_int64(st, 2, cutoff);
     rc = step_done(st);
     if (rc != SQLITE_OK)
         return fatal(s, rc, "recover");

@@ -182,10 +182,14 @@ struct taas_store_op {
             int64_t lease_expires_ms;
         } heartbeat;
         struct {
-            /* Leases with lease_expires_ms <= now_ms. A task with a cancel
-             * request becomes CANCELLED (counted in failed); the attempt is
-             * appended to attempts_json as "interrupted" either way. */
+            /* Leases with lease_expires_ms <= the cutoff. A task with a
+             * cancel request becomes CANCELLED (counted in failed); the
+             * attempt is appended to attempts_json as "interrupted" either
+             * way. now_ms is the time written into recovered rows. */
             int64_t now_ms;
+            /* 0 = now_ms. A single-process store recovers every lease at
+             * start-up by passing INT64_MAX (every holder is gone). */
+            int64_t lease_cutoff_ms;
             int retried; /* out */
             int failed;  /* out */
         } recover;
