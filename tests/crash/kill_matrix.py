@@ -257,7 +257,7 @@ def run_seed(binary, point, cfg, seed, soak):
             problems.append("%s %s was %s, now %s" % (name, tid, FINAL[seen_final[tid].state],
                                                       FINAL[t.state]))
         stats[FINAL[t.state]] += 1
-        if t.error == "interrupted":
+        if t.error.startswith("interrupted"):
             stats["interrupted"] += 1
         if name == "crash_probe":
             stats["probe_runs_max"] = max(stats["probe_runs_max"], nruns)
@@ -266,14 +266,14 @@ def run_seed(binary, point, cfg, seed, soak):
                                 % (tid, nruns, runs[tid]))
             if t.state == 3 and nruns != 1:
                 problems.append("crash_probe %s SUCCEEDED with %d recorded runs" % (tid, nruns))
-            if t.state == 4 and t.error != "interrupted":
+            if t.state == 4 and not t.error.startswith("interrupted"):
                 problems.append("crash_probe %s FAILED with %r" % (tid, t.error))
         elif name == "crash_idem":
             # Runs a crash-free life would make: one per attempt that ended
             # by the body's own decision (a retryable failure, the success).
             # Every other run was cut short by a crash: an extra run.
             need = int(inputs.get("fail_before", 1))
-            decided = sum(1 for at in t.attempts if at.error != "interrupted")
+            decided = sum(1 for at in t.attempts if not at.error.startswith("interrupted"))
             if t.state == 3:
                 out = json.loads(t.output_json)
                 decided += 1
