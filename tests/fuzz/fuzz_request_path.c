@@ -567,12 +567,20 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
     return flag == FTW_DP ? rmdir(p) : unlink(p);
 }
 
+/* libFuzzer exits without a cleanup call: remove the temporary tree then. */
+static void remove_tmp(void)
+{
+    if (g_outdir[0])
+        nftw(g_outdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     taas_log_setup(TAAS_LOG_OFF, TAAS_LOG_TEXT);
     const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(g_outdir, sizeof g_outdir, "%s/taas-fuzz-request-XXXXXX", tmp);
     FUZZ_CHECK(mkdtemp(g_outdir) != NULL, "%s: %s", g_outdir, strerror(errno));
+    atexit(remove_tmp);
     /* save_config, create_config and load_config bodies work in here. */
     setenv("TAAS_OUTPUT_ROOT", g_outdir, 1);
     setenv("TAAS_CONFIG_ROOT", g_outdir, 1);

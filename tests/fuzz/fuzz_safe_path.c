@@ -197,6 +197,13 @@ static void run_save_config(const char *path, size_t len, bool create_dirs)
     free(json);
 }
 
+/* libFuzzer exits without a cleanup call: remove the temporary tree then. */
+static void remove_tmp(void)
+{
+    if (g_base[0])
+        nftw(g_base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -206,6 +213,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(tmpl, sizeof tmpl, "%s/taas-fuzz-safe-path-XXXXXX", tmp);
     must(mkdtemp(tmpl) != NULL, tmpl);
     must(realpath(tmpl, g_base) != NULL, tmpl);
+    atexit(remove_tmp);
     snprintf(g_root, sizeof g_root, "%s/root", g_base);
     snprintf(g_outside, sizeof g_outside, "%s/outside", g_base);
     snprintf(g_secret, sizeof g_secret, "%s/secret", g_outside);
