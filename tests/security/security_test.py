@@ -806,7 +806,8 @@ def test_idle_connections():
         tid = s.submit("noop", '{"x":1}')
         code, _, det = s.unary(SVC + "GetTask", pb.GetTaskRequest(task_id=tid))
         expect(code, OK, "get with %d idle connections" % want)
-        assert time.time() - t1 < 5, "calls took %.1fs" % (time.time() - t1)
+        bound = 20 if os.environ.get("TAAS_SANITIZE") else 5
+        assert time.time() - t1 < bound, "calls took %.1fs" % (time.time() - t1)
         rc, out, err = cli("--server", s.addr, "health")
         assert rc == 0, (rc, out, err)
     finally:
