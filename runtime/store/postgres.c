@@ -38,6 +38,17 @@
  * reported as failed, and a retried insert then finds its own id
  * (TAAS_STORE_ECONFLICT) or idempotency key (duplicate).
  *
+ * Notifications. Each transaction announces what it did, inside itself, so
+ * listeners hear only of commits: NOTIFY taas_tasks when a task may have
+ * become claimable, and pg_notify('taas_task_events', ids) with the ids of
+ * tasks whose state, progress or cancel request changed - for completions,
+ * progress and cancels the ids are known before the batch is sent, so they
+ * go in one statement per 200 ids after the operations; claims, recovery and
+ * release learn theirs only as they run, so those statements announce their
+ * own rows in SQL (NOTIFY_IDS). wait_notify() listens on a connection of its
+ * own; when that connection is re-made it reports RESYNC first, since
+ * anything sent meanwhile is lost.
+ *
  * Readers. get() and list() borrow a connection from a small pool (created
  * on demand, at most max_readers) and give it back; a reused connection that
  * turns out to be dead is replaced and the read retried once.
