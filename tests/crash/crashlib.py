@@ -126,10 +126,14 @@ class FiServer:
         self.reader.start()
         started.wait(timeout)
         if self.port is None:
-            if self.proc.poll() is None:
+            # Either the process died (its stderr closed; it may not be
+            # reaped yet) or it is still starting past the timeout.
+            try:
+                self.proc.wait(timeout=5 if started.is_set() else 0.1)
+            except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
                 raise AssertionError("no server.start within %ss:\n%s" % (timeout, self.text()))
-            self.proc.wait()
             self.reader.join(5)
             return False
         self.ch = grpc.insecure_channel("127.0.0.1:%d" % self.port)
