@@ -1326,7 +1326,9 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
     }
 
     size_t namelen = strlen(type->name);
-    submit_op *s = malloc(sizeof *s + namelen + 1 + input_len + 1 + keylen + 1);
+    const char *who = req->principal && *req->principal ? req->principal : NULL;
+    size_t wholen = who ? strlen(who) : 0;
+    submit_op *s = malloc(sizeof *s + namelen + 1 + input_len + 1 + keylen + 1 + wholen + 1);
     if (!s) {
         set_msg(msg, msglen, "out of memory");
         return TAAS_ST_RESOURCE_EXHAUSTED;
@@ -1341,6 +1343,11 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
     s->rec.input = p;
     s->rec.input_len = input_len;
     p += input_len + 1;
+    if (who) {
+        memcpy(p, who, wholen + 1);
+        s->rec.principal = p;
+        p += wholen + 1;
+    }
     if (key) {
         memcpy(p, key, keylen + 1);
         s->rec.idempotency_key = p;

@@ -95,6 +95,9 @@ typedef struct taas_submit_req {
     int priority;
     int64_t run_after_ms;     /* 0 = now */
     int timeout_s;            /* 0 = the type's */
+    /* The authenticated principal submitting it, or NULL. Stored with the
+     * task; idempotency keys are scoped to it. */
+    const char *principal;
 } taas_submit_req;
 
 typedef struct taas_submit_result {

@@ -18,10 +18,6 @@
 #define SVC_N_METHODS 9
 
 struct svc_watch;  /* task_service.c */
-struct svc_owners; /* owners.c */
-
-/* Task owners remembered (owners.c); the oldest is forgotten beyond this. */
-#define OWNERS_MAX (1u << 18)
 struct svc_hwatch; /* health_service.c */
 
 struct taas_services {
@@ -33,7 +29,6 @@ struct taas_services {
     struct svc_watch *watches;
     struct svc_hwatch *hwatches;
     atomic_bool serving;
-    struct svc_owners *owners;
 };
 
 /* The engine, with the gate held for reading; NULL (and no gate held) when
@@ -47,13 +42,6 @@ void *svc_pack(const ProtobufCMessage *m, size_t *len);
 void svc_reply(taas_call *call, const ProtobufCMessage *m);
 /* "unknown task 'x'; did you mean a, b?" */
 void svc_unknown_task(const char *name, char *buf, size_t cap);
-
-/* Owner table (owners.c). set: 0 or -1 (out of memory). is: whether
- * `principal` submitted task `id` as far as this server knows. */
-struct svc_owners *svc_owners_new(void);
-void svc_owners_free(struct svc_owners *o);
-int svc_owners_set(struct svc_owners *o, const char *id, const char *principal);
-bool svc_owners_is(struct svc_owners *o, const char *id, const char *principal);
 
 /*
  * Isolation: true when the call may see task `id` - authentication is off,

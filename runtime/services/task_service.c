@@ -19,10 +19,10 @@
  * Isolation. With authentication on, a principal without the admin scope
  * sees only the tasks it submitted: GetTask, WatchTask and CancelTask on
  * another's task answer NOT_FOUND with the very message of an unknown id,
- * and ListTasks leaves others' tasks out (a page may then hold fewer than
- * page_size tasks). Ownership is recorded when a submit is acknowledged
- * (owners.c). An idempotency key already used by another principal is
- * refused with ALREADY_EXISTS and no task id.
+ * and ListTasks lists only the caller's tasks. The submitting principal is
+ * stored with each task, so this holds across restarts and across servers
+ * sharing a database. Idempotency keys are per principal: another
+ * principal's key is a different key, and reveals nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,25 +245,6 @@ static void unavailable(taas_call *call)
 static void submit_done(void *arg, const taas_submit_result *res)
 {
     taas_call *call = arg;
-    taas_services *s = taas_call_method(call)->arg;
-    const char *who = taas_call_principal(call);
-    if (res->status == TAAS_ST_OK && who && res->task_id) {
-        if (res->duplicate) {
-            if (svc_isolated(call) && !svc_owners_is(s->owners, res->task_id, who)) {
-                taas_call_reply(call, TAAS_ST_ALREADY_EXISTS,
-                                "idempotency_key: already used by another principal", NULL, 0);
-                taas_call_unref(call);
-                return;
-            }
-        } else if (svc_owners_set(s->owners, res->task_id, who) != 0) {
-            /* Without the entry the submitter could not see its own task. */
-            taas_call_reply(call, TAAS_ST_INTERNAL,
-                            "out of memory recording the task's owner; the task was queued", NULL,
-                            0);
-            taas_call_unref(call);
-            return;
-        }
-    }
     if (res->status != TAAS_ST_OK) {
         taas_call_reply(call, res->status, res->message ? res->message : taas_status_name(res->status),
                         NULL, 0);
@@ -313,6 +294,7 @@ static void submit_task(taas_call *call, void *arg)
                 .priority = req->priority,
                 .run_after_ms = req->run_after_ms,
                 .timeout_s = req->timeout_s,
+                .principal = taas_call_principal(call),
             };
             msg[0] = '\0';
             taas_call_ref(call);
@@ -387,6 +369,7 @@ static void list_tasks(taas_call *call, void *arg)
                 .name = req->task_name[0] ? req->task_name : NULL,
                 .limit = req->page_size ? req->page_size : 50,
                 .page_token = req->page_token[0] ? req->page_token : NULL,
+                .principal = svc_isolated(call) ? taas_call_principal(call) : NULL,
             };
             taas_task_rec *recs = NULL;
             size_t n = 0;
@@ -402,12 +385,8 @@ static void list_tasks(taas_call *call, void *arg)
                 if (!ps || !tp) {
                     taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
                 } else {
-                    bool iso = svc_isolated(call);
-                    const char *who = taas_call_principal(call);
                     size_t shown = 0;
                     for (size_t i = 0; i < n; i++) {
-                        if (iso && !svc_owners_is(s->owners, recs[i].id, who))
-                            continue;
                         task_pb_fill(&ps[shown], &recs[i], false);
                         tp[shown] = &ps[shown].t;
                         shown++;

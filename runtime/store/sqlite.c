@@ -40,20 +40,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Every column of taas_task_rec, in the order row_to_rec() reads them. */
 #define TASK_COLS                                                                          \
     "id, name, input, state, priority, attempt, max_attempts, timeout_s, idempotent, "     \
     "idempotency_key, input_hash, created_ms, updated_ms, run_after_ms, started_ms, "      \
     "finished_ms, progress, progress_message, output, error, attempts_json, "              \
-    "cancel_requested, lease_owner, lease_expires_ms, lease_token"
+    "cancel_requested, lease_owner, lease_expires_ms, lease_token, principal"
 /* The same columns for summaries: no input or output text. */
 #define SUMMARY_COLS                                                                       \
     "id, name, NULL, state, priority, attempt, max_attempts, timeout_s, idempotent, "      \
     "idempotency_key, input_hash, created_ms, updated_ms, run_after_ms, started_ms, "      \
     "finished_ms, progress, progress_message, NULL, error, attempts_json, "                \
-    "cancel_requested, lease_owner, lease_expires_ms, lease_token"
+    "cancel_requested, lease_owner, lease_expires_ms, lease_token, principal"
 
 static const struct migration {
     int version;
@@ -104,6 +104,13 @@ static const struct migration {
      "CREATE INDEX tasks_lease ON tasks (lease_expires_ms) WHERE state = 2;"
      /* Pruning finds the oldest finished tasks. */
      "CREATE INDEX tasks_finished ON tasks (finished_ms) WHERE finished_ms > 0;"},
+    {2, "tasks.principal: isolation and idempotency keys per authenticated principal",
+     "ALTER TABLE tasks ADD COLUMN principal TEXT NOT NULL DEFAULT '';"
+     "DROP INDEX tasks_idempotency;"
+     "CREATE UNIQUE INDEX tasks_idempotency ON tasks (principal, name, idempotency_key)"
+     " WHERE idempotency_key IS NOT NULL;"
+     /* ListTasks of one principal, newest first. */
+     "CREATE INDEX tasks_principal_id ON tasks (principal, id);"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -142,9 +149,11 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT] =
         "INSERT INTO tasks (id, name, input, state, priority, attempt, max_attempts, timeout_s,"
-        " idempotent, idempotency_key, input_hash, created_ms, updated_ms, run_after_ms)"
-        " VALUES (?1, ?2, ?3, 1, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
-    [ST_IDEM_LOOKUP] = "SELECT id, input_hash FROM tasks WHERE name = ?1 AND idempotency_key = ?2",
+        " idempotent, idempotency_key, input_hash, created_ms, updated_ms, run_after_ms,"
+        " principal)"
+        " VALUES (?1, ?2, ?3, 1, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
+    [ST_IDEM_LOOKUP] = "SELECT id, input_hash FROM tasks"
+                       " WHERE principal = ?3 AND name = ?1 AND idempotency_key = ?2",
     [ST_CLAIM] =
         "UPDATE tasks SET state = 2, attempt = attempt + 1, lease_owner = ?1,"
         " lease_expires_ms = ?2 + ?3, lease_token = lease_token + 1, started_ms = ?2,"
@@ -208,7 +217,7 @@ static const char *const write_sql[ST_COUNT] = {
 typedef struct reader {
     sqlite3 *db;
     sqlite3_stmt *get;
-    sqlite3_stmt *list[8];
+    sqlite3_stmt *list[16];
     struct reader *next;
 } reader;
 
@@ -325,6 +334,9 @@ static int row_to_rec(sqlite3_stmt *st, taas_task_rec *r)
     rc = rc ? rc : col_dup(st, 22, &r->lease_owner, NULL);
     r->lease_expires_ms = sqlite3_column_int64(st, 23);
     r->lease_token = sqlite3_column_int64(st, 24);
+    const unsigned char *who = sqlite3_column_text(st, 25);
+    if (who && *who && !rc)
+        rc = col_dup(st, 25, &r->principal, NULL);
     if (!rc && !r->attempts_json && !(r->attempts_json = strdup("[]")))
         rc = TAAS_STORE_ENOMEM;
     if (rc)
@@ -426,6 +438,7 @@ static int op_insert(sq_store *s, taas_store_op *op)
         sqlite3_stmt *st = s->st[ST_IDEM_LOOKUP];
         sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, t->idempotency_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, t->principal ? t->principal : "", -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             const char *h = (const char *)sqlite3_column_text(st, 1);
@@ -457,6 +470,7 @@ static int op_insert(sq_store *s, taas_store_op *op)
     bind_text(st, 9, t->input_hash, 0);
     sqlite3_bind_int64(st, 10, t->created_ms);
     sqlite3_bind_int64(st, 11, t->run_after_ms);
+    sqlite3_bind_text(st, 12, t->principal ? t->principal : "", -1, SQLITE_STATIC);
     int rc = step_done(st);
     if (rc == SQLITE_OK)
         return 0;
@@ -883,7 +897,7 @@ static int sq_get(taas_store *base, const char *id, taas_task_rec *out)
     return err;
 }
 
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4 };
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8 };
 
 static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                    char next_token[64])
@@ -906,6 +920,8 @@ static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
         v |= LQ_STATE;
     if (q->name)
         v |= LQ_NAME;
+    if (q->principal)
+        v |= LQ_PRINCIPAL;
     if (q->page_token && *q->page_token) {
         if (token_decode(q->page_token, after) != 0) {
             snprintf(tl_error, sizeof(tl_error), "list: malformed page token");
@@ -923,8 +939,9 @@ static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
     }
     if (!r->list[v]) {
         char sql[1024];
-        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks WHERE 1%s%s%s"
+        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks WHERE 1%s%s%s%s"
                  " ORDER BY id DESC LIMIT :limit",
+                 (v & LQ_PRINCIPAL) ? " AND principal = :principal" : "",
                  (v & LQ_STATE) ? " AND state = :state" : "",
                  (v & LQ_NAME) ? " AND name = :name" : "",
                  (v & LQ_AFTER) ? " AND id < :after" : "");
@@ -941,6 +958,9 @@ static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
         sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":state"), (int)q->state);
     if (v & LQ_NAME)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":name"), q->name, -1, SQLITE_STATIC);
+    if (v & LQ_PRINCIPAL)
+        sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":principal"), q->principal, -1,
+                          SQLITE_STATIC);
     if (v & LQ_AFTER)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":after"), after, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), q->limit + 1);

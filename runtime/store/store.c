@@ -102,6 +102,7 @@ void taas_task_rec_clear(taas_task_rec *r)
     free(r->error);
     free(r->attempts_json);
     free(r->lease_owner);
+    free(r->principal);
     memset(r, 0, sizeof(*r));
 }
 

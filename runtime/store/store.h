@@ -97,6 +97,10 @@ typedef struct taas_task_rec {
     char *lease_owner;         /* NULL unless RUNNING */
     int64_t lease_expires_ms;
     int64_t lease_token;
+    /* Who submitted it (the authenticated principal); NULL when the server
+     * runs without authentication. Isolation and idempotency keys are per
+     * principal. */
+    char *principal;
 } taas_task_rec;
 
 void taas_task_rec_clear(taas_task_rec *r); /* free owned strings, zero the record */
@@ -129,13 +133,14 @@ struct taas_store_op {
     union {
         struct {
             /* in: id, name, input, priority, max_attempts, timeout_s, idempotent,
-             * idempotency_key, input_hash, created_ms, run_after_ms. An id that
+             * idempotency_key, input_hash, created_ms, run_after_ms, principal. An id that
              * is not UUID text, or no name or input -> TAAS_STORE_EINVAL; an id
              * already stored -> TAAS_STORE_ECONFLICT. */
             const taas_task_rec *task;
-            /* out: with a key already stored for this task name and the same
-             * input_hash, no row is added: duplicate = true and existing_id is
-             * the original task. Same key, other hash -> TAAS_STORE_ECONFLICT. */
+            /* out: with a key already stored for this principal and task name
+             * and the same input_hash, no row is added: duplicate = true and
+             * existing_id is the original task. Same key, other hash ->
+             * TAAS_STORE_ECONFLICT. Keys of different principals never meet. */
             bool duplicate;
             char existing_id[TAAS_ID_LEN + 1];
         } insert;
@@ -214,6 +219,7 @@ struct taas_store_op {
 typedef struct taas_list_query {
     taas_task_state state;  /* TAAS_TASK_UNSPECIFIED = any */
     const char *name;       /* NULL = any */
+    const char *principal;  /* NULL = any; "" = tasks submitted without one */
     int limit;              /* 1..1000, else TAAS_STORE_EINVAL */
     const char *page_token; /* NULL or "" = first page; else a token from a previous page
                              * (a malformed one -> TAAS_STORE_EINVAL) */

@@ -458,10 +458,14 @@ def test_isolation():
     # idempotency keys do not cross principals
     k1 = s.submit("noop", '{"k":1}', who="alice", key="same-key")
     assert s.submit("noop", '{"k":1}', who="alice", key="same-key") == k1
-    code, _, det = s.unary(SVC + "SubmitTask", pb.SubmitTaskRequest(
-        task_name="noop", inputs_json='{"k":1}', idempotency_key="same-key"), metadata=md("bob"))
-    expect(code, grpc.StatusCode.ALREADY_EXISTS, "bob reuses alice's key")
-    assert k1 not in det, det
+    # bob's "same-key" is his own key: a new task of his, not alice's
+    code, body, det = s.unary(SVC + "SubmitTask", pb.SubmitTaskRequest(
+        task_name="noop", inputs_json='{"k":2}', idempotency_key="same-key"), metadata=md("bob"))
+    expect(code, OK, "bob uses the key alice used")
+    kb = pb.SubmitTaskResponse.FromString(body)
+    assert kb.task_id != k1 and not kb.duplicate, (kb, k1)
+    assert s.submit("noop", '{"k":2}', who="bob", key="same-key") == kb.task_id
+    expect(get(kb.task_id, "alice")[0], grpc.StatusCode.NOT_FOUND, "alice reads bob's keyed task")
     # the owner cancels; admin sees and cancels anyone's
     code, _, _ = s.unary(SVC + "CancelTask", pb.CancelTaskRequest(task_id=a1), metadata=md("alice"))
     expect(code, OK, "alice cancels hers")
@@ -473,6 +477,13 @@ def test_isolation():
     assert rc == 4, ("CLI: bob gets alice's task", rc, out, err)
     rc, out, err = cli("--server", s.addr, "get", a2, env={"TAAS_TOKEN": TOKENS["alice"][0]})
     assert rc == 0, (rc, out, err)
+    s.stop()
+    # Ownership is stored with the task: it holds after a restart.
+    s = Server(tokens=True)
+    expect(get(a2, "alice")[0], OK, "alice reads hers after a restart")
+    expect(get(a2, "bob")[0], grpc.StatusCode.NOT_FOUND, "bob reads alice's after a restart")
+    assert listed("bob") == {b1, kb.task_id}, listed("bob")
+    assert s.submit("noop", '{"k":1}', who="alice", key="same-key") == k1
     s.stop()
 
 
