@@ -193,17 +193,21 @@ class Spread(MultiNode):
 class Kill(MultiNode):
     def test_sigkill_mid_body(self):
         nodes = list(self.nodes.values())
+        # Six countdowns fill the six worker slots (no prefetch): two on each node.
         long_ids = [nodes[i % 3].submit("countdown", {"seconds": 8, "step_ms": 100}).task_id
                     for i in range(6)]
-        taas_harness.wait_until(lambda: self.running_on("node-b"), 20, 0.1,
-                                "a countdown running on node-b")
+        taas_harness.wait_until(lambda: len(self.running_on("node-b")) == 2, 20, 0.1,
+                                "two countdowns running on node-b")
         short_ids = [nodes[i % 3].submit("my_custom_task", {"param1": "k%d" % i}).task_id
                      for i in range(30)]
-        victims = self.running_on("node-b")
-        self.assertTrue(victims)
         self.b.server.proc.send_signal(signal.SIGKILL)
         self.b.server.proc.wait(10)
         t_kill = time.monotonic()
+        # What node-b held when it died (its leases outlive it by up to 2 s).
+        victims = [r[0] for r in self.sql(
+            "SELECT id FROM tasks WHERE state = 2 AND lease_owner = 'node-b'")]
+        self.assertEqual(len(victims), 2, victims)
+        self.assertTrue(set(victims) <= set(long_ids))
         # The survivors keep serving while node-b's leases run out.
         more = [nodes[i % 2 * 2].submit("my_custom_task", {"param1": "m%d" % i}).task_id
                 for i in range(10)]
