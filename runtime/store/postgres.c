@@ -74,7 +74,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* pg_advisory_xact_lock key serializing migrations: "taas" in ASCII, then 1. */
 #define MIGRATION_LOCK_KEY "8386103567981903873"
 
@@ -84,14 +84,14 @@
     "max_attempts, " p "timeout_s, " p "idempotent, " p "idempotency_key, " p "input_hash, " p \
     "created_ms, " p "updated_ms, " p "run_after_ms, " p "started_ms, " p "finished_ms, " p   \
     "progress, " p "progress_message, " p "output, " p "error, " p "attempts_json, " p        \
-    "cancel_requested, " p "lease_owner, " p "lease_expires_ms, " p "lease_token"
+    "cancel_requested, " p "lease_owner, " p "lease_expires_ms, " p "lease_token, " p "principal"
 #define TASK_COLS COLS("")
 /* The same columns for summaries: no input or output text. */
 #define SUMMARY_COLS                                                                        \
     "id, name, NULL, state, priority, attempt, max_attempts, timeout_s, idempotent, "       \
     "idempotency_key, input_hash, created_ms, updated_ms, run_after_ms, started_ms, "       \
     "finished_ms, progress, progress_message, NULL, error, attempts_json, "                 \
-    "cancel_requested, lease_owner, lease_expires_ms, lease_token"
+    "cancel_requested, lease_owner, lease_expires_ms, lease_token, principal"
 
 static const struct migration {
     int version;
@@ -138,6 +138,12 @@ static const struct migration {
       * partial index serves the three, as in sqlite.c. */
      "CREATE INDEX tasks_lease ON tasks (lease_expires_ms) WHERE state = 2;"
      "CREATE INDEX tasks_finished ON tasks (finished_ms) WHERE finished_ms > 0;"},
+    {2, "tasks.principal: isolation and idempotency keys per authenticated principal",
+     "ALTER TABLE tasks ADD COLUMN principal text COLLATE \"C\" NOT NULL DEFAULT '';"
+     "DROP INDEX tasks_idempotency;"
+     "CREATE UNIQUE INDEX tasks_idempotency ON tasks (principal, name, idempotency_key)"
+     " WHERE idempotency_key IS NOT NULL;"
+     "CREATE INDEX tasks_principal_id ON tasks (principal, id);"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -192,17 +198,17 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_INSERT] =
         "WITH ins AS (INSERT INTO tasks (id, name, input, state, priority, attempt,"
         " max_attempts, timeout_s, idempotent, idempotency_key, input_hash, created_ms,"
-        " updated_ms, run_after_ms)"
+        " updated_ms, run_after_ms, principal)"
         " VALUES ($1::text, $2::text, $3::text, 1, $4::integer, 0, $5::integer, $6::integer,"
-        " $7::boolean, $8::text, $9::text, $10::bigint, $10::bigint, $11::bigint)"
+        " $7::boolean, $8::text, $9::text, $10::bigint, $10::bigint, $11::bigint, $12::text)"
         " ON CONFLICT DO NOTHING RETURNING id)"
         " SELECT 1, id, NULL FROM ins"
         " UNION ALL"
         " SELECT 0, t.id, t.input_hash FROM tasks t WHERE $8::text IS NOT NULL"
-        " AND t.name = $2::text AND t.idempotency_key = $8::text"
+        " AND t.principal = $12::text AND t.name = $2::text AND t.idempotency_key = $8::text"
         " AND NOT EXISTS (SELECT 1 FROM ins)",
-    [ST_IDEM_LOOKUP] = "SELECT id, input_hash FROM tasks WHERE name = $1::text"
-                       " AND idempotency_key = $2::text",
+    [ST_IDEM_LOOKUP] = "SELECT id, input_hash FROM tasks WHERE principal = $3::text"
+                       " AND name = $1::text AND idempotency_key = $2::text",
     /* One statement: pick in claim order, skip rows another server holds,
      * take them. MATERIALIZED keeps the LIMIT a single evaluation. */
     [ST_CLAIM] =
@@ -690,6 +696,8 @@ static int row_to_rec(const PGresult *res, int row, taas_task_rec *r)
     rc = rc ? rc : col_dup(res, row, 22, &r->lease_owner, NULL);
     r->lease_expires_ms = col_i64(res, row, 23);
     r->lease_token = col_i64(res, row, 24);
+    if (!rc && !PQgetisnull(res, row, 25) && *PQgetvalue(res, row, 25))
+        rc = col_dup(res, row, 25, &r->principal, NULL);
     if (!rc && !r->attempts_json && !(r->attempts_json = strdup("[]")))
         rc = TAAS_STORE_ENOMEM;
     if (rc)
@@ -911,6 +919,7 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_text(&p, t->input_hash);
         p_i64(&p, t->created_ms);
         p_i64(&p, t->run_after_ms);
+        p_text(&p, t->principal ? t->principal : "");
         slots[(*ns)++] = (slot){idx, ST_INSERT};
         return send_prepared(c, ST_INSERT, &p) ? 1 : -1;
     }
@@ -1272,8 +1281,9 @@ static void resolve_inserts(pg_store *s, taas_store_op *ops[], size_t n, const b
         if (!follow[i])
             continue;
         taas_store_op *op = ops[i];
-        const char *v[2] = {op->u.insert.task->name, op->u.insert.task->idempotency_key};
-        PGresult *r = s->w ? PQexecPrepared(s->w, stmt_names[ST_IDEM_LOOKUP], 2, v, NULL, NULL, 0)
+        const taas_task_rec *t = op->u.insert.task;
+        const char *v[3] = {t->name, t->idempotency_key, t->principal ? t->principal : ""};
+        PGresult *r = s->w ? PQexecPrepared(s->w, stmt_names[ST_IDEM_LOOKUP], 3, v, NULL, NULL, 0)
                            : NULL;
         atomic_fetch_add(&s->round_trips, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -1491,7 +1501,7 @@ static int pg_get(taas_store *base, const char *id, taas_task_rec *out)
     return with_reader(s, do_get, &a);
 }
 
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4 };
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8 };
 
 struct list_args {
     const taas_list_query *q;
@@ -1511,7 +1521,9 @@ static int do_list(pg_store *s, reader *r, void *arg)
     if (!(r->lists & (1u << a->v))) {
         char sql[1024];
         int k = 0;
-        char cs[24] = "", cn[24] = "", ca[24] = "";
+        char cs[24] = "", cn[24] = "", ca[24] = "", cp[32] = "";
+        if (a->v & LQ_PRINCIPAL)
+            snprintf(cp, sizeof(cp), " AND principal = $%d", ++k);
         if (a->v & LQ_STATE)
             snprintf(cs, sizeof(cs), " AND state = $%d", ++k);
         if (a->v & LQ_NAME)
@@ -1519,8 +1531,8 @@ static int do_list(pg_store *s, reader *r, void *arg)
         if (a->v & LQ_AFTER)
             snprintf(ca, sizeof(ca), " AND id < $%d", ++k);
         snprintf(sql, sizeof(sql),
-                 "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s ORDER BY id DESC LIMIT $%d",
-                 cs, cn, ca, k + 1);
+                 "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s ORDER BY id DESC LIMIT $%d",
+                 cp, cs, cn, ca, k + 1);
         PGresult *res = PQprepare(r->conn, name, sql, 0, NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         if (!ok) {
@@ -1532,9 +1544,11 @@ static int do_list(pg_store *s, reader *r, void *arg)
         PQclear(res);
         r->lists |= 1u << a->v;
     }
-    const char *v[4];
+    const char *v[5];
     char bs[16], bl[16];
     int k = 0;
+    if (a->v & LQ_PRINCIPAL)
+        v[k++] = q->principal;
     if (a->v & LQ_STATE) {
         snprintf(bs, sizeof(bs), "%d", (int)q->state);
         v[k++] = bs;
@@ -1591,6 +1605,8 @@ static int pg_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
         a.v |= LQ_STATE;
     if (q->name)
         a.v |= LQ_NAME;
+    if (q->principal)
+        a.v |= LQ_PRINCIPAL;
     if (q->page_token && *q->page_token) {
         if (token_decode(q->page_token, after) != 0) {
             tl_set("list: malformed page token");
