@@ -57,6 +57,10 @@ struct config {
     int role;
     int max_streams, max_metadata, keepalive_ms, keepalive_timeout_ms, idle_ms, ping_strikes,
         min_ping_ms;
+    int lease_ms, prefetch;
+    long long retention_s;
+    const char *node_id;
+    bool allow_async_commit;
 };
 
 enum { ROLE_ALL = 0, ROLE_API, ROLE_WORKER };
@@ -92,6 +96,25 @@ static void usage(FILE *f)
             "                                                  api: serve the API, run no tasks;\n"
             "                                                  worker: run tasks, serve only\n"
             "                                                  grpc.health.v1.Health (default all)\n"
+            "  --allow-async-commit      TAAS_ALLOW_ASYNC_COMMIT=1 start on a PostgreSQL whose\n"
+            "                                                  synchronous_commit is off (acknowledged\n"
+            "                                                  tasks could then be lost in a crash)\n"
+            "\n"
+            "Task engine (docs/architecture.md, docs/reliability.md):\n"
+            "  --lease-ms N              TAAS_LEASE_MS         lease of a running task, renewed every\n"
+            "                                                  third of it (default 30000)\n"
+            "  --prefetch N              TAAS_PREFETCH         tasks claimed beyond the free workers\n"
+            "                                                  (default 64; -1 = none)\n"
+            "  --retention-s N           TAAS_RETENTION_S      finished tasks (and their idempotency\n"
+            "                                                  keys) are deleted this long after they\n"
+            "                                                  finish (default 604800; -1 = keep)\n"
+            "  --node-id ID              TAAS_NODE_ID          lease owner name (default host:pid)\n"
+            "  environment only:         TAAS_DEFAULT_TIMEOUT_S (3600) deadline of tasks whose spec\n"
+            "                            has no timeout_s; TAAS_STUCK_GRACE_MS (10000) a body still\n"
+            "                            running this long past its deadline is abandoned;\n"
+            "                            TAAS_RETRY_BASE_MS (1000) and TAAS_RETRY_CAP_MS (300000)\n"
+            "                            retry backoff; TAAS_PROGRESS_STORE_MS (250);\n"
+            "                            TAAS_PRUNE_EVERY_MS (10000); TAAS_PRUNE_BATCH (500)\n"
             "\n"
             "Security (see SECURITY.md):\n"
             "  --tls-cert FILE           TAAS_TLS_CERT         PEM certificate chain; with --tls-key\n"
@@ -161,7 +184,8 @@ static int parse_rate(const char *what, const char *s, double *out)
 enum { OPT_LISTEN = 1000, OPT_DB, OPT_WORKERS, OPT_LEVEL, OPT_FORMAT, OPT_MAXMSG, OPT_RATE,
        OPT_RATE_PEER, OPT_GRACE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TOKENS, OPT_INSECURE,
        OPT_ROLE, OPT_HASH_TOKEN, OPT_STREAMS, OPT_METADATA, OPT_KA, OPT_KA_TIMEOUT, OPT_IDLE,
-       OPT_STRIKES, OPT_MIN_PING };
+       OPT_STRIKES, OPT_MIN_PING, OPT_LEASE, OPT_PREFETCH, OPT_RETENTION, OPT_NODE,
+       OPT_ASYNC_COMMIT };
 
 /* Transport limits: -1 (gRPC's default) up to INT32_MAX. */
 static int parse_limit(const char *what, const char *v, int *out)
@@ -254,6 +278,31 @@ static int apply(struct config *c, int opt, const char *v)
         return parse_limit("--max-ping-strikes", v, &c->ping_strikes);
     case OPT_MIN_PING:
         return parse_limit("--min-ping-interval-ms", v, &c->min_ping_ms);
+    case OPT_LEASE:
+        if (parse_ll("--lease-ms", v, 100, 3600000, &n))
+            return -1;
+        c->lease_ms = (int)n;
+        return 0;
+    case OPT_PREFETCH:
+        if (parse_ll("--prefetch", v, -1, 100000, &n))
+            return -1;
+        c->prefetch = (int)n;
+        return 0;
+    case OPT_RETENTION:
+        if (parse_ll("--retention-s", v, -1, 100LL * 365 * 24 * 3600, &n))
+            return -1;
+        c->retention_s = n;
+        return 0;
+    case OPT_NODE:
+        if (!v[0] || strlen(v) > 100) {
+            fprintf(stderr, "taas-server: --node-id: 1 to 100 characters\n");
+            return -1;
+        }
+        c->node_id = v;
+        return 0;
+    case OPT_ASYNC_COMMIT:
+        c->allow_async_commit = true;
+        return 0;
     }
     return -1;
 }
@@ -420,6 +469,11 @@ int main(int argc, char **argv)
         {"max-connection-idle-ms", required_argument, NULL, OPT_IDLE},
         {"max-ping-strikes", required_argument, NULL, OPT_STRIKES},
         {"min-ping-interval-ms", required_argument, NULL, OPT_MIN_PING},
+        {"lease-ms", required_argument, NULL, OPT_LEASE},
+        {"prefetch", required_argument, NULL, OPT_PREFETCH},
+        {"retention-s", required_argument, NULL, OPT_RETENTION},
+        {"node-id", required_argument, NULL, OPT_NODE},
+        {"allow-async-commit", no_argument, NULL, OPT_ASYNC_COMMIT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -513,7 +567,8 @@ int main(int argc, char **argv)
     char url_safe[1024];
     redact_url(c.database_url, url_safe, sizeof url_safe);
     char err[512] = "";
-    taas_store *store = taas_store_open(c.database_url, NULL, err, sizeof err);
+    taas_store_opts sto = {.allow_async_commit = c.allow_async_commit};
+    taas_store *store = taas_store_open(c.database_url, &sto, err, sizeof err);
     if (!store) {
         taas_log(TAAS_LOG_ERROR, "server.store_error", "url=%s error=\"%s\"", url_safe, err);
         taas_tokens_free(tokens);
@@ -522,7 +577,14 @@ int main(int argc, char **argv)
         free(tls_ca);
         return 1;
     }
-    taas_engine_opts eo = {.workers = c.workers, .run_workers = c.role != ROLE_API};
+    taas_engine_opts eo = {
+        .workers = c.workers,
+        .run_workers = c.role != ROLE_API,
+        .lease_ms = c.lease_ms,
+        .prefetch = c.prefetch,
+        .retention_s = c.retention_s,
+        .node_id = c.node_id,
+    };
     taas_engine *engine = taas_engine_start(store, &eo, err, sizeof err);
     if (!engine) {
         taas_log(TAAS_LOG_ERROR, "server.engine_error", "error=\"%s\"", err);
