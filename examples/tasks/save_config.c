@@ -33,7 +33,7 @@
 #include "config_json.h"
 #include "safe_path.h"
 #include "save_config.h"
-#include "sha256.h"
+#include "util/sha256.h"
 
 static taas_fail_kind io_kind(int e)
 {
@@ -191,7 +191,7 @@ int save_config_execute(taas_ctx *ctx, const save_config_input *in, save_config_
     char *hex = taas_alloc(ctx, 65);
     if (!hex)
         return taas_fail(ctx, TAAS_PERMANENT, "out of memory");
-    sha256_hex(data, n, hex);
+    taas_sha256_hex(data, n, hex);
     out->path = in->path;
     out->bytes = (int64_t)n;
     out->sha256 = hex;

@@ -33,7 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "middleware/sha256.h"
+#include "util/sha256.h"
 
 #define TOKEN_MAX 4096
 #define LINE_MAX_LEN 1024

@@ -1,10 +1,10 @@
 /*
- * runtime/middleware/sha256.h - SHA-256 (FIPS 180-4), small and
- * dependency-free, for hashing bearer tokens (the tokens file stores only
- * these hashes).
+ * runtime/util/sha256.h - SHA-256 (FIPS 180-4), small and dependency-free:
+ * bearer tokens are stored as these hashes, and task bodies (save_config)
+ * report content digests with it.
  */
-#ifndef TAAS_MIDDLEWARE_SHA256_H
-#define TAAS_MIDDLEWARE_SHA256_H
+#ifndef TAAS_UTIL_SHA256_H
+#define TAAS_UTIL_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>
