@@ -1,5 +1,5 @@
 /*
- * runtime/middleware/sha256.c - SHA-256 (FIPS 180-4 section 6.2) for the
+ * runtime/util/sha256.c - SHA-256 (FIPS 180-4 section 6.2) for the
  * token hashes of the authentication middleware. The compression function
  * has no branch or table index that depends on the data, so hashing a
  * presented token takes the same time whatever its bytes.

@@ -1,4 +1,4 @@
-/* tests/tasks/test_sha256.c - examples/tasks/sha256.c against FIPS 180-4 vectors. */
+/* tests/tasks/test_sha256.c - runtime/util/sha256.c against FIPS 180-4 vectors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
