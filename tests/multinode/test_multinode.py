@@ -97,9 +97,10 @@ class MultiNode(unittest.TestCase):
         # Its own directory under /tmp: as root the cluster runs as the
         # postgres user, who cannot enter the private directory above.
         self.pgdir = tempfile.mkdtemp(prefix="taas-mn-pg-")
-        self.url = cluster("start", self.pgdir)
         self.nodes = {}
-        try:
+        self.url = None
+        try:  # unittest skips tearDown when setUp fails: clean up here then
+            self.url = cluster("start", self.pgdir)
             for name, args in self.roles.items():
                 self.nodes[name] = Node(name, self.url, self.tmp,
                                         ["--workers", "2"] + list(args), self.node_env).start()
@@ -111,7 +112,8 @@ class MultiNode(unittest.TestCase):
         for n in self.nodes.values():
             n.close()
         try:
-            cluster("stop", self.pgdir)
+            if self.url:
+                cluster("stop", self.pgdir)
         finally:
             subprocess.run(["rm", "-rf", self.tmp, self.pgdir], timeout=60)
 
