@@ -359,46 +359,6 @@ static bool uuid_shaped(const char *s)
     return true;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Page tokens: base64url of the last id returned, so clients treat them as
- * opaque and a hand-made or truncated token is refused. */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void token_encode(const char id[TAAS_ID_LEN], char out[64])
-{
-    size_t o = 0;
-    for (size_t i = 0; i < TAAS_ID_LEN; i += 3) { /* 36 = 12 * 3: no padding */
-        unsigned v = ((unsigned)(unsigned char)id[i] << 16) |
-                     ((unsigned)(unsigned char)id[i + 1] << 8) | (unsigned char)id[i + 2];
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        out[o++] = b64[(v >> 6) & 63];
-        out[o++] = b64[v & 63];
-    }
-    out[o] = '\0';
-}
-
-static int token_decode(const char *tok, char id[TAAS_ID_LEN + 1])
-{
-    if (strlen(tok) != TAAS_ID_LEN / 3 * 4)
-        return -1;
-    size_t o = 0;
-    for (size_t i = 0; tok[i]; i += 4) {
-        unsigned v = 0;
-        for (int k = 0; k < 4; k++) {
-            const char *p = strchr(b64, tok[i + (size_t)k]);
-            if (!p || !*p)
-                return -1;
-            v = (v << 6) | (unsigned)(p - b64);
-        }
-        id[o++] = (char)((v >> 16) & 0xff);
-        id[o++] = (char)((v >> 8) & 0xff);
-        id[o++] = (char)(v & 0xff);
-    }
-    id[o] = '\0';
-    return uuid_shaped(id) ? 0 : -1;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Operations. Each returns 0 when the operation was decided (op->result
@@ -923,7 +883,7 @@ static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
     if (q->principal)
         v |= LQ_PRINCIPAL;
     if (q->page_token && *q->page_token) {
-        if (token_decode(q->page_token, after) != 0) {
+        if (taas_store__token_decode(q->page_token, after) != 0) {
             snprintf(tl_error, sizeof(tl_error), "list: malformed page token");
             return TAAS_STORE_EINVAL;
         }
@@ -990,7 +950,7 @@ static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
         return err;
     }
     if (more && got > 0)
-        token_encode(recs[got - 1].id, next_token);
+        taas_store__token_encode(recs[got - 1].id, next_token);
     if (got == 0) {
         free(recs);
         recs = NULL;

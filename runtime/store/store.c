@@ -25,6 +25,7 @@
  */
 #include "store/store.h"
 #include "store/store_int.h"
+#include "util/util.h"
 #ifdef TAAS_STORE_POSTGRES
 #include "store/postgres.h"
 #endif
@@ -198,4 +199,46 @@ taas_store *taas_store_open(const char *url, const taas_store_opts *opts, char *
         return NULL;
     }
     return taas_store__sqlite_open(url, path, opts, err, errlen);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Page tokens, shared by the backends: base64url of the last id returned, so
+ * clients treat them as opaque and a hand-made or truncated token is refused;
+ * the same token means the same position on either backend. */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void taas_store__token_encode(const char id[TAAS_ID_LEN], char out[64])
+{
+    size_t o = 0;
+    for (size_t i = 0; i < TAAS_ID_LEN; i += 3) { /* 36 = 12 * 3: no padding */
+        unsigned v = ((unsigned)(unsigned char)id[i] << 16) |
+                     ((unsigned)(unsigned char)id[i + 1] << 8) | (unsigned char)id[i + 2];
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = b64[(v >> 6) & 63];
+        out[o++] = b64[v & 63];
+    }
+    out[o] = '\0';
+}
+
+int taas_store__token_decode(const char *tok, char id[TAAS_ID_LEN + 1])
+{
+    if (strlen(tok) != TAAS_ID_LEN / 3 * 4)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; tok[i]; i += 4) {
+        unsigned v = 0;
+        for (int k = 0; k < 4; k++) {
+            const char *p = strchr(b64, tok[i + (size_t)k]);
+            if (!p || !*p)
+                return -1;
+            v = (v << 6) | (unsigned)(p - b64);
+        }
+        id[o++] = (char)((v >> 16) & 0xff);
+        id[o++] = (char)((v >> 8) & 0xff);
+        id[o++] = (char)(v & 0xff);
+    }
+    id[o] = '\0';
+    return taas_uuid_valid(id) ? 0 : -1;
 }

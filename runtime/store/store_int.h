@@ -20,4 +20,9 @@ taas_store *taas_store__sqlite_open(const char *url, const char *path,
 void taas_store__seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ListTasks page tokens (store.c): encode the last id of a page; decode
+ * returns -1 for anything a previous page did not produce. */
+void taas_store__token_encode(const char id[TAAS_ID_LEN], char out[64]);
+int taas_store__token_decode(const char *tok, char id[TAAS_ID_LEN + 1]);
+
 #endif
