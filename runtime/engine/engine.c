@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -111,6 +112,10 @@ struct taas_engine {
     /* The sweeper's periodic operations; reused once the previous use has committed. */
     taas_store_op hb_op, rc_op, prune_op;
     atomic_bool hb_busy, rc_busy, prune_busy;
+    /* The last heartbeat failed: our leases may have lapsed in the store
+     * while our bodies still run. Recovery waits until one commits again,
+     * so an outage does not make us settle our own running tasks. */
+    atomic_bool hb_failed;
     int64_t pruned_total;
 
     pthread_t *workers;
@@ -320,6 +325,20 @@ static void job_release(job *j)
         usleep(1000);
     }
     job_unref(j);
+}
+
+/* Ask the body of task `id` to stop, whether it runs here or waits here
+ * for a worker (a waiting one then ends without running). */
+static void stop_local(taas_engine *e, const char *id, int why)
+{
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < e->nworkers; i++)
+        if (e->slots[i] && strcmp(e->slots[i]->rec.id, id) == 0)
+            atomic_store(&e->slots[i]->stop, why);
+    for (job *j = e->ready_head; j; j = j->next)
+        if (strcmp(j->rec.id, id) == 0)
+            atomic_store(&j->stop, why);
+    pthread_mutex_unlock(&e->mu);
 }
 
 static void claim_done(taas_store_op *op, void *arg)
@@ -634,6 +653,10 @@ static void *worker_main(void *p)
 static void periodic_done(taas_store_op *op, void *arg)
 {
     atomic_bool *busy = arg;
+    if (op->kind == TAAS_OP_HEARTBEAT) {
+        taas_engine *e = (taas_engine *)((char *)busy - offsetof(taas_engine, hb_busy));
+        atomic_store(&e->hb_failed, op->result != TAAS_STORE_OK);
+    }
     if (op->result != TAAS_STORE_OK)
         taas_log(TAAS_LOG_WARN, "engine.sweep_failed", "op=%s error=\"%s\"",
                  op->kind == TAAS_OP_HEARTBEAT ? "heartbeat"
@@ -767,7 +790,10 @@ static void *sweeper_main(void *p)
         maybe_claim_locked(e);
         bool do_hb = e->busy + e->ready_count + nabandon > 0 &&
                      mono - last_heartbeat >= e->opts.lease_ms / 3;
-        bool do_rc = mono - last_recover >= RECOVER_EVERY_MS;
+        /* After a failed heartbeat, recover only once one commits again -
+         * unless nothing runs here, when no lease of ours can be lapsed. */
+        bool do_rc = mono - last_recover >= RECOVER_EVERY_MS &&
+                     (!atomic_load(&e->hb_failed) || e->busy + e->ready_count == 0);
         /* Prune in small batches; keep going at once while a batch comes
          * back full, so a backlog drains without one long transaction. */
         bool do_prune = e->opts.retention_s > 0 &&
@@ -817,10 +843,13 @@ static void *sweeper_main(void *p)
 /* Re-read a task another server changed, for our watchers and our body. */
 static void refresh_task(taas_engine *e, const char *id)
 {
+    /* Local: running here, or claimed here and waiting for a worker. */
     bool local = false;
     pthread_mutex_lock(&e->mu);
     for (int i = 0; i < e->nworkers && !local; i++)
         local = e->slots[i] && strcmp(e->slots[i]->rec.id, id) == 0;
+    for (job *j = e->ready_head; j && !local; j = j->next)
+        local = strcmp(j->rec.id, id) == 0;
     pthread_mutex_unlock(&e->mu);
     bool watched = has_watchers(e, id);
     if (!local && !watched)
@@ -832,13 +861,8 @@ static void refresh_task(taas_engine *e, const char *id)
         taas_task_rec_clear(&rec);
         return;
     }
-    if (local && rec.cancel_requested) {
-        pthread_mutex_lock(&e->mu);
-        for (int i = 0; i < e->nworkers; i++)
-            if (e->slots[i] && strcmp(e->slots[i]->rec.id, id) == 0)
-                atomic_store(&e->slots[i]->stop, TAAS_STOP_CANCEL);
-        pthread_mutex_unlock(&e->mu);
-    }
+    if (local && rec.cancel_requested)
+        stop_local(e, id, TAAS_STOP_CANCEL);
     /* A body running here reports to watchers directly; only remote runs
      * are relayed from the store. */
     if (watched && !local)
@@ -864,6 +888,8 @@ static void resync(taas_engine *e)
     for (int i = 0; i < e->nworkers && n < MAX; i++)
         if (e->slots[i])
             memcpy(ids[n++], e->slots[i]->rec.id, TAAS_ID_LEN + 1);
+    for (job *j = e->ready_head; j && n < MAX; j = j->next)
+        memcpy(ids[n++], j->rec.id, TAAS_ID_LEN + 1);
     pthread_mutex_unlock(&e->mu);
     for (int i = 0; i < n; i++)
         refresh_task(e, ids[i]);
@@ -1452,14 +1478,7 @@ static void cancel_done(taas_store_op *op, void *arg)
         if (st == TAAS_TASK_RUNNING) {
             /* Ask the body to stop, if it runs here; other nodes see
              * cancel_requested when they next look at the task. */
-            pthread_mutex_lock(&e->mu);
-            for (int i = 0; i < e->nworkers; i++)
-                if (e->slots[i] && strcmp(e->slots[i]->rec.id, c->id) == 0)
-                    atomic_store(&e->slots[i]->stop, TAAS_STOP_CANCEL);
-            for (job *j = e->ready_head; j; j = j->next)
-                if (strcmp(j->rec.id, c->id) == 0)
-                    atomic_store(&j->stop, TAAS_STOP_CANCEL);
-            pthread_mutex_unlock(&e->mu);
+            stop_local(e, c->id, TAAS_STOP_CANCEL);
         }
         c->done(c->arg, TAAS_ST_OK, st, NULL);
         if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED)
