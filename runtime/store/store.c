@@ -127,6 +127,7 @@ static bool is_pg_keyword_form(const char *s)
     return *s == '=';
 }
 
+#ifdef TAAS_STORE_POSTGRES
 /* TAAS_ALLOW_ASYNC_COMMIT: 1/true/yes/on allow; unset, empty or 0/false/no/off do not. */
 static bool env_allows_async_commit(void)
 {
@@ -136,6 +137,7 @@ static bool env_allows_async_commit(void)
     return strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
            strcasecmp(v, "on") == 0;
 }
+#endif
 
 taas_store *taas_store_open(const char *url, const taas_store_opts *opts, char *err,
                             size_t errlen)
