@@ -1406,6 +1406,31 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
 /* ------------------------------------------------------------------------ */
 /* reads */
 
+/* A task running here may have progress newer in memory than in the store
+ * (short bodies never store theirs): readers see the newest. */
+static void overlay_local_progress(taas_engine *e, taas_task_rec *r)
+{
+    if (r->state != TAAS_TASK_RUNNING)
+        return;
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < e->nworkers; i++) {
+        job *j = e->slots[i];
+        if (j && strcmp(j->rec.id, r->id) == 0) {
+            pthread_mutex_lock(&j->pmu);
+            if (j->progress >= r->progress) {
+                char *m = strdup(j->progress_msg);
+                if (m) {
+                    r->progress = j->progress;
+                    free(r->progress_message);
+                    r->progress_message = m;
+                }
+            }
+            pthread_mutex_unlock(&j->pmu);
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
 taas_status taas_engine_get(taas_engine *e, const char *id, taas_task_rec *out, char *msg,
                             size_t msglen)
 {
@@ -1423,19 +1448,7 @@ taas_status taas_engine_get(taas_engine *e, const char *id, taas_task_rec *out, 
         set_msg(msg, msglen, "cannot read the task store: %s", taas_store_strerror(r));
         return store_status(r) == TAAS_ST_NOT_FOUND ? TAAS_ST_UNAVAILABLE : store_status(r);
     }
-    /* A running task's latest progress may be newer in memory than in the store. */
-    pthread_mutex_lock(&e->mu);
-    for (int i = 0; i < e->nworkers; i++) {
-        job *j = e->slots ? e->slots[i] : NULL;
-        if (j && strcmp(j->rec.id, id) == 0 && out->state == TAAS_TASK_RUNNING) {
-            pthread_mutex_lock(&j->pmu);
-            out->progress = j->progress;
-            free(out->progress_message);
-            out->progress_message = strdup(j->progress_msg);
-            pthread_mutex_unlock(&j->pmu);
-        }
-    }
-    pthread_mutex_unlock(&e->mu);
+    overlay_local_progress(e, out);
     return TAAS_ST_OK;
 }
 
@@ -1557,6 +1570,7 @@ taas_status taas_engine_watch(taas_engine *e, const char *id, taas_watch_fn fn, 
         set_msg(msg, msglen, "cannot read the task store: %s", taas_store_strerror(r));
         return TAAS_ST_UNAVAILABLE;
     }
+    overlay_local_progress(e, &rec);
     taas_watch_event ev = {
         .task_id = w->id,
         .state = rec.state,
