@@ -94,7 +94,20 @@ class FiServer:
     # -- process ----------------------------------------------------------
     def start(self, fault=None, extra_env=None, timeout=30):
         """Start; True once serving, False if the process died first (a
-        fault during start-up). fault = (point, hit[, action])."""
+        fault during start-up). fault = (point, hit[, action]).
+
+        A start without a fault that dies before writing a single log line
+        died inside gRPC's own initialisation (seen rarely under ASan: an
+        abseil mutex check in grpc_init), before any TaaS code ran: it is
+        retried once, and reported on stderr so it is not hidden."""
+        ok = self._start(fault, extra_env, timeout)
+        if not ok and fault is None and not self.text().strip():
+            sys.stderr.write("crashlib: server died silently during start-up "
+                             "(exit %s); retrying once\n" % self.proc.returncode)
+            ok = self._start(fault, extra_env, timeout)
+        return ok
+
+    def _start(self, fault, extra_env, timeout):
         env = dict(self.env)
         if fault:
             env["TAAS_FAULT_POINT"] = fault[0]
