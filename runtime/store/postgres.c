@@ -1051,35 +1051,6 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
     }
 }
 
-static void reset_outputs(taas_store_op *op)
-{
-    op->result = TAAS_STORE_OK;
-    switch (op->kind) {
-    case TAAS_OP_INSERT:
-        op->u.insert.duplicate = false;
-        op->u.insert.existing_id[0] = '\0';
-        break;
-    case TAAS_OP_CLAIM: op->u.claim.n = 0; break;
-    case TAAS_OP_CANCEL:
-        op->u.cancel.state_after = TAAS_TASK_UNSPECIFIED;
-        op->u.cancel.lease_token = 0;
-        break;
-    case TAAS_OP_RECOVER: op->u.recover.retried = op->u.recover.failed = 0; break;
-    case TAAS_OP_RELEASE: op->u.release.released = 0; break;
-    case TAAS_OP_PRUNE: op->u.prune.deleted = 0; break;
-    default: break;
-    }
-}
-
-/* Undo what an op handed out in a transaction that was rolled back. */
-static void discard_outputs(taas_store_op *op)
-{
-    if (op->kind == TAAS_OP_CLAIM && op->u.claim.out) {
-        for (int i = 0; i < op->u.claim.n; i++)
-            taas_task_rec_clear(&op->u.claim.out[i]);
-    }
-    reset_outputs(op);
-}
 
 /* Leave pipeline mode, dropping the connection if that is not possible. */
 static void pipeline_end(pg_store *s)
@@ -1283,7 +1254,7 @@ static int pg_apply(taas_store *base, taas_store_op *ops[], size_t n)
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
-        reset_outputs(ops[i]);
+        taas_store__reset_outputs(ops[i]);
         if (!op_valid(ops[i])) {
             ops[i]->result = TAAS_STORE_EINVAL;
             skip[i] = true;
@@ -1301,7 +1272,7 @@ static int pg_apply(taas_store *base, taas_store_op *ops[], size_t n)
         rollback(s);
         for (size_t i = 0; i < n; i++)
             if (!skip[i])
-                discard_outputs(ops[i]);
+                taas_store__discard_outputs(ops[i]);
         if (err != BATCH_BAD_OP)
             goto fail;
         /* That op's data was refused: run the batch again without it. */
@@ -1316,7 +1287,7 @@ static int pg_apply(taas_store *base, taas_store_op *ops[], size_t n)
 
 fail:
     for (size_t i = 0; i < n; i++) {
-        discard_outputs(ops[i]);
+        taas_store__discard_outputs(ops[i]);
         ops[i]->result = err;
     }
     free(skip);

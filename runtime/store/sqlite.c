@@ -649,35 +649,6 @@ static int op_prune(sq_store *s, taas_store_op *op)
     return 0;
 }
 
-static void reset_outputs(taas_store_op *op)
-{
-    op->result = TAAS_STORE_OK;
-    switch (op->kind) {
-    case TAAS_OP_INSERT:
-        op->u.insert.duplicate = false;
-        op->u.insert.existing_id[0] = '\0';
-        break;
-    case TAAS_OP_CLAIM: op->u.claim.n = 0; break;
-    case TAAS_OP_CANCEL:
-        op->u.cancel.state_after = TAAS_TASK_UNSPECIFIED;
-        op->u.cancel.lease_token = 0;
-        break;
-    case TAAS_OP_RECOVER: op->u.recover.retried = op->u.recover.failed = 0; break;
-    case TAAS_OP_RELEASE: op->u.release.released = 0; break;
-    case TAAS_OP_PRUNE: op->u.prune.deleted = 0; break;
-    default: break;
-    }
-}
-
-/* Undo what an op handed out in a transaction that was rolled back. */
-static void discard_outputs(taas_store_op *op)
-{
-    if (op->kind == TAAS_OP_CLAIM && op->u.claim.out) {
-        for (int i = 0; i < op->u.claim.n; i++)
-            taas_task_rec_clear(&op->u.claim.out[i]);
-    }
-    reset_outputs(op);
-}
 
 static int apply_one(sq_store *s, taas_store_op *op)
 {
@@ -705,7 +676,7 @@ static int sq_apply(taas_store *base, taas_store_op *ops[], size_t n)
     if (!s->path)
         pthread_mutex_lock(&s->mem_mu);
     for (size_t i = 0; i < n; i++)
-        reset_outputs(ops[i]);
+        taas_store__reset_outputs(ops[i]);
     rc = step_done(s->st[ST_BEGIN]);
     if (rc != SQLITE_OK) {
         err = fatal(s, rc, "begin");
@@ -731,7 +702,7 @@ fail:
     if (!sqlite3_get_autocommit(s->db))
         step_done(s->st[ST_ROLLBACK]);
     for (size_t i = 0; i < n; i++) {
-        discard_outputs(ops[i]);
+        taas_store__discard_outputs(ops[i]);
         ops[i]->result = err;
     }
     if (!s->path)

@@ -244,3 +244,37 @@ int taas_store__token_decode(const char *tok, char id[TAAS_ID_LEN + 1])
     id[o] = '\0';
     return taas_uuid_valid(id) ? 0 : -1;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Operation outputs, shared by the backends. */
+
+/* Clear what apply() fills in an op, before (re)applying it. */
+void taas_store__reset_outputs(taas_store_op *op)
+{
+    op->result = TAAS_STORE_OK;
+    switch (op->kind) {
+    case TAAS_OP_INSERT:
+        op->u.insert.duplicate = false;
+        op->u.insert.existing_id[0] = '\0';
+        break;
+    case TAAS_OP_CLAIM: op->u.claim.n = 0; break;
+    case TAAS_OP_CANCEL:
+        op->u.cancel.state_after = TAAS_TASK_UNSPECIFIED;
+        op->u.cancel.lease_token = 0;
+        break;
+    case TAAS_OP_RECOVER: op->u.recover.retried = op->u.recover.failed = 0; break;
+    case TAAS_OP_RELEASE: op->u.release.released = 0; break;
+    case TAAS_OP_PRUNE: op->u.prune.deleted = 0; break;
+    default: break;
+    }
+}
+
+/* Undo what an op handed out in a transaction that was rolled back. */
+void taas_store__discard_outputs(taas_store_op *op)
+{
+    if (op->kind == TAAS_OP_CLAIM && op->u.claim.out) {
+        for (int i = 0; i < op->u.claim.n; i++)
+            taas_task_rec_clear(&op->u.claim.out[i]);
+    }
+    taas_store__reset_outputs(op);
+}

@@ -25,4 +25,9 @@ void taas_store__seterr(char *err, size_t errlen, const char *fmt, ...)
 void taas_store__token_encode(const char id[TAAS_ID_LEN], char out[64]);
 int taas_store__token_decode(const char *tok, char id[TAAS_ID_LEN + 1]);
 
+/* Clear an op's outputs (store.c); discard also frees the records a claim
+ * handed out, for a transaction that was rolled back. */
+void taas_store__reset_outputs(taas_store_op *op);
+void taas_store__discard_outputs(taas_store_op *op);
+
 #endif
