@@ -25,7 +25,7 @@ static void usage(FILE *f, const char *prog, const char *default_server)
             "  --rate R           pace submits at R per second (default: as fast as possible)\n"
             "  --server ADDR      host:port (default %s)\n"
             "  --workers W        worker threads of an anchor (default 2)\n"
-            "  --task NAME        TaaS task to submit (default my_custom_task)\n"
+            "  --task NAME        TaaS task to submit (default noop)\n"
             "  --input JSON       job input (default %s)\n"
             "  --label NAME       configuration name in the report\n"
             "  --max-seconds S    stop the run after S seconds (default 120)\n"
@@ -81,7 +81,7 @@ int bench_opts_parse(bench_opts *out, int argc, char **argv, const char *prog,
     out->workers = 2;
     out->server = default_server;
     out->label = default_label;
-    out->task = "my_custom_task";
+    out->task = "noop";
     out->input = BENCH_DEFAULT_INPUT;
     out->verify = true;
 
