@@ -65,6 +65,10 @@ struct taas_watch {
 
 struct job {
     job *next;               /* ready queue */
+    /* On e->completing from the end of the body until its COMPLETE commits,
+     * so readers still find its latest progress. */
+    job *cprev, *cnext;
+    bool completing;
     taas_engine *e;
     taas_task_rec rec;       /* as claimed; owns its strings */
     const taas_task_type *type;
@@ -102,6 +106,7 @@ struct taas_engine {
     pthread_cond_t idle_cv;      /* stop() waits for workers to go idle */
     job *ready_head, *ready_tail;
     int ready_count;
+    job *completing;             /* bodies done, completion not yet committed */
     job **slots;                 /* per worker: the running job or NULL */
     int busy;                    /* workers running a body */
     bool claim_inflight;
@@ -312,10 +317,42 @@ static void job_unref(job *j)
         job_free(j);
 }
 
+/* e->completing list; called with e->mu held. */
+static void completing_add(taas_engine *e, job *j)
+{
+    j->cprev = NULL;
+    j->cnext = e->completing;
+    if (e->completing)
+        e->completing->cprev = j;
+    e->completing = j;
+    j->completing = true;
+}
+
+static void completing_remove(taas_engine *e, job *j)
+{
+    if (!j->completing)
+        return;
+    if (j->cprev)
+        j->cprev->cnext = j->cnext;
+    else
+        e->completing = j->cnext;
+    if (j->cnext)
+        j->cnext->cprev = j->cprev;
+    j->completing = false;
+}
+
+static void completing_done(taas_engine *e, job *j)
+{
+    pthread_mutex_lock(&e->mu);
+    completing_remove(e, j);
+    pthread_mutex_unlock(&e->mu);
+}
+
 /* Free a job that never reached COMPLETE, once no PROGRESS op of it is
  * still queued (the writer drains before it stops, so this ends). */
 static void job_release(job *j)
 {
+    completing_done(j->e, j);
     for (;;) {
         pthread_mutex_lock(&j->pmu);
         bool busy = j->progress_inflight;
@@ -444,6 +481,7 @@ static void complete_done(taas_store_op *op, void *arg)
 {
     job *j = arg;
     taas_engine *e = j->e;
+    completing_done(e, j);
     if (op->result == TAAS_STORE_OK) {
         taas_task_state st = op->u.complete.state;
         if (taas_task_state_final(st)) {
@@ -634,6 +672,7 @@ static void *worker_main(void *p)
             return NULL;
         }
         e->slots[idx] = NULL;
+        completing_add(e, j);
         e->busy--;
         maybe_claim_locked(e);
         if (e->busy == 0)
@@ -1413,20 +1452,25 @@ static void overlay_local_progress(taas_engine *e, taas_task_rec *r)
     if (r->state != TAAS_TASK_RUNNING)
         return;
     pthread_mutex_lock(&e->mu);
-    for (int i = 0; i < e->nworkers; i++) {
-        job *j = e->slots[i];
-        if (j && strcmp(j->rec.id, r->id) == 0) {
-            pthread_mutex_lock(&j->pmu);
-            if (j->progress >= r->progress) {
-                char *m = strdup(j->progress_msg);
-                if (m) {
-                    r->progress = j->progress;
-                    free(r->progress_message);
-                    r->progress_message = m;
-                }
+    job *found = NULL;
+    for (int i = 0; i < e->nworkers && !found; i++)
+        if (e->slots[i] && strcmp(e->slots[i]->rec.id, r->id) == 0)
+            found = e->slots[i];
+    for (job *j = e->completing; j && !found; j = j->cnext)
+        if (strcmp(j->rec.id, r->id) == 0)
+            found = j;
+    if (found) {
+        pthread_mutex_lock(&found->pmu);
+        if (found->progress > r->progress ||
+            (found->progress == r->progress && found->progress_msg[0])) {
+            char *m = strdup(found->progress_msg);
+            if (m) {
+                r->progress = found->progress;
+                free(r->progress_message);
+                r->progress_message = m;
             }
-            pthread_mutex_unlock(&j->pmu);
         }
+        pthread_mutex_unlock(&found->pmu);
     }
     pthread_mutex_unlock(&e->mu);
 }
