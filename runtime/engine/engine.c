@@ -889,6 +889,10 @@ static void refresh_task(taas_engine *e, const char *id)
         local = e->slots[i] && strcmp(e->slots[i]->rec.id, id) == 0;
     for (job *j = e->ready_head; j && !local; j = j->next)
         local = strcmp(j->rec.id, id) == 0;
+    /* A body that finished here reports its own end once its completion
+     * commits; the store's older view must not be relayed meanwhile. */
+    for (job *j = e->completing; j && !local; j = j->cnext)
+        local = strcmp(j->rec.id, id) == 0;
     pthread_mutex_unlock(&e->mu);
     bool watched = has_watchers(e, id);
     if (!local && !watched)

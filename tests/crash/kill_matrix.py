@@ -361,4 +361,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    crashlib.exit_now(main())
