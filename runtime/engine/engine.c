@@ -907,8 +907,13 @@ static void refresh_task(taas_engine *e, const char *id)
     if (local && rec.cancel_requested)
         stop_local(e, id, TAAS_STOP_CANCEL);
     /* A body running here reports to watchers directly; only remote runs
-     * are relayed from the store. */
-    if (watched && !local)
+     * are relayed from the store. A task whose lease this node holds is
+     * ours even if its job is not visible yet (the claim's notification can
+     * overtake claim_done): relaying the store's older view would replace
+     * the body's newer progress on the stream. */
+    bool ours = rec.lease_owner && strcmp(rec.lease_owner, e->node_id) == 0 &&
+                rec.state == TAAS_TASK_RUNNING;
+    if (watched && !local && !ours)
         notify(e, id, rec.state, rec.progress, rec.progress_message,
                taas_task_state_final(rec.state) ? &rec : NULL);
     taas_task_rec_clear(&rec);

@@ -46,13 +46,6 @@ def load_proto(proto_dir):
     return pb
 
 
-def _die_with_parent():
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-    except OSError:
-        pass
-
-
 @atexit.register
 def _kill_all():
     for p in list(_live):
@@ -118,10 +111,14 @@ class FiServer:
         self.starts += 1
         self.log = []
         self.port = None
+        # setpriv sets "die with the parent" and execs the server, so Popen
+        # needs no preexec_fn: with one, Python forks rather than vforks and
+        # grpcio's fork handlers can abort this process.
         self.proc = subprocess.Popen(
-            [self.binary, "--listen", "127.0.0.1:0", "--workers", str(self.workers)],
+            ["setpriv", "--pdeathsig", "KILL", self.binary, "--listen", "127.0.0.1:0",
+             "--workers", str(self.workers)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=env, text=True, errors="replace", preexec_fn=_die_with_parent)
+            env=env, text=True, errors="replace")
         _live.append(self.proc)
         started = threading.Event()
 

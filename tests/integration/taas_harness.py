@@ -47,14 +47,6 @@ def _stubs():
 _stubs()
 
 
-def _die_with_parent():
-    # PR_SET_PDEATHSIG = 1: the server gets SIGKILL if the test process dies.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-    except OSError:
-        pass
-
-
 class Server:
     """One taas-server process on a temporary database.
 
@@ -91,11 +83,13 @@ class Server:
         self.starts += 1
         self.log_path = os.path.join(self.workdir, "server-%d.log" % self.starts)
         log = open(self.log_path, "wb")
-        args = [self.binary, "--listen", "127.0.0.1:0",
+        # setpriv makes the server die with this process and execs it, so no
+        # preexec_fn is needed (with one, Python forks instead of vforking
+        # and grpcio's fork handlers can abort this process).
+        args = ["setpriv", "--pdeathsig", "KILL", self.binary, "--listen", "127.0.0.1:0",
                 "--database-url", self.database_url] + self.extra_args
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     cwd=self.workdir, env=self.env,
-                                     preexec_fn=_die_with_parent)
+                                     cwd=self.workdir, env=self.env)
         log.close()
         _live.append(self)
         deadline = time.monotonic() + START_TIMEOUT_S
