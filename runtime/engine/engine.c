@@ -74,6 +74,7 @@ struct job {
     const taas_task_type *type;
     atomic_int stop;         /* TAAS_STOP_* */
     int64_t deadline_mono;   /* 0 = none */
+    int64_t body_started_ms; /* wall clock when the body started; 0 = not yet */
     int slot;                /* worker index while running, -1 otherwise */
     /* References: the completion path holds one; a body that was abandoned
      * past its deadline (see sweeper) holds a second until it returns. */
@@ -110,6 +111,9 @@ struct taas_engine {
     job **slots;                 /* per worker: the running job or NULL */
     int busy;                    /* workers running a body */
     bool claim_inflight;
+    /* Submits being inserted already claimed for this node (see
+     * taas_engine_submit): they hold a slot until their insert commits. */
+    int reserved;
     bool pending_hint;           /* there may be runnable tasks in the store */
     int64_t next_due_ms;         /* earliest known run_after in the future, 0 = none */
     taas_store_op claim_op;
@@ -261,7 +265,7 @@ static void maybe_claim_locked(taas_engine *e)
     /* Claim for the free workers plus a bounded prefetch, so one durable
      * claim feeds many bodies: a commit costs milliseconds, a no-op body
      * microseconds. */
-    int free_slots = e->claim_cap - e->busy - e->ready_count;
+    int free_slots = e->claim_cap - e->busy - e->ready_count - e->reserved;
     if (free_slots <= 0)
         return;
     memset(&e->claim_op, 0, sizeof e->claim_op);
@@ -519,6 +523,7 @@ static bool build_completion(taas_engine *e, job *j)
     op->u.complete.id = j->rec.id;
     op->u.complete.lease_token = j->rec.lease_token;
     op->u.complete.now_ms = taas_now_ms();
+    op->u.complete.started_ms = j->body_started_ms;
     taas_run_result *r = &j->res;
     switch (r->outcome) {
     case TAAS_OUTCOME_SUCCEEDED:
@@ -655,6 +660,7 @@ static void *worker_main(void *p)
         /* Progress of a body that ends within one store interval never
          * reaches the store: its completion follows right away. */
         j->last_store_mono = started;
+        j->body_started_ms = taas_now_ms();
         if (j->rec.cancel_requested)
             atomic_store(&j->stop, TAAS_STOP_CANCEL);
         pthread_mutex_unlock(&e->mu);
@@ -1020,6 +1026,7 @@ static void apply_env_defaults(taas_engine_opts *o)
 {
     env_int("TAAS_LEASE_MS", &o->lease_ms);
     env_int("TAAS_PREFETCH", &o->prefetch);
+    env_int("TAAS_CLAIM_ON_SUBMIT", &o->claim_on_submit);
     env_int("TAAS_STUCK_GRACE_MS", &o->stuck_grace_ms);
     env_int("TAAS_DEFAULT_TIMEOUT_S", &o->default_timeout_s);
     env_int("TAAS_RETRY_BASE_MS", &o->retry_base_ms);
@@ -1234,10 +1241,11 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
     if (e->notifier_started)
         pthread_join(e->notifier, NULL);
 
-    /* Wait for a claim in flight to land, so its tasks are released too. */
+    /* Wait for a claim in flight, and for submits inserted already claimed,
+     * to land, so their tasks are released too. */
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        bool inflight = e->claim_inflight;
+        bool inflight = e->claim_inflight || e->reserved > 0;
         pthread_mutex_unlock(&e->mu);
         if (!inflight)
             break;
@@ -1308,9 +1316,64 @@ typedef struct submit_op {
     taas_engine *e;
     taas_submit_fn done;
     void *arg;
+    bool claimed;            /* inserted RUNNING for this node (holds e->reserved) */
     char hash[33];
     char buf[];              /* name, input, key */
 } submit_op;
+
+static char *dup_or_null(const char *p)
+{
+    return p ? strdup(p) : NULL;
+}
+
+/* A submit inserted already claimed has committed (added) or not: hand its
+ * task to the workers as claim_done would, or give its slot back. */
+static void start_claimed(taas_engine *e, submit_op *s, bool added)
+{
+    job *j = NULL;
+    if (added && !atomic_load(&e->stopping)) {
+        taas_task_rec r = s->rec; /* strings are borrowed from s: copy them */
+        r.state = TAAS_TASK_RUNNING;
+        r.attempt = 1;
+        r.lease_token = 1;
+        r.started_ms = r.created_ms;
+        r.lease_expires_ms = r.created_ms + e->opts.lease_ms;
+        r.name = strdup(s->rec.name);
+        r.input = malloc(s->rec.input_len + 1);
+        if (r.input)
+            memcpy(r.input, s->rec.input, s->rec.input_len + 1);
+        r.idempotency_key = dup_or_null(s->rec.idempotency_key);
+        r.input_hash = dup_or_null(s->rec.input_hash);
+        r.principal = dup_or_null(s->rec.principal);
+        r.lease_owner = strdup(e->node_id);
+        r.attempts_json = strdup("[]");
+        bool ok = r.name && r.input && r.lease_owner && r.attempts_json &&
+                  (!s->rec.idempotency_key || r.idempotency_key) &&
+                  (!s->rec.input_hash || r.input_hash) && (!s->rec.principal || r.principal);
+        j = ok ? job_new(e, &r) : NULL;
+        if (!j) /* its lease expires and recovery takes it, as for a claim */
+            taas_task_rec_clear(&r);
+    }
+    /* When stopping, the task stays RUNNING under this node's lease, which
+     * the engine releases once no claimed insert is in flight. */
+    if (j)
+        notify(e, j->rec.id, TAAS_TASK_RUNNING, 0, NULL, NULL);
+    pthread_mutex_lock(&e->mu);
+    e->reserved--;
+    if (j) {
+        j->next = NULL;
+        if (e->ready_tail)
+            e->ready_tail->next = j;
+        else
+            e->ready_head = j;
+        e->ready_tail = j;
+        e->ready_count++;
+        pthread_cond_signal(&e->work_cv);
+    } else {
+        maybe_claim_locked(e);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
 
 static void submit_done(taas_store_op *op, void *arg)
 {
@@ -1318,11 +1381,14 @@ static void submit_done(taas_store_op *op, void *arg)
     taas_engine *e = s->e;
     taas_submit_result res = {0};
     char msg[256];
+    bool added = op->result == TAAS_STORE_OK && !op->u.insert.duplicate;
+    if (s->claimed)
+        start_claimed(e, s, added); /* before the reply: the body need not wait for it */
     if (op->result == TAAS_STORE_OK) {
         res.status = TAAS_ST_OK;
         res.duplicate = op->u.insert.duplicate;
         res.task_id = res.duplicate ? op->u.insert.existing_id : s->rec.id;
-        res.state = TAAS_TASK_PENDING;
+        res.state = added && s->claimed ? TAAS_TASK_RUNNING : TAAS_TASK_PENDING;
     } else if (op->result == TAAS_STORE_ECONFLICT) {
         res.status = TAAS_ST_ALREADY_EXISTS;
         snprintf(msg, sizeof msg,
@@ -1335,7 +1401,7 @@ static void submit_done(taas_store_op *op, void *arg)
     }
     s->done(s->arg, &res);
 
-    if (op->result == TAAS_STORE_OK && !op->u.insert.duplicate) {
+    if (added && !s->claimed) {
         int64_t now = taas_now_ms();
         pthread_mutex_lock(&e->mu);
         if (s->rec.run_after_ms > now) {
@@ -1443,7 +1509,26 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
     s->arg = arg;
     s->op.kind = TAAS_OP_INSERT;
     s->op.u.insert.task = &s->rec;
+    /* Claim it in its own insert when a slot is free here and no runnable
+     * task is known to wait in the store (it would come first: priority,
+     * then age), so the body starts right after the one commit. */
+    if (e->opts.claim_on_submit >= 0 && s->rec.run_after_ms <= now) {
+        pthread_mutex_lock(&e->mu);
+        if (e->opts.run_workers && !atomic_load(&e->stopping) && !e->pending_hint &&
+            !e->claim_inflight && e->claim_cap - e->busy - e->ready_count - e->reserved > 0) {
+            e->reserved++;
+            s->claimed = true;
+            s->op.u.insert.claim_owner = e->node_id;
+            s->op.u.insert.lease_ms = e->opts.lease_ms;
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
     if (taas_writer_enqueue(e->writer, &s->op, submit_done, s) != 0) {
+        if (s->claimed) {
+            pthread_mutex_lock(&e->mu);
+            e->reserved--;
+            pthread_mutex_unlock(&e->mu);
+        }
         free(s);
         set_msg(msg, msglen, "the server is shutting down; submit to another node or retry");
         return TAAS_ST_UNAVAILABLE;
@@ -1469,6 +1554,8 @@ static void overlay_local_progress(taas_engine *e, taas_task_rec *r)
         if (strcmp(j->rec.id, r->id) == 0)
             found = j;
     if (found) {
+        if (found->body_started_ms > 0)
+            r->started_ms = found->body_started_ms;
         pthread_mutex_lock(&found->pmu);
         if (found->progress > r->progress ||
             (found->progress == r->progress && found->progress_msg[0])) {

@@ -33,7 +33,7 @@ typedef struct taas_engine taas_engine;
  * is set, else the default: TAAS_LEASE_MS, TAAS_PREFETCH (-1 = none),
  * TAAS_STUCK_GRACE_MS, TAAS_DEFAULT_TIMEOUT_S, TAAS_RETRY_BASE_MS,
  * TAAS_RETRY_CAP_MS, TAAS_PROGRESS_STORE_MS, TAAS_RETENTION_S (-1 = keep
- * forever), TAAS_NODE_ID.
+ * forever), TAAS_CLAIM_ON_SUBMIT (-1 = off), TAAS_NODE_ID.
  */
 typedef struct taas_engine_opts {
     int workers;              /* body threads; 0 = number of online CPUs */
@@ -54,6 +54,13 @@ typedef struct taas_engine_opts {
      * "interrupted" although their bodies never started (at-most-once holds);
      * idempotent ones run again. */
     int prefetch;
+    /* A submit that finds a free slot here, while this node knows of no
+     * runnable task waiting in the store, is inserted already claimed for
+     * this node: one durable write instead of two (insert, then claim), and
+     * its body can start as soon as the submit is acknowledged. 0 = default
+     * on; < 0 = off (every task waits for a claim), e.g. to spread tasks over
+     * several servers by claims only. The same crash trade-off as prefetch. */
+    int claim_on_submit;
     /* A body still running this long after its deadline (it ignores
      * taas_cancelled) is abandoned: its task fails with a timeout error and a
      * fresh thread takes its worker slot. Default 10000. */

@@ -198,9 +198,14 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_INSERT] =
         "WITH ins AS (INSERT INTO tasks (id, name, input, state, priority, attempt,"
         " max_attempts, timeout_s, idempotent, idempotency_key, input_hash, created_ms,"
-        " updated_ms, run_after_ms, principal)"
-        " VALUES ($1::text, $2::text, $3::text, 1, $4::integer, 0, $5::integer, $6::integer,"
-        " $7::boolean, $8::text, $9::text, $10::bigint, $10::bigint, $11::bigint, $12::text)"
+        " updated_ms, run_after_ms, principal, lease_owner, lease_expires_ms, lease_token,"
+        " started_ms)"
+        " VALUES ($1::text, $2::text, $3::text, CASE WHEN $13::text IS NULL THEN 1 ELSE 2 END,"
+        " $4::integer, CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END, $5::integer, $6::integer,"
+        " $7::boolean, $8::text, $9::text, $10::bigint, $10::bigint, $11::bigint, $12::text,"
+        " $13::text, CASE WHEN $13::text IS NULL THEN 0 ELSE $10::bigint + $14::bigint END,"
+        " CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END,"
+        " CASE WHEN $13::text IS NULL THEN 0 ELSE $10::bigint END)"
         " ON CONFLICT DO NOTHING RETURNING id)"
         " SELECT 1, id, NULL FROM ins"
         " UNION ALL"
@@ -232,6 +237,7 @@ static const char *const write_sql[ST_COUNT] = {
         " progress = CASE WHEN $3::smallint = 3 THEN 1.0"
         "  WHEN $3::smallint = 1 THEN 0.0 ELSE progress END,"
         " progress_message = CASE WHEN $3::smallint = 1 THEN NULL ELSE progress_message END,"
+        " started_ms = CASE WHEN $8::bigint > 0 THEN $8::bigint ELSE started_ms END,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = $7::bigint"
         " WHERE id = $1::text AND state = 2 AND lease_token = $2::bigint RETURNING 1)"
         " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)",
@@ -736,10 +742,10 @@ typedef struct slot {
 
 /* Text parameters for one statement; numbers are formatted into bufs. */
 typedef struct params {
-    const char *v[12];
-    int len[12];
-    int fmt[12];
-    char bufs[12][32];
+    const char *v[14];
+    int len[14];
+    int fmt[14];
+    char bufs[14][32];
     int n;
 } params;
 
@@ -784,7 +790,8 @@ static bool op_valid(taas_store_op *op)
     case TAAS_OP_INSERT: {
         const taas_task_rec *t = op->u.insert.task;
         return t && uuid_shaped(t->id) && t->name && *t->name && t->input &&
-               t->input_len <= 0x7fffffff;
+               t->input_len <= 0x7fffffff &&
+               !(op->u.insert.claim_owner && t->run_after_ms > t->created_ms);
     }
     case TAAS_OP_CLAIM:
         return op->u.claim.owner && op->u.claim.out && op->u.claim.max >= 0 &&
@@ -884,6 +891,8 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_i64(&p, t->created_ms);
         p_i64(&p, t->run_after_ms);
         p_text(&p, t->principal ? t->principal : "");
+        p_text(&p, op->u.insert.claim_owner);
+        p_i64(&p, op->u.insert.lease_ms);
         slots[(*ns)++] = (slot){idx, ST_INSERT};
         return send_prepared(c, ST_INSERT, &p) ? 1 : -1;
     }
@@ -904,6 +913,7 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_text(&p, op->u.complete.error);
         p_i64(&p, op->u.complete.run_after_ms);
         p_i64(&p, op->u.complete.now_ms);
+        p_i64(&p, op->u.complete.started_ms);
         slots[(*ns)++] = (slot){idx, ST_COMPLETE};
         return send_prepared(c, ST_COMPLETE, &p) ? 1 : -1;
     case TAAS_OP_PROGRESS: {
@@ -991,7 +1001,8 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
             else
                 op->result = TAAS_STORE_ECONFLICT; /* the id is taken */
         } else if (PQgetvalue(r, 0, 0)[0] == '1') {
-            *notify = true;
+            if (!op->u.insert.claim_owner) /* a claimed one is nobody else's work */
+                *notify = true;
         } else if (same_hash(PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2),
                              op->u.insert.task->input_hash)) {
             op->u.insert.duplicate = true;
@@ -1111,7 +1122,8 @@ static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *sk
         if (k < 0)
             sent = false;
         taas_op_kind kind = ops[i]->kind;
-        if (kind == TAAS_OP_INSERT || kind == TAAS_OP_RECOVER || kind == TAAS_OP_RELEASE ||
+        if ((kind == TAAS_OP_INSERT && !ops[i]->u.insert.claim_owner) ||
+            kind == TAAS_OP_RECOVER || kind == TAAS_OP_RELEASE ||
             (kind == TAAS_OP_COMPLETE && ops[i]->u.complete.state == TAAS_TASK_PENDING))
             may_notify = true;
     }

@@ -150,8 +150,11 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO tasks (id, name, input, state, priority, attempt, max_attempts, timeout_s,"
         " idempotent, idempotency_key, input_hash, created_ms, updated_ms, run_after_ms,"
-        " principal)"
-        " VALUES (?1, ?2, ?3, 1, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
+        " principal, lease_owner, lease_expires_ms, lease_token, started_ms)"
+        " VALUES (?1, ?2, ?3, CASE WHEN ?13 IS NULL THEN 1 ELSE 2 END, ?4,"
+        " ?13 IS NOT NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13,"
+        " CASE WHEN ?13 IS NULL THEN 0 ELSE ?10 + ?14 END, ?13 IS NOT NULL,"
+        " CASE WHEN ?13 IS NULL THEN 0 ELSE ?10 END)",
     [ST_IDEM_LOOKUP] = "SELECT id, input_hash FROM tasks"
                        " WHERE principal = ?3 AND name = ?1 AND idempotency_key = ?2",
     [ST_CLAIM] =
@@ -172,6 +175,7 @@ static const char *const write_sql[ST_COUNT] = {
         " finished_ms = CASE WHEN ?3 = 1 THEN 0 ELSE ?7 END,"
         " progress = CASE WHEN ?3 = 3 THEN 1.0 WHEN ?3 = 1 THEN 0.0 ELSE progress END,"
         " progress_message = CASE WHEN ?3 = 1 THEN NULL ELSE progress_message END,"
+        " started_ms = CASE WHEN ?8 > 0 THEN ?8 ELSE started_ms END,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?7"
         " WHERE id = ?1 AND state = 2 AND lease_token = ?2",
     [ST_LOOKUP] = "SELECT state, lease_token FROM tasks WHERE id = ?1",
@@ -390,7 +394,8 @@ static int stale_or_missing(sq_store *s, const char *id, taas_store_op *op)
 static int op_insert(sq_store *s, taas_store_op *op)
 {
     const taas_task_rec *t = op->u.insert.task;
-    if (!t || !uuid_shaped(t->id) || !t->name || !*t->name || !t->input) {
+    if (!t || !uuid_shaped(t->id) || !t->name || !*t->name || !t->input ||
+        (op->u.insert.claim_owner && t->run_after_ms > t->created_ms)) {
         op->result = TAAS_STORE_EINVAL;
         return 0;
     }
@@ -431,6 +436,8 @@ static int op_insert(sq_store *s, taas_store_op *op)
     sqlite3_bind_int64(st, 10, t->created_ms);
     sqlite3_bind_int64(st, 11, t->run_after_ms);
     sqlite3_bind_text(st, 12, t->principal ? t->principal : "", -1, SQLITE_STATIC);
+    bind_text(st, 13, op->u.insert.claim_owner, 0);
+    sqlite3_bind_int64(st, 14, op->u.insert.lease_ms);
     int rc = step_done(st);
     if (rc == SQLITE_OK)
         return 0;
@@ -505,6 +512,7 @@ static int op_complete(sq_store *s, taas_store_op *op)
     bind_text(st, 5, op->u.complete.error, 0);
     sqlite3_bind_int64(st, 6, op->u.complete.run_after_ms);
     sqlite3_bind_int64(st, 7, op->u.complete.now_ms);
+    sqlite3_bind_int64(st, 8, op->u.complete.started_ms);
     int rc = step_done(st);
     if (rc != SQLITE_OK)
         return fatal(s, rc, "complete");

@@ -137,6 +137,14 @@ struct taas_store_op {
              * is not UUID text, or no name or input -> TAAS_STORE_EINVAL; an id
              * already stored -> TAAS_STORE_ECONFLICT. */
             const taas_task_rec *task;
+            /* in: claim the task in its own insert: when claim_owner is not
+             * NULL and the row is added, it is stored RUNNING for that
+             * owner, as a CLAIM at created_ms would leave it: attempt 1,
+             * lease_token 1, started_ms = created_ms, lease until created_ms
+             * + lease_ms. Saves a write and the wait for one before the body
+             * starts. Not with a future run_after_ms. */
+            const char *claim_owner;
+            int64_t lease_ms;
             /* out: with a key already stored for this principal and task name
              * and the same input_hash, no row is added: duplicate = true and
              * existing_id is the original task. Same key, other hash ->
@@ -165,6 +173,9 @@ struct taas_store_op {
             const char *error;  /* appended to attempts_json for this attempt; may be NULL */
             int64_t run_after_ms;
             int64_t now_ms;
+            /* When this attempt's body started (its started_ms from now
+             * on); 0 keeps the claim's time. */
+            int64_t started_ms;
         } complete;
         struct {
             const char *id;

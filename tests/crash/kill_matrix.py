@@ -164,6 +164,9 @@ def run_seed(binary, point, cfg, seed, soak):
         "TAAS_RETRY_CAP_MS": "400",
         "TAAS_PREFETCH": str(rng.choice([-1, 0, 4])),
         "TAAS_SHUTDOWN_GRACE_MS": str(rng.choice([0, 50, 200])),
+        # Submits claimed in their own insert, or left to claims (always
+        # at the claim points, so that they are reached).
+        "TAAS_CLAIM_ON_SUBMIT": "-1" if ".claim" in cfg["fault"] else rng.choice(["-1", "0"]),
     }
     if cfg.get("prune"):
         env["TAAS_RETENTION_S"] = "1"
