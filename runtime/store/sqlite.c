@@ -40,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Every column of taas_task_rec, in the order row_to_rec() reads them. */
 #define TASK_COLS                                                                          \
@@ -111,8 +111,14 @@ static const struct migration {
      " WHERE idempotency_key IS NOT NULL;"
      /* ListTasks of one principal, newest first. */
      "CREATE INDEX tasks_principal_id ON tasks (principal, id);"},
+    {3, "drop tasks_lease: tasks_state_id already finds the RUNNING rows",
+     /* Every task enters and leaves RUNNING, so this index cost two B-tree
+      * writes per task; the (state, id) index reaches the same rows, only
+      * those RUNNING, for recovery, heartbeats and release. */
+     "DROP INDEX tasks_lease;"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+_Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "SCHEMA_VERSION is the last migration");
 
 enum {
     ST_BEGIN,
@@ -186,10 +192,10 @@ static const char *const write_sql[ST_COUNT] = {
         " finished_ms = ?2, updated_ms = ?2 WHERE id = ?1 AND state = 1",
     [ST_CANCEL_RUNNING] = "UPDATE tasks SET cancel_requested = 1, updated_ms = ?2"
                           " WHERE id = ?1 AND state = 2",
-    [ST_HEARTBEAT] = "UPDATE tasks INDEXED BY tasks_lease SET lease_expires_ms = ?2"
+    [ST_HEARTBEAT] = "UPDATE tasks INDEXED BY tasks_state_id SET lease_expires_ms = ?2"
                      " WHERE state = 2 AND lease_owner = ?1",
     [ST_RECOVER_RETRY] =
-        "UPDATE tasks INDEXED BY tasks_lease SET state = 1, run_after_ms = ?1,"
+        "UPDATE tasks INDEXED BY tasks_state_id SET state = 1, run_after_ms = ?1,"
         " error = 'interrupted',"
         " attempts_json = " APPEND_ATTEMPT("'interrupted'", "?1") ","
         " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
@@ -197,18 +203,18 @@ static const char *const write_sql[ST_COUNT] = {
         " WHERE state = 2 AND lease_expires_ms <= ?2 AND idempotent = 1"
         " AND attempt < max_attempts AND cancel_requested = 0",
     [ST_RECOVER_FAIL] =
-        "UPDATE tasks INDEXED BY tasks_lease"
+        "UPDATE tasks INDEXED BY tasks_state_id"
         " SET state = CASE WHEN cancel_requested = 1 THEN 5 ELSE 4 END,"
         " error = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'interrupted' END,"
         " attempts_json = " APPEND_ATTEMPT("'interrupted'", "?1") ","
         " finished_ms = ?1, lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?1"
         " WHERE state = 2 AND lease_expires_ms <= ?2",
     [ST_RELEASE_CANCEL] =
-        "UPDATE tasks INDEXED BY tasks_lease SET state = 5, error = 'cancelled', finished_ms = ?2,"
+        "UPDATE tasks INDEXED BY tasks_state_id SET state = 5, error = 'cancelled', finished_ms = ?2,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?2"
         " WHERE state = 2 AND lease_owner = ?1 AND cancel_requested = 1",
     [ST_RELEASE] =
-        "UPDATE tasks INDEXED BY tasks_lease SET state = 1, attempt = attempt - 1, progress = 0,"
+        "UPDATE tasks INDEXED BY tasks_state_id SET state = 1, attempt = attempt - 1, progress = 0,"
         " progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?2"
         " WHERE state = 2 AND lease_owner = ?1",
     [ST_PRUNE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_finished"
@@ -878,8 +884,19 @@ static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
     }
     if (!r->list[v]) {
         char sql[1024];
-        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks WHERE 1%s%s%s%s"
+        /* The walk is named (INDEXED BY): the name index when the query has a
+         * name, else the state index, else the principal index, else the
+         * primary key; any other filter is checked row by row. Each single
+         * filter so costs `limit` index entries and rows however many tasks
+         * are stored, and a statistics-driven planner cannot swap it for a
+         * primary-key walk that filters (unbounded when the state asked for
+         * is rare among the newest tasks). */
+        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s%s"
                  " ORDER BY id DESC LIMIT :limit",
+                 (v & LQ_NAME)        ? " INDEXED BY tasks_name_id"
+                 : (v & LQ_STATE)     ? " INDEXED BY tasks_state_id"
+                 : (v & LQ_PRINCIPAL) ? " INDEXED BY tasks_principal_id"
+                                      : "",
                  (v & LQ_PRINCIPAL) ? " AND principal = :principal" : "",
                  (v & LQ_STATE) ? " AND state = :state" : "",
                  (v & LQ_NAME) ? " AND name = :name" : "",

@@ -45,15 +45,17 @@ static void test_fresh(void **state)
     st_path(path, sizeof(path), dir, "m.db");
     taas_store *s = st_open(dir, "m.db");
     s->close(s);
-    assert_int_equal(raw_int(path, "SELECT MAX(version) FROM schema_migrations"), 2);
-    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 2);
+    assert_int_equal(raw_int(path, "SELECT MAX(version) FROM schema_migrations"), 3);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 3);
     assert_true(raw_int(path, "SELECT applied_ms FROM schema_migrations") > 1600000000000LL);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
                                    " AND name = 'tasks'"), 1);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
                                    " AND name IN ('tasks_claim', 'tasks_state_id', 'tasks_name_id',"
-                                   " 'tasks_idempotency', 'tasks_lease', 'tasks_finished')"),
+                                   " 'tasks_idempotency', 'tasks_finished', 'tasks_principal_id')"),
                      6);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
+                                   " AND name = 'tasks_lease'"), 0);
     /* WAL mode is a property of the file. */
     sqlite3 *db;
     sqlite3_stmt *st;
@@ -84,7 +86,7 @@ static void test_reopen(void **state)
         taas_task_rec_clear(&r);
         s->close(s);
     }
-    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 2);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 3);
     st_rmdir(dir);
 }
 
