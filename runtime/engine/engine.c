@@ -886,7 +886,13 @@ static void *sweeper_main(void *p)
 /* notifications from other servers sharing the store (PostgreSQL) */
 
 /* Re-read a task another server changed, for our watchers and our body. */
-static void refresh_task(taas_engine *e, const char *id)
+/* Task `id` changed in the store (any node's commit, this one's included).
+ * Watchers of a task not running here get the store's view. A body running
+ * here needs the store only for a cancel requested through another node
+ * (cancel = true; this node's own cancels stop the body directly): reading
+ * the row on every other event, the claims and completions this node
+ * itself announces, cost one store read per task for nothing. */
+static void refresh_task(taas_engine *e, const char *id, bool cancel)
 {
     /* Local: running here, or claimed here and waiting for a worker. */
     bool local = false;
@@ -900,8 +906,8 @@ static void refresh_task(taas_engine *e, const char *id)
     for (job *j = e->completing; j && !local; j = j->cnext)
         local = strcmp(j->rec.id, id) == 0;
     pthread_mutex_unlock(&e->mu);
-    bool watched = has_watchers(e, id);
-    if (!local && !watched)
+    bool relay = !local && has_watchers(e, id);
+    if (!(local && cancel) && !relay)
         return;
 
     taas_task_rec rec;
@@ -919,7 +925,7 @@ static void refresh_task(taas_engine *e, const char *id)
      * the body's newer progress on the stream. */
     bool ours = rec.lease_owner && strcmp(rec.lease_owner, e->node_id) == 0 &&
                 rec.state == TAAS_TASK_RUNNING;
-    if (watched && !local && !ours)
+    if (relay && !ours)
         notify(e, id, rec.state, rec.progress, rec.progress_message,
                taas_task_state_final(rec.state) ? &rec : NULL);
     taas_task_rec_clear(&rec);
@@ -946,7 +952,7 @@ static void resync(taas_engine *e)
         memcpy(ids[n++], j->rec.id, TAAS_ID_LEN + 1);
     pthread_mutex_unlock(&e->mu);
     for (int i = 0; i < n; i++)
-        refresh_task(e, ids[i]);
+        refresh_task(e, ids[i], true);
     free(ids);
 }
 
@@ -955,8 +961,8 @@ static void on_store_event(void *arg, int kind, const char *id)
     taas_engine *e = arg;
     if (kind == TAAS_NOTIFY_RUNNABLE) {
         wake_claimer(e);
-    } else if (kind == TAAS_NOTIFY_TASK && id) {
-        refresh_task(e, id);
+    } else if ((kind == TAAS_NOTIFY_TASK || kind == TAAS_NOTIFY_CANCEL) && id) {
+        refresh_task(e, id, kind == TAAS_NOTIFY_CANCEL);
     } else if (kind == TAAS_NOTIFY_RESYNC) {
         wake_claimer(e);
         resync(e);

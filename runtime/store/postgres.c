@@ -848,7 +848,7 @@ static const char *op_task_id(const taas_store_op *op)
  */
 static int send_task_events(PGconn *c, taas_store_op *ops[], size_t n, const bool *skip)
 {
-    char payload[ID_CHUNK * (TAAS_ID_LEN + 1) + 1];
+    char payload[ID_CHUNK * (TAAS_ID_LEN + 2) + 1];
     size_t len = 0;
     int ids = 0, sent = 0;
     for (size_t i = 0; i <= n; i++) {
@@ -858,6 +858,8 @@ static int send_task_events(PGconn *c, taas_store_op *ops[], size_t n, const boo
         if (id) {
             if (len)
                 payload[len++] = ' ';
+            if (ops[i]->kind == TAAS_OP_CANCEL)
+                payload[len++] = '!'; /* the node running it must stop the body */
             memcpy(payload + len, id, TAAS_ID_LEN);
             len += TAAS_ID_LEN;
             ids++;
@@ -1675,15 +1677,17 @@ static int deliver(pg_store *s, void (*on_event)(void *, int, const char *), voi
     PGnotify *nt;
     while ((nt = PQnotifies(s->listen)) != NULL) {
         if (strcmp(nt->relname, TAAS_PG_TASK_CHANNEL) == 0) {
-            /* Payload: task ids separated by single spaces. */
+            /* Payload: task ids separated by single spaces; "!" before the
+             * id of a cancel request. */
             const char *p = nt->extra;
             while (p && *p) {
                 size_t len = strcspn(p, " ");
-                if (len == TAAS_ID_LEN) {
+                bool cancel = len == TAAS_ID_LEN + 1 && p[0] == '!';
+                if (len == TAAS_ID_LEN || cancel) {
                     char id[TAAS_ID_LEN + 1];
-                    memcpy(id, p, TAAS_ID_LEN);
+                    memcpy(id, p + cancel, TAAS_ID_LEN);
                     id[TAAS_ID_LEN] = '\0';
-                    on_event(arg, TAAS_NOTIFY_TASK, id);
+                    on_event(arg, cancel ? TAAS_NOTIFY_CANCEL : TAAS_NOTIFY_TASK, id);
                     n++;
                 }
                 p += len;

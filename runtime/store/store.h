@@ -263,8 +263,8 @@ struct taas_store {
      * this database (including this one), and delivers each, on the calling
      * thread, as on_event(arg, kind, id):
      *   TAAS_NOTIFY_RUNNABLE (id NULL)  tasks may have become claimable
-     *   TAAS_NOTIFY_TASK     (id set)   that task changed: state, progress or
-     *                                   cancel request
+     *   TAAS_NOTIFY_TASK     (id set)   that task changed: state or progress
+     *   TAAS_NOTIFY_CANCEL   (id set)   a cancel of that task was requested
      *   TAAS_NOTIFY_RESYNC   (id NULL)  notifications may have been lost (the
      *                                   listening connection was re-made):
      *                                   re-check everything of interest
@@ -276,7 +276,8 @@ struct taas_store {
                        void (*on_event)(void *arg, int kind, const char *id), void *arg);
 };
 
-enum { TAAS_NOTIFY_RUNNABLE = 1, TAAS_NOTIFY_TASK = 2, TAAS_NOTIFY_RESYNC = 3 };
+enum { TAAS_NOTIFY_RUNNABLE = 1, TAAS_NOTIFY_TASK = 2, TAAS_NOTIFY_RESYNC = 3,
+       TAAS_NOTIFY_CANCEL = 4 };
 
 typedef struct taas_store_opts {
     int busy_timeout_ms;    /* default 5000 */

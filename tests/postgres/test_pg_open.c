@@ -232,6 +232,7 @@ static void test_notify(void **state)
 /* What s->wait_notify delivered, in order. */
 typedef struct events {
     int runnable, resync, tasks;
+    int cancels; /* of tasks: TAAS_NOTIFY_CANCEL */
     char ids[300][TAAS_ID_LEN + 1];
 } events;
 
@@ -245,7 +246,9 @@ static void on_event(void *arg, int kind, const char *id)
         assert_null(id);
         ev->resync++;
     } else {
-        assert_int_equal(kind, TAAS_NOTIFY_TASK);
+        assert_true(kind == TAAS_NOTIFY_TASK || kind == TAAS_NOTIFY_CANCEL);
+        if (kind == TAAS_NOTIFY_CANCEL)
+            ev->cancels++;
         assert_non_null(id);
         assert_int_equal(strlen(id), TAAS_ID_LEN);
         if (ev->tasks < 300)
@@ -308,6 +311,7 @@ static void test_task_events(void **state)
     assert_int_equal(pt_apply1(b, &op), TAAS_STORE_OK);
     collect(a, &ev, 1, 5000);
     assert_int_equal(ev.tasks, 1);
+    assert_int_equal(ev.cancels, 1); /* the node running it must stop the body */
     assert_string_equal(ev.ids[0], id);
     assert_int_equal(pt_complete(b, id, out[0].lease_token, TAAS_TASK_CANCELLED, NULL, "cancelled",
                                  0, 20),
@@ -315,6 +319,7 @@ static void test_task_events(void **state)
     pt_clear_all(out, 1);
     collect(a, &ev, 1, 5000);
     assert_int_equal(ev.tasks, 1);
+    assert_int_equal(ev.cancels, 0);
     assert_string_equal(ev.ids[0], id);
 
     /* Recovery of an expired lease names the task, and makes it runnable. */
