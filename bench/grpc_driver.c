@@ -37,6 +37,8 @@ struct gd_channel {
     grpc_completion_queue *cq;
     gd_call head;                 /* sentinel of the in-flight list */
     long in_flight;
+    grpc_metadata auth;           /* sent with every call when has_auth */
+    int has_auth;
 };
 
 int gd_open(gd_channel **out, const char *target)
@@ -56,6 +58,28 @@ int gd_open(gd_channel **out, const char *target)
     }
     *out = ch;
     return 0;
+}
+
+void gd_set_bearer(gd_channel *ch, const char *token)
+{
+    if (ch->has_auth) {
+        grpc_slice_unref(ch->auth.key);
+        grpc_slice_unref(ch->auth.value);
+        ch->has_auth = 0;
+    }
+    if (!token)
+        return;
+    size_t n = strlen(token);
+    char *v = malloc(n + 8);
+    if (!v)
+        return;
+    memcpy(v, "Bearer ", 7);
+    memcpy(v + 7, token, n + 1);
+    memset(&ch->auth, 0, sizeof ch->auth);
+    ch->auth.key = grpc_slice_from_static_string("authorization");
+    ch->auth.value = grpc_slice_from_copied_string(v);
+    free(v);
+    ch->has_auth = 1;
 }
 
 void *gd_method(gd_channel *ch, const char *path)
@@ -122,6 +146,10 @@ int gd_unary(gd_channel *ch, void *method, const void *req, size_t req_len,
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (ch->has_auth) {
+        ops[0].data.send_initial_metadata.count = 1;
+        ops[0].data.send_initial_metadata.metadata = &ch->auth;
+    }
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = send;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -204,6 +232,7 @@ void gd_close(gd_channel *ch)
             finish(ch, (gd_call *)ev.tag, ev.success);
         }
     }
+    gd_set_bearer(ch, NULL);
     if (ch->channel)
         grpc_channel_destroy(ch->channel);
     if (ch->cq) {

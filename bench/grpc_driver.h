@@ -29,6 +29,10 @@ typedef void (*gd_done_fn)(void *payload, int status, const char *details,
  * gd_close(). */
 int gd_open(gd_channel **out, const char *target);
 
+/* Sends "authorization: Bearer <token>" with every later call (a server
+ * started with --tokens-file); NULL stops sending it. The token is copied. */
+void gd_set_bearer(gd_channel *ch, const char *token);
+
 /* Registers a method path ("/taas.v1.TaskService/SubmitTask") for fast
  * call creation; the handle lives as long as the channel. `path` must stay
  * valid as long as the channel. */
