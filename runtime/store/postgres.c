@@ -1456,7 +1456,8 @@ static int pg_get(taas_store *base, const char *id, taas_task_rec *out)
     return with_reader(s, do_get, &a);
 }
 
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8 };
+/* LQ_LIVE: the state asked for is PENDING or RUNNING. */
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16 };
 
 struct list_args {
     const taas_list_query *q;
@@ -1478,9 +1479,10 @@ static int do_list(pg_store *s, reader *r, void *arg)
         int k = 0;
         char cs[64] = "", cn[64] = "", ca[24] = "", cp[64] = "";
         /*
-         * The index walked is fixed, as in sqlite.c: tasks_name_id when the
-         * query has a name, else tasks_state_id, else tasks_principal_id,
-         * else the primary key; other filters are checked row by row. With
+         * The index walked is fixed, as in sqlite.c: tasks_state_id for
+         * PENDING or RUNNING, else tasks_name_id when the query has a name,
+         * else tasks_state_id, else tasks_principal_id, else the primary
+         * key; other filters are checked row by row. With
          * "state = $1 ORDER BY id DESC" the planner treats state as a
          * constant, so the primary key gives the same order, and from the
          * statistics it often prefers walking it and filtering: at 10 million
@@ -1491,8 +1493,8 @@ static int do_list(pg_store *s, reader *r, void *arg)
          * costs `limit` index entries and rows however the states are spread.
          */
         const char *order = "id DESC";
-        int walk = (a->v & LQ_NAME) ? LQ_NAME : (a->v & LQ_STATE) ? LQ_STATE
-                 : (a->v & LQ_PRINCIPAL) ? LQ_PRINCIPAL : 0;
+        int walk = (a->v & LQ_LIVE) ? LQ_STATE : (a->v & LQ_NAME) ? LQ_NAME
+                 : (a->v & LQ_STATE) ? LQ_STATE : (a->v & LQ_PRINCIPAL) ? LQ_PRINCIPAL : 0;
         if (a->v & LQ_PRINCIPAL)
             snprintf(cp, sizeof(cp),
                      walk == LQ_PRINCIPAL ? " AND principal = ANY (ARRAY[$%d::text])"
@@ -1502,7 +1504,9 @@ static int do_list(pg_store *s, reader *r, void *arg)
                      walk == LQ_STATE ? " AND state = ANY (ARRAY[$%d::smallint])"
                                       : " AND state = $%d", ++k);
         if (a->v & LQ_NAME)
-            snprintf(cn, sizeof(cn), " AND name = ANY (ARRAY[$%d::text])", ++k);
+            snprintf(cn, sizeof(cn),
+                     walk == LQ_NAME ? " AND name = ANY (ARRAY[$%d::text])"
+                                     : " AND name = $%d", ++k);
         if (a->v & LQ_AFTER)
             snprintf(ca, sizeof(ca), " AND id < $%d", ++k);
         if (walk == LQ_NAME)
@@ -1584,6 +1588,8 @@ static int pg_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
     struct list_args a = {.q = q};
     if (q->state != TAAS_TASK_UNSPECIFIED)
         a.v |= LQ_STATE;
+    if (q->state == TAAS_TASK_PENDING || q->state == TAAS_TASK_RUNNING)
+        a.v |= LQ_LIVE;
     if (q->name)
         a.v |= LQ_NAME;
     if (q->principal)

@@ -223,11 +223,11 @@ static const char *const write_sql[ST_COUNT] = {
 };
 
 /* One read connection and its statements. list[] is indexed by which
- * filters a query uses (state, name, page token), prepared on first use. */
+ * filters a query uses (LQ_* below), prepared on first use. */
 typedef struct reader {
     sqlite3 *db;
     sqlite3_stmt *get;
-    sqlite3_stmt *list[16];
+    sqlite3_stmt *list[32];
     struct reader *next;
 } reader;
 
@@ -842,7 +842,8 @@ static int sq_get(taas_store *base, const char *id, taas_task_rec *out)
     return err;
 }
 
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8 };
+/* LQ_LIVE: the state asked for is PENDING or RUNNING. */
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16 };
 
 static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                    char next_token[64])
@@ -863,6 +864,8 @@ static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
     int v = 0;
     if (q->state != TAAS_TASK_UNSPECIFIED)
         v |= LQ_STATE;
+    if (q->state == TAAS_TASK_PENDING || q->state == TAAS_TASK_RUNNING)
+        v |= LQ_LIVE;
     if (q->name)
         v |= LQ_NAME;
     if (q->principal)
@@ -884,16 +887,19 @@ static int sq_list(taas_store *base, const taas_list_query *q, taas_task_rec **o
     }
     if (!r->list[v]) {
         char sql[1024];
-        /* The walk is named (INDEXED BY): the name index when the query has a
-         * name, else the state index, else the principal index, else the
-         * primary key; any other filter is checked row by row. Each single
-         * filter so costs `limit` index entries and rows however many tasks
-         * are stored, and a statistics-driven planner cannot swap it for a
-         * primary-key walk that filters (unbounded when the state asked for
-         * is rare among the newest tasks). */
+        /* The walk is named (INDEXED BY): the state index for PENDING or
+         * RUNNING (those hold only the queue and the running tasks), else
+         * the name index when the query has a name, else the state index,
+         * else the principal index, else the primary key; any other filter
+         * is checked row by row. Each single filter so costs `limit` index
+         * entries and rows however many tasks are stored, and a
+         * statistics-driven planner cannot swap it for a primary-key walk
+         * that filters (unbounded when the state asked for is rare among the
+         * newest tasks). docs/storage.md, Listing. */
         snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s%s"
                  " ORDER BY id DESC LIMIT :limit",
-                 (v & LQ_NAME)        ? " INDEXED BY tasks_name_id"
+                 (v & LQ_LIVE)        ? " INDEXED BY tasks_state_id"
+                 : (v & LQ_NAME)      ? " INDEXED BY tasks_name_id"
                  : (v & LQ_STATE)     ? " INDEXED BY tasks_state_id"
                  : (v & LQ_PRINCIPAL) ? " INDEXED BY tasks_principal_id"
                                       : "",

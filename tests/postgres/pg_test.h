@@ -61,6 +61,7 @@ typedef struct pt_task {
     const char *hash;
     int64_t created_ms;
     int64_t run_after_ms;
+    const char *principal; /* NULL: none (stored as "", read back as NULL) */
 } pt_task;
 
 /* Insert; id_out gets the new (or, for a duplicate, the existing) id. */

@@ -132,6 +132,79 @@ static void test_filters(void **state)
     (void)b;
 }
 
+/*
+ * Every combination of principal, state and name filters (each picks its own
+ * statement and index walk) returns exactly the tasks of the unfiltered list
+ * that match, newest first, and the same again when paged two at a time.
+ */
+static void test_filter_combinations(void **state)
+{
+    taas_store *s = S(state);
+    enum { N = 24 };
+    static const char *const principals[] = {"a", "b", ""};
+    for (int i = 0; i < N; i++) {
+        pt_task t = {.name = i % 2 ? "odd" : "even", .principal = principals[i % 3],
+                     .created_ms = 1 + i};
+        assert_int_equal(pt_insert(s, &t, NULL), 0);
+    }
+    taas_task_rec out[10];
+    assert_int_equal(pt_claim(s, "w", 10, 1000, 100000, out), 10);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(pt_complete(s, out[i].id, out[i].lease_token, TAAS_TASK_SUCCEEDED,
+                                     "{}", NULL, 0, 1001),
+                         0);
+    pt_clear_all(out, 10);
+
+    taas_list_query q = {.limit = 1000};
+    taas_task_rec *every;
+    size_t n_every;
+    char next[64];
+    assert_int_equal(s->list(s, &q, &every, &n_every, next), 0);
+    assert_int_equal(n_every, N);
+
+    const char *const pf[] = {NULL, "a", "b", ""};
+    const char *const nf[] = {NULL, "odd", "even"};
+    const taas_task_state sf[] = {TAAS_TASK_UNSPECIFIED, TAAS_TASK_PENDING, TAAS_TASK_RUNNING,
+                                  TAAS_TASK_SUCCEEDED};
+    int nonempty = 0;
+    for (size_t ip = 0; ip < 4; ip++)
+        for (size_t in = 0; in < 3; in++)
+            for (size_t is = 0; is < 4; is++) {
+                const char *want[N];
+                size_t n_want = 0;
+                for (size_t i = 0; i < n_every; i++)
+                    if ((!pf[ip] ||
+                         strcmp(every[i].principal ? every[i].principal : "", pf[ip]) == 0) &&
+                        (!nf[in] || strcmp(every[i].name, nf[in]) == 0) &&
+                        (!sf[is] || every[i].state == sf[is]))
+                        want[n_want++] = every[i].id;
+                nonempty += n_want > 0;
+                char token[64] = "";
+                size_t got = 0;
+                for (int page = 0; page < N; page++) {
+                    q = (taas_list_query){.principal = pf[ip], .name = nf[in], .state = sf[is],
+                                          .limit = 2, .page_token = token};
+                    taas_task_rec *recs;
+                    size_t n;
+                    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+                    for (size_t i = 0; i < n; i++) {
+                        assert_true(got < n_want);
+                        assert_string_equal(recs[i].id, want[got]);
+                        got++;
+                    }
+                    pt_clear_all(recs, (int)n);
+                    free(recs);
+                    if (!next[0])
+                        break;
+                    snprintf(token, sizeof(token), "%s", next);
+                }
+                assert_int_equal(got, n_want);
+            }
+    assert_true(nonempty > 30);
+    pt_clear_all(every, (int)n_every);
+    free(every);
+}
+
 static void test_bad_queries(void **state)
 {
     taas_store *s = S(state);
@@ -160,6 +233,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pages, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_filters, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_bad_queries, pt_setup, pt_teardown),
+        cmocka_unit_test_setup_teardown(test_filter_combinations, pt_setup, pt_teardown),
     };
     return cmocka_run_group_tests_name("pg_list", tests, NULL, NULL);
 }

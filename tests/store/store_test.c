@@ -96,6 +96,7 @@ int st_insert(taas_store *s, const st_task *t, char id_out[TAAS_ID_LEN + 1])
     rec.input_hash = (char *)t->hash;
     rec.created_ms = t->created_ms ? t->created_ms : 1000;
     rec.run_after_ms = t->run_after_ms;
+    rec.principal = (char *)t->principal;
     taas_store_op op = {.kind = TAAS_OP_INSERT};
     op.u.insert.task = &rec;
     int rc = st_apply1(s, &op);

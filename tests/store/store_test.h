@@ -36,6 +36,7 @@ typedef struct st_task {
     const char *hash;
     int64_t created_ms;
     int64_t run_after_ms;
+    const char *principal; /* NULL: none (stored as "", read back as NULL) */
 } st_task;
 
 /* Insert; id_out gets the new (or, for a duplicate, the existing) id. */
