@@ -15,7 +15,7 @@
 FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config python3 python3-yaml libgrpc-dev \
+      build-essential cmake pkg-config python3 python3-yaml libgrpc-dev libabsl-dev \
       libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev libpq-dev \
       libjsmn-dev libpcre2-dev \
  && rm -rf /var/lib/apt/lists/*

@@ -9,7 +9,9 @@
 # so that nothing half-configured is built.
 set -eu
 
-BUILD_PKGS="build-essential cmake pkg-config python3 python3-yaml libgrpc-dev \
+# libabsl-dev comes with libgrpc-dev; it is named because runtime/server/absl_mutex.cc
+# includes its headers (and build-essential brings the C++ compiler for that file).
+BUILD_PKGS="build-essential cmake pkg-config python3 python3-yaml libgrpc-dev libabsl-dev \
 libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev libpq-dev \
 libjsmn-dev libpcre2-dev"
 TEST_PKGS="libcmocka-dev python3-grpcio python3-protobuf protobuf-compiler-grpc openssl \

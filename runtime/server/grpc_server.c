@@ -48,6 +48,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
+#include "server/absl_mutex.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -133,6 +134,7 @@ struct taas_server {
 
 void taas_server_global_init(void)
 {
+    taas_server_absl_deadlock_detection_off();
     grpc_init();
 }
 

@@ -41,7 +41,8 @@ case $build in /*) ;; *) build="$src/$build" ;; esac
 
 command -v clang >/dev/null || { echo "fuzz: clang missing: scripts/deps.sh fuzz" >&2; exit 1; }
 if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DTAAS_SANITIZE=ON -DTAAS_FUZZ_LIBFUZZER=ON -DTAAS_DATA_DIR="$data" \
         -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link"
 fi
