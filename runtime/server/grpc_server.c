@@ -634,6 +634,7 @@ static void on_new_call(taas_call *c, bool ok)
 static void *cq_thread(void *arg)
 {
     taas_server *s = arg;
+    pthread_setname_np(pthread_self(), "taas-grpc"); /* per-thread CPU in top, perf, /proc */
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
