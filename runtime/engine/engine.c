@@ -1282,6 +1282,17 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
                  "count=%d msg=\"bodies ignored cancellation; their tasks were released\"", stuck);
         return stuck;
     }
+    /* What the single writer thread did, for capacity planning: when busy
+     * approaches the uptime, the writer bounds throughput. */
+    taas_writer_stats ws;
+    taas_writer_get_stats(e->writer, &ws);
+    taas_log(TAAS_LOG_INFO, "engine.writer",
+             "batches=%llu ops=%llu max_batch=%d busy_ms=%llu apply_ms=%llu apply_cpu_ms=%llu "
+             "callback_ms=%llu",
+             (unsigned long long)ws.batches, (unsigned long long)ws.ops, ws.max_batch_seen,
+             (unsigned long long)(ws.busy_us / 1000), (unsigned long long)(ws.apply_us / 1000),
+             (unsigned long long)(ws.apply_cpu_us / 1000),
+             (unsigned long long)(ws.callback_us / 1000));
     taas_writer_stop(e->writer);
 
     /* Watchers still registered get nothing more; their owners unwatch. */

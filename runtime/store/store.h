@@ -332,6 +332,8 @@ typedef struct taas_writer_stats {
     int max_batch_seen;     /* largest batch so far */
     uint64_t apply_us;      /* wall time inside apply(), commits included */
     uint64_t apply_cpu_us;  /* CPU time of the writer thread inside apply() */
+    uint64_t callback_us;   /* wall time in the ops' callbacks (replies, hand-offs) */
+    uint64_t busy_us;       /* wall time not waiting for work: apply + callbacks */
 } taas_writer_stats;
 /* Counters since start; thread-safe. */
 void taas_writer_get_stats(taas_writer *w, taas_writer_stats *out);

@@ -84,6 +84,11 @@ static void *writer_main(void *arg)
             if (op->done)
                 op->done(op, op->done_arg);
         }
+        uint64_t t2 = clock_us(CLOCK_MONOTONIC);
+        pthread_mutex_lock(&w->mu);
+        w->stats.callback_us += t2 - t1;
+        w->stats.busy_us += t2 - t0;
+        pthread_mutex_unlock(&w->mu);
     }
     return NULL;
 }
