@@ -627,6 +627,7 @@ static void *worker_main(void *p)
     taas_engine *e = wa->e;
     int idx = wa->index;
     free(wa);
+    pthread_setname_np(pthread_self(), "taas-worker"); /* per-thread CPU in top, perf, /proc */
     pthread_mutex_lock(&e->mu);
     for (;;) {
         while (!e->ready_head && !atomic_load(&e->stopping))
@@ -793,6 +794,7 @@ static void finish_abandoned(taas_engine *e, job *j)
 static void *sweeper_main(void *p)
 {
     taas_engine *e = p;
+    pthread_setname_np(pthread_self(), "taas-sweeper");
     int64_t last_heartbeat = taas_mono_ms(), last_recover = taas_mono_ms();
     int64_t last_prune = taas_mono_ms();
     int last_pruned = 0;
@@ -972,6 +974,7 @@ static void on_store_event(void *arg, int kind, const char *id)
 static void *notifier_main(void *p)
 {
     taas_engine *e = p;
+    pthread_setname_np(pthread_self(), "taas-notify");
     while (!atomic_load(&e->stopping)) {
         int r = e->store->wait_notify(e->store, 200, on_store_event, e);
         if (r < 0 && !atomic_load(&e->stopping))

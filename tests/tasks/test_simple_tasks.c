@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "countdown.h"
+#include "latency_probe.h"
 #include "my_custom_task.h"
 #include "tasks_run_util.h"
 
@@ -100,6 +101,33 @@ static void test_my_custom_task_invalid(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+
+static int64_t realtime_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The probe reports its body's start on the wall clock, which is what
+ * taas-bench subtracts the submit time from. */
+static void test_latency_probe_reports_start(void **state)
+{
+    (void)state;
+    int64_t before = realtime_us();
+    char *out = tt_run_ok(&taas_task_latency_probe, "{\"param1\":\"x\",\"param2\":1}");
+    int64_t after = realtime_us();
+    const char *p = strstr(out, "\"started_us\":");
+    assert_non_null(p);
+    long long started = strtoll(p + 13, NULL, 10);
+    assert_true(started >= before && started <= after);
+    free(out);
+    /* Inputs are not looked at, but they are still checked: an object. */
+    taas_run_result res;
+    assert_int_equal(tt_run(&taas_task_latency_probe, "[1]", NULL, NULL, &res),
+                     TAAS_OUTCOME_INVALID_INPUT);
+    tt_run_done(&res);
+}
 
 static void test_countdown_zero(void **state)
 {
@@ -224,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_my_custom_task_numbers),
         cmocka_unit_test(test_my_custom_task_progress),
         cmocka_unit_test(test_my_custom_task_invalid),
+        cmocka_unit_test(test_latency_probe_reports_start),
         cmocka_unit_test(test_countdown_zero),
         cmocka_unit_test(test_countdown_runs_and_reports),
         cmocka_unit_test(test_countdown_cancel),
