@@ -72,6 +72,10 @@ static void on_list(void *payload, int status, const char *details, const uint8_
     taas__v1__list_tasks_response__free_unpacked(r, NULL);
 }
 
+/* A page token positioned after `id`, to start a walk deep in the table.
+ * Tokens are opaque to clients; this mirrors the server's format
+ * (taas_store__token_encode in runtime/store/store.c: base64url of the id)
+ * rather than link the store into a client-side tool. */
 static void token_of_id(const char *id, char out[64])
 {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
