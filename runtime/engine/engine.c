@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/run.h"
@@ -49,10 +50,26 @@
 #include "util/util.h"
 
 #define WATCH_BUCKETS 1024
+/* Tasks held here (claimed, or inserted already claimed) may exceed workers
+ * + prefetch when bodies are short: as many as the workers are expected to
+ * start within HOLD_US (from the bodies' running average duration), at most
+ * SUBMIT_CAP_MAX. Slow bodies keep the prefetch bound, so one server does
+ * not hold work other servers could run. */
+#define HOLD_US 50000
+#define SUBMIT_CAP_MAX 1024
+/* The average before any body has run: assume slow until measured. */
+#define BODY_US_INITIAL 100000
 #define SWEEP_TICK_MS 100
 #define RECOVER_EVERY_MS 2000
 
 typedef struct job job;
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 struct taas_watch {
     taas_watch *next;        /* bucket chain */
@@ -118,6 +135,7 @@ struct taas_engine {
     int64_t next_due_ms;         /* earliest known run_after in the future, 0 = none */
     taas_store_op claim_op;
     taas_task_rec *claim_buf;
+    int claim_buf_len;
     /* The sweeper's periodic operations; reused once the previous use has committed. */
     taas_store_op hb_op, rc_op, prune_op;
     atomic_bool hb_busy, rc_busy, prune_busy;
@@ -130,6 +148,7 @@ struct taas_engine {
     pthread_t *workers;
     int nworkers;
     int claim_cap;               /* workers + prefetch: most tasks held at once */
+    int64_t body_avg_us;         /* running average of body durations (1/8 weight) */
     int abandoned_alive;         /* abandoned bodies whose threads still run */
     pthread_t notifier;
     bool notifier_started;
@@ -255,6 +274,20 @@ static void notify_final_from_store(taas_engine *e, const char *id)
 
 static void claim_done(taas_store_op *op, void *arg);
 
+/* How many tasks this node may hold at once (running, ready for a worker,
+ * or being inserted already claimed): workers + prefetch, or, while bodies
+ * are short, as many as the workers are expected to start within HOLD_US
+ * (at most SUBMIT_CAP_MAX). With e->mu. */
+static int hold_cap_locked(const taas_engine *e)
+{
+    if (e->opts.prefetch == 0) /* TAAS_PREFETCH=-1: only for free workers */
+        return e->claim_cap;
+    int64_t fit = (int64_t)HOLD_US * e->nworkers / (e->body_avg_us > 0 ? e->body_avg_us : 1);
+    if (fit <= e->claim_cap)
+        return e->claim_cap;
+    return fit > SUBMIT_CAP_MAX ? SUBMIT_CAP_MAX : (int)fit;
+}
+
 /* Issue a CLAIM if workers are free and the store may hold runnable tasks.
  * Called with e->mu held. */
 static void maybe_claim_locked(taas_engine *e)
@@ -265,7 +298,9 @@ static void maybe_claim_locked(taas_engine *e)
     /* Claim for the free workers plus a bounded prefetch, so one durable
      * claim feeds many bodies: a commit costs milliseconds, a no-op body
      * microseconds. */
-    int free_slots = e->claim_cap - e->busy - e->ready_count - e->reserved;
+    int free_slots = hold_cap_locked(e) - e->busy - e->ready_count - e->reserved;
+    if (free_slots > e->claim_buf_len)
+        free_slots = e->claim_buf_len;
     if (free_slots <= 0)
         return;
     memset(&e->claim_op, 0, sizeof e->claim_op);
@@ -275,7 +310,7 @@ static void maybe_claim_locked(taas_engine *e)
     e->claim_op.u.claim.now_ms = taas_now_ms();
     e->claim_op.u.claim.lease_ms = e->opts.lease_ms;
     e->claim_op.u.claim.out = e->claim_buf;
-    memset(e->claim_buf, 0, sizeof(taas_task_rec) * (size_t)e->claim_cap);
+    memset(e->claim_buf, 0, sizeof(taas_task_rec) * (size_t)free_slots);
     e->pending_hint = false;
     e->claim_inflight = true;
     if (taas_writer_enqueue(e->writer, &e->claim_op, claim_done, e) != 0)
@@ -666,10 +701,13 @@ static void *worker_main(void *p)
             atomic_store(&j->stop, TAAS_STOP_CANCEL);
         pthread_mutex_unlock(&e->mu);
 
+        int64_t t0 = mono_us();
         run_body(e, j);
+        int64_t took = mono_us() - t0;
         TAAS_FAULT_POINT("engine.body_done");
 
         pthread_mutex_lock(&e->mu);
+        e->body_avg_us += (took - e->body_avg_us) / 8;
         if (atomic_load(&j->abandoned)) {
             /* The sweeper gave up on this body, failed its task and put a
              * new thread in this slot: this thread only lets go and ends. */
@@ -1103,6 +1141,7 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     if (e->opts.retry_cap_ms <= 0)
         e->opts.retry_cap_ms = 300000;
     e->claim_cap = e->nworkers + e->opts.prefetch;
+    e->body_avg_us = BODY_US_INITIAL;
 
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->watch_mu, NULL);
@@ -1114,7 +1153,9 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     pthread_condattr_destroy(&ca);
 
     e->slots = calloc((size_t)e->nworkers, sizeof *e->slots);
-    e->claim_buf = calloc((size_t)e->claim_cap, sizeof *e->claim_buf);
+    e->claim_buf_len = e->opts.prefetch > 0 && e->claim_cap < SUBMIT_CAP_MAX ? SUBMIT_CAP_MAX
+                                                                              : e->claim_cap;
+    e->claim_buf = calloc((size_t)e->claim_buf_len, sizeof *e->claim_buf);
     e->workers = calloc((size_t)e->nworkers, sizeof *e->workers);
     e->writer = taas_writer_start(store, NULL);
     if (!e->slots || !e->claim_buf || !e->workers || !e->writer) {
@@ -1535,7 +1576,8 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
     if (e->opts.claim_on_submit >= 0 && s->rec.run_after_ms <= now) {
         pthread_mutex_lock(&e->mu);
         if (e->opts.run_workers && !atomic_load(&e->stopping) && !e->pending_hint &&
-            !e->claim_inflight && e->claim_cap - e->busy - e->ready_count - e->reserved > 0) {
+            !e->claim_inflight &&
+            hold_cap_locked(e) - e->busy - e->ready_count - e->reserved > 0) {
             e->reserved++;
             s->claimed = true;
             s->op.u.insert.claim_owner = e->node_id;

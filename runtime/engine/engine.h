@@ -50,6 +50,9 @@ typedef struct taas_engine_opts {
     int prune_every_ms;       /* default 10000 */
     /* Tasks claimed beyond the free workers, waiting in memory for one: one
      * durable claim then feeds many short bodies. 0 = default 64, < 0 = none.
+     * While bodies are short, the engine holds more: as many as its workers
+     * are expected to start within 50 ms (from the bodies' running average
+     * duration), at most 1024; slow bodies keep this bound.
      * Trade-off: a crash fails the non-idempotent tasks among them as
      * "interrupted" although their bodies never started (at-most-once holds);
      * idempotent ones run again. */
