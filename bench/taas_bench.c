@@ -63,7 +63,6 @@ typedef struct bench {
     int64_t round_total_ns;
     /* verification */
     long verified, succeeded;
-    long start_us_samples;   /* body starts read from a latency_probe output */
     int warm_status;
     char warm_details[256];
 } bench;
@@ -167,7 +166,6 @@ static void on_get(void *payload, int status, const char *details, const uint8_t
         const char *us = r->task->output_json ? strstr(r->task->output_json, "\"started_us\":")
                                                : NULL;
         if (us) {
-            B.start_us_samples++;
             bench_lat_add(&B.res.start, (strtoll(us + 13, NULL, 10) - j->wall_submit_us) * 1000);
         } else if (r->task->started_at_ms > 0) {
             bench_lat_add(&B.res.start,

@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/run.h"
@@ -53,23 +52,16 @@
 /* Tasks held here (claimed, or inserted already claimed) may exceed workers
  * + prefetch when bodies are short: as many as the workers are expected to
  * start within HOLD_US (from the bodies' running average duration), at most
- * SUBMIT_CAP_MAX. Slow bodies keep the prefetch bound, so one server does
+ * HOLD_CAP_MAX. Slow bodies keep the prefetch bound, so one server does
  * not hold work other servers could run. */
 #define HOLD_US 50000
-#define SUBMIT_CAP_MAX 1024
+#define HOLD_CAP_MAX 1024
 /* The average before any body has run: assume slow until measured. */
 #define BODY_US_INITIAL 100000
 #define SWEEP_TICK_MS 100
 #define RECOVER_EVERY_MS 2000
 
 typedef struct job job;
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 struct taas_watch {
     taas_watch *next;        /* bucket chain */
@@ -277,7 +269,7 @@ static void claim_done(taas_store_op *op, void *arg);
 /* How many tasks this node may hold at once (running, ready for a worker,
  * or being inserted already claimed): workers + prefetch, or, while bodies
  * are short, as many as the workers are expected to start within HOLD_US
- * (at most SUBMIT_CAP_MAX). With e->mu. */
+ * (at most HOLD_CAP_MAX). With e->mu. */
 static int hold_cap_locked(const taas_engine *e)
 {
     if (e->opts.prefetch == 0) /* TAAS_PREFETCH=-1: only for free workers */
@@ -285,7 +277,34 @@ static int hold_cap_locked(const taas_engine *e)
     int64_t fit = (int64_t)HOLD_US * e->nworkers / (e->body_avg_us > 0 ? e->body_avg_us : 1);
     if (fit <= e->claim_cap)
         return e->claim_cap;
-    return fit > SUBMIT_CAP_MAX ? SUBMIT_CAP_MAX : (int)fit;
+    return fit > HOLD_CAP_MAX ? HOLD_CAP_MAX : (int)fit;
+}
+
+/* Tasks this node may still take: claim, or insert already claimed. With e->mu. */
+static int free_slots_locked(const taas_engine *e)
+{
+    return hold_cap_locked(e) - e->busy - e->ready_count - e->reserved;
+}
+
+/* Append the chain `first` (n jobs, linked by next) to the ready queue and
+ * wake the workers. With e->mu. */
+static void ready_append_locked(taas_engine *e, job *first, int n)
+{
+    if (!first)
+        return;
+    if (e->ready_tail)
+        e->ready_tail->next = first;
+    else
+        e->ready_head = first;
+    job *last = first;
+    while (last->next)
+        last = last->next;
+    e->ready_tail = last;
+    e->ready_count += n;
+    if (n == 1)
+        pthread_cond_signal(&e->work_cv);
+    else
+        pthread_cond_broadcast(&e->work_cv);
 }
 
 /* Issue a CLAIM if workers are free and the store may hold runnable tasks.
@@ -298,7 +317,7 @@ static void maybe_claim_locked(taas_engine *e)
     /* Claim for the free workers plus a bounded prefetch, so one durable
      * claim feeds many bodies: a commit costs milliseconds, a no-op body
      * microseconds. */
-    int free_slots = hold_cap_locked(e) - e->busy - e->ready_count - e->reserved;
+    int free_slots = free_slots_locked(e);
     if (free_slots > e->claim_buf_len)
         free_slots = e->claim_buf_len;
     if (free_slots <= 0)
@@ -440,16 +459,7 @@ static void claim_done(taas_store_op *op, void *arg)
 
     pthread_mutex_lock(&e->mu);
     e->claim_inflight = false;
-    if (first) {
-        if (e->ready_tail)
-            e->ready_tail->next = first;
-        else
-            e->ready_head = first;
-        for (job *j = first; j; j = j->next)
-            e->ready_tail = j;
-        e->ready_count += got;
-        pthread_cond_broadcast(&e->work_cv);
-    }
+    ready_append_locked(e, first, got);
     /* A full claim suggests more are waiting; a failed one is retried by the sweeper. */
     if (op->result == TAAS_STORE_OK && n == op->u.claim.max)
         e->pending_hint = true;
@@ -701,9 +711,9 @@ static void *worker_main(void *p)
             atomic_store(&j->stop, TAAS_STOP_CANCEL);
         pthread_mutex_unlock(&e->mu);
 
-        int64_t t0 = mono_us();
+        int64_t t0 = taas_mono_us();
         run_body(e, j);
-        int64_t took = mono_us() - t0;
+        int64_t took = taas_mono_us() - t0;
         TAAS_FAULT_POINT("engine.body_done");
 
         pthread_mutex_lock(&e->mu);
@@ -1153,8 +1163,8 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     pthread_condattr_destroy(&ca);
 
     e->slots = calloc((size_t)e->nworkers, sizeof *e->slots);
-    e->claim_buf_len = e->opts.prefetch > 0 && e->claim_cap < SUBMIT_CAP_MAX ? SUBMIT_CAP_MAX
-                                                                              : e->claim_cap;
+    e->claim_buf_len = e->opts.prefetch > 0 && e->claim_cap < HOLD_CAP_MAX ? HOLD_CAP_MAX
+                                                                            : e->claim_cap;
     e->claim_buf = calloc((size_t)e->claim_buf_len, sizeof *e->claim_buf);
     e->workers = calloc((size_t)e->nworkers, sizeof *e->workers);
     e->writer = taas_writer_start(store, NULL);
@@ -1423,13 +1433,7 @@ static void start_claimed(taas_engine *e, submit_op *s, bool added)
     e->reserved--;
     if (j) {
         j->next = NULL;
-        if (e->ready_tail)
-            e->ready_tail->next = j;
-        else
-            e->ready_head = j;
-        e->ready_tail = j;
-        e->ready_count++;
-        pthread_cond_signal(&e->work_cv);
+        ready_append_locked(e, j, 1);
     } else {
         maybe_claim_locked(e);
     }
@@ -1576,8 +1580,7 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
     if (e->opts.claim_on_submit >= 0 && s->rec.run_after_ms <= now) {
         pthread_mutex_lock(&e->mu);
         if (e->opts.run_workers && !atomic_load(&e->stopping) && !e->pending_hint &&
-            !e->claim_inflight &&
-            hold_cap_locked(e) - e->busy - e->ready_count - e->reserved > 0) {
+            !e->claim_inflight && free_slots_locked(e) > 0) {
             e->reserved++;
             s->claimed = true;
             s->op.u.insert.claim_owner = e->node_id;

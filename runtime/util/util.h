@@ -11,6 +11,8 @@
 int64_t taas_now_ms(void);
 /* Monotonic milliseconds, for deadlines and intervals. */
 int64_t taas_mono_ms(void);
+/* Monotonic microseconds, for short durations. */
+int64_t taas_mono_us(void);
 
 /* A new UUIDv7 (RFC 9562): 48-bit ms timestamp then random bits, so ids sort
  * by creation time. Writes 36 characters plus NUL. Thread-safe. */
