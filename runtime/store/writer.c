@@ -15,6 +15,7 @@
  */
 #include "store/store.h"
 #include "util/fault.h"
+#include "util/trace.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -36,8 +37,28 @@ struct taas_writer {
     taas_store_op *head, *tail;
     bool stopping;
     taas_store_op **batch;
+    const char **trace_ids; /* with tracing on: the batch's task ids */
     taas_writer_stats stats; /* under mu */
 };
+
+/* The task id an operation is about, for the trace: inserts only (the
+ * submit path is what bench/trace breaks down). */
+static const char *trace_id(const taas_store_op *op)
+{
+    return op->kind == TAAS_OP_INSERT && op->u.insert.task ? op->u.insert.task->id : NULL;
+}
+
+static void trace_batch_start(taas_writer *w, size_t n)
+{
+    if (!w->trace_ids)
+        w->trace_ids = calloc((size_t)w->max_batch, sizeof(*w->trace_ids));
+    if (!w->trace_ids)
+        return;
+    for (size_t i = 0; i < n; i++)
+        w->trace_ids[i] = trace_id(w->batch[i]);
+    taas_trace_set_batch(w->trace_ids, (int)n);
+    taas_trace_batch("writer.batch");
+}
 
 static void *writer_main(void *arg)
 {
@@ -62,9 +83,13 @@ static void *writer_main(void *arg)
             w->tail = NULL;
         pthread_mutex_unlock(&w->mu);
 
+        if (taas_trace_on)
+            trace_batch_start(w, n);
         uint64_t t0 = clock_us(CLOCK_MONOTONIC), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
         int rc = w->store->apply(w->store, w->batch, n);
         uint64_t t1 = clock_us(CLOCK_MONOTONIC), c1 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+        taas_trace_batch("writer.applied");
+        taas_trace_set_batch(NULL, 0);
 
         pthread_mutex_lock(&w->mu);
         w->stats.batches++;
@@ -81,6 +106,7 @@ static void *writer_main(void *arg)
             taas_store_op *op = w->batch[i];
             if (rc == 0)
                 TAAS_FAULT_POINT_OP("writer.committed", op->kind);
+            taas_trace("writer.done", op, trace_id(op));
             if (op->done)
                 op->done(op, op->done_arg);
         }
@@ -126,6 +152,7 @@ int taas_writer_enqueue(taas_writer *w, taas_store_op *op, taas_op_done_fn done,
     op->done = done;
     op->done_arg = arg;
     op->next = NULL;
+    taas_trace("writer.enqueue", op, trace_id(op));
     pthread_mutex_lock(&w->mu);
     if (w->stopping) {
         pthread_mutex_unlock(&w->mu);
@@ -160,5 +187,6 @@ void taas_writer_stop(taas_writer *w)
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     free(w->batch);
+    free(w->trace_ids);
     free(w);
 }
