@@ -124,8 +124,6 @@ class Agent(unittest.TestCase):
                                         "model_calls": 1, "http_requests": 1})
         self.assertEqual(out["provider"], p)
         self.assertEqual(out["model"], "scripted-%s-model" % p)
-        self.assertTrue(any(e.progress_message.startswith("step 1/8") for e in events),
-                        [e.progress_message for e in events])
         llm.assert_clean(self)
 
     def case_one_tool_call(self, p):
@@ -157,10 +155,6 @@ class Agent(unittest.TestCase):
         self.assertNotIn("error", s)
         self.assertEqual(out["usage"]["model_calls"], 2)
         self.assertEqual(out["usage"]["input_tokens"], 22)
-        # Watchers may coalesce progress that comes fast; the steps' lines
-        # are there, the tool's own (countdown's) is checked by cancel_mid_step.
-        self.assertTrue(any(e.progress_message.startswith("step ") for e in events),
-                        [e.progress_message for e in events])
         llm.assert_clean(self)
 
     def case_several_in_one_turn(self, p):
@@ -324,8 +318,10 @@ class Agent(unittest.TestCase):
         llm.script(Turn(calls=[("countdown", {"seconds": 60, "step_ms": 100})]))
         tid = self.submit(p, tools=["countdown", "my_custom_task"])
         stream = self.tasks.WatchTask(S.WatchTaskRequest(task_id=tid), timeout=60)
+        # The agent's progress carries the running tool's own: the countdown
+        # reports every 100 ms, so its lines reach the watcher.
         for e in stream:
-            if "countdown:" in e.progress_message:
+            if e.progress_message.startswith("step 1/8: countdown: "):
                 break
         t0 = time.monotonic()
         self.tasks.CancelTask(S.CancelTaskRequest(task_id=tid), timeout=T)
