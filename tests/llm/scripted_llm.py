@@ -187,7 +187,10 @@ def _view_ollama(v, b, bad):
 # Request checks: what each API reference says a request must be
 
 def _check_openai(h, b, key, bad):
-    if h.get("authorization") != "Bearer " + key:
+    if key is None:
+        if "authorization" in h:
+            bad("openai: no key is configured, yet an Authorization header was sent")
+    elif h.get("authorization") != "Bearer " + key:
         bad("openai: Authorization must be 'Bearer <key>', got %r" % _mask(h.get("authorization")))
     if not isinstance(b.get("model"), str) or not b["model"]:
         bad("openai: model is required")
