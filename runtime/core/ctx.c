@@ -59,6 +59,7 @@ void taas_ctx_free(taas_ctx *c)
 
 int taas_ctx_fail_kind(const taas_ctx *c) { return c->fail_kind; }
 const char *taas_ctx_fail_message(const taas_ctx *c) { return c->fail_msg; }
+atomic_int *taas_ctx_stop_flag(const taas_ctx *c) { return c->stop; }
 
 /* ---- author API ---------------------------------------------------------- */
 
