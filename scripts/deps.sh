@@ -29,6 +29,11 @@ for p in $want; do
         missing="$missing $p"
     fi
 done
+# node and npm (tests/mcp runs the MCP SDK's client): any install will do,
+# Debian's or one that bundles npm, so only a missing command adds them.
+if [ "${1:-build}" = "test" ] && ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
