@@ -727,6 +727,11 @@ static void add_int_arg(grpc_arg *args, size_t *n, const char *key, int v, int d
 /* Split "host:port" / "[v6]:port" and rebuild it with the bound port. */
 static void format_bound(char *out, size_t cap, const char *listen, int port)
 {
+    /* A socket path has no port: gRPC answers 1 for it, which is no port. */
+    if (!strncmp(listen, "unix:", 5) || !strncmp(listen, "unix-abstract:", 14)) {
+        snprintf(out, cap, "%s", listen);
+        return;
+    }
     const char *colon = strrchr(listen, ':');
     int hostlen = colon ? (int)(colon - listen) : (int)strlen(listen);
     snprintf(out, cap, "%.*s:%d", hostlen, listen, port);
