@@ -154,13 +154,6 @@ const char *taas_server_grpc_version(void)
     return grpc_version_string();
 }
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Call state */
 
@@ -599,7 +592,7 @@ static void on_final_done(taas_call *c, bool ok)
     else
         c->final_status = c->fin_status;
     if (s->o.done)
-        s->o.done(s->o.arg, c, c->final_status, mono_us() - c->start_us);
+        s->o.done(s->o.arg, c, c->final_status, taas_mono_us() - c->start_us);
 }
 
 static void post_request(taas_server *s, int method_index)
@@ -634,7 +627,7 @@ static void on_new_call(taas_call *c, bool ok)
     if (atomic_load(&s->accepting))
         post_request(s, c->method_index);
 
-    c->start_us = mono_us();
+    c->start_us = taas_mono_us();
     c->peer = grpc_call_get_peer(c->gc);
     if (c->method_index < 0) {
         c->generic_name = grpc_slice_to_c_string(c->details.method);
