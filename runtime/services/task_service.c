@@ -259,6 +259,9 @@ static void submit_done(void *arg, const taas_submit_result *res)
     taas_call_unref(call);
 }
 
+/* How the engine's message for inputs that break the schema begins. */
+static const char INVALID_INPUTS[] = "invalid inputs for ";
+
 static void submit_task(taas_call *call, void *arg)
 {
     taas_services *s = arg;
@@ -297,7 +300,12 @@ static void submit_task(taas_call *call, void *arg)
             taas_call_ref(call);
             taas_status st = taas_engine_submit(e, &sr, submit_done, call, msg, sizeof msg);
             svc_leave(s);
-            if (st != TAAS_ST_OK) {
+            if (st == TAAS_ST_INVALID_ARGUMENT &&
+                strncmp(msg, INVALID_INPUTS, sizeof INVALID_INPUTS - 1) == 0) {
+                svc_reply_invalid_inputs(call, req->task_name, req->inputs_json,
+                                         strlen(req->inputs_json), msg);
+                taas_call_unref(call);
+            } else if (st != TAAS_ST_OK) {
                 taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
                 taas_call_unref(call);
             }
