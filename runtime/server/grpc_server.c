@@ -50,6 +50,7 @@
 
 #include "server/absl_mutex.h"
 #include "util/log.h"
+#include "util/trace.h"
 #include "util/utf8.h"
 #include "util/util.h"
 
@@ -618,6 +619,7 @@ static void post_request(taas_server *s, int method_index)
 
 static void on_new_call(taas_call *c, bool ok)
 {
+    taas_trace("call.new", c, NULL);
     taas_server *s = c->srv;
     if (!ok) {
         /* A pending request given back at shutdown. */

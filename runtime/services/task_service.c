@@ -41,6 +41,7 @@
 #include "store/store.h"
 #include "taas/registry.h"
 #include "taas/v1/taas.pb-c.h"
+#include "util/trace.h"
 #include "util/utf8.h"
 #include "util/util.h"
 
@@ -246,6 +247,7 @@ static void unavailable(taas_call *call)
 static void submit_done(void *arg, const taas_submit_result *res)
 {
     taas_call *call = arg;
+    taas_trace("svc.reply", call, res->task_id);
     if (res->status != TAAS_ST_OK) {
         taas_call_reply(call, res->status, res->message ? res->message : taas_status_name(res->status),
                         NULL, 0);
@@ -255,6 +257,7 @@ static void submit_done(void *arg, const taas_submit_result *res)
         resp.duplicate = res->duplicate;
         resp.state = (Taas__V1__TaskState)res->state;
         svc_reply(call, &resp.base);
+        taas_trace("svc.replied", call, res->task_id);
     }
     taas_call_unref(call);
 }
@@ -298,6 +301,7 @@ static void submit_task(taas_call *call, void *arg)
             };
             msg[0] = '\0';
             taas_call_ref(call);
+            taas_trace("svc.submit", call, NULL);
             taas_status st = taas_engine_submit(e, &sr, submit_done, call, msg, sizeof msg);
             svc_leave(s);
             if (st == TAAS_ST_INVALID_ARGUMENT &&
