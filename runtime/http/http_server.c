@@ -1076,9 +1076,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     c->method = k == R_METRICS ? &h->own[0] : k == R_HISTORY ? &h->own[1] : h->mirror[k];
     peer_of(conn, c->peer, sizeof c->peer);
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, c);
-    if (!atomic_load(&h->accepting))
+    if (!atomic_load(&h->accepting)) {
+        hc_reply((taas_call *)c, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
         return send_error(conn, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
+    }
+    if (k == R_SUBMIT || k == R_CANCEL) {
+        /* A cross-site form can POST text/plain or form data without the
+         * page's consent, but not application/json: asking for it keeps a
+         * browser on another site from submitting or cancelling here even
+         * when authentication is off (a fetch with it needs a CORS preflight,
+         * which this server never grants). */
+        size_t n;
+        const char *ct = hc_metadata((taas_call *)c, "content-type", &n);
+        if (!ct || n < 16 || strncasecmp(ct, "application/json", 16) != 0 ||
+            (n > 16 && ct[16] != ';' && ct[16] != ' ')) {
+            const char *m = "Content-Type must be application/json";
+            hc_reply((taas_call *)c, TAAS_ST_INVALID_ARGUMENT, m, NULL, 0);
+            return send_error(conn, TAAS_ST_INVALID_ARGUMENT, m, NULL, 415);
+        }
+    }
     if (c->body_too_big) {
+        hc_reply((taas_call *)c, TAAS_ST_RESOURCE_EXHAUSTED, "request body over the limit", NULL, 0);
         char msg[160];
         snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", max_body);
         return send_error(conn, TAAS_ST_RESOURCE_EXHAUSTED, msg, NULL, 413);

@@ -223,11 +223,11 @@ class HttpApi(unittest.TestCase):
     def test_cancel_running(self):
         tid = self.c.submit("countdown", {"seconds": 30, "step_ms": 50})
         self.c.wait_state(tid, ["RUNNING"])
-        st, j, _ = self.c.req("POST", "/v1/tasks/%s/cancel" % tid)
+        st, j, _ = self.c.req("POST", "/v1/tasks/%s/cancel" % tid, {})
         self.assertEqual(st, 200, j)
         t = self.c.wait_state(tid, ["CANCELLED"], timeout=10)
         self.assertEqual(t["state"], "CANCELLED")
-        st, j, _ = self.c.req("POST", "/v1/tasks/%s/cancel" % "01890000-0000-7000-8000-000000000000")
+        st, j, _ = self.c.req("POST", "/v1/tasks/%s/cancel" % "01890000-0000-7000-8000-000000000000", {})
         self.assertEqual(st, 404)
 
     def test_errors(self):
@@ -265,6 +265,13 @@ class HttpApi(unittest.TestCase):
                 self.assertEqual(st, code, j)
                 self.assertEqual(j["error"]["status"], status)
                 self.assertIn(needle, j["error"]["message"])
+        # No JSON content type on a state-changing request (what a cross-site
+        # form would send): refused before anything happens.
+        for path in ["/v1/tasks", "/v1/tasks/x/cancel"]:
+            st, j, _ = c.req("POST", path, raw='{"task_name": "noop"}',
+                             headers={"Content-Type": "text/plain"})
+            self.assertEqual(st, 415, j)
+            self.assertEqual(j["error"]["message"], "Content-Type must be application/json")
         # A schema violation names the field, as gRPC's message does.
         st, j, _ = c.req("POST", "/v1/tasks", {"task_name": "my_custom_task",
                                                "inputs": {"param1": "x", "param2": "y"}})
@@ -444,8 +451,9 @@ class HttpAuth(unittest.TestCase):
         unknown = "01890000-0000-7000-8000-000000000000"
         for path, method in [("/v1/tasks/%s", "GET"), ("/v1/tasks/%s/cancel", "POST"),
                              ("/v1/tasks/%s/events", "GET")]:
-            st_b, jb, _ = bob.req(method, path % tid)
-            st_u, ju, _ = bob.req(method, path % unknown)
+            body = {} if method == "POST" else None
+            st_b, jb, _ = bob.req(method, path % tid, body)
+            st_u, ju, _ = bob.req(method, path % unknown, body)
             self.assertEqual(st_b, 404)
             # Exactly what an unknown id gets, but for the id itself.
             self.assertEqual(jb["error"]["message"].replace(tid, "X"),
@@ -453,7 +461,7 @@ class HttpAuth(unittest.TestCase):
         self.assertNotIn(tid, [t["id"] for t in bob.req("GET", "/v1/tasks")[1]["tasks"]])
         self.assertIn(tid, [t["id"] for t in alice.req("GET", "/v1/tasks")[1]["tasks"]])
         self.assertEqual(admin.req("GET", "/v1/tasks/" + tid)[0], 200)
-        self.assertEqual(alice.req("POST", "/v1/tasks/%s/cancel" % tid)[0], 200)
+        self.assertEqual(alice.req("POST", "/v1/tasks/%s/cancel" % tid, {})[0], 200)
 
 
 class HttpExposure(unittest.TestCase):
