@@ -50,6 +50,7 @@
 
 #include "server/absl_mutex.h"
 #include "util/log.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 #define REQUESTS_PER_METHOD 8
@@ -493,6 +494,10 @@ void taas_call_reply(taas_call *c, taas_status st, const char *message, void *bu
     c->finish_wanted = true;
     c->fin_status = st;
     c->fin_msg = message ? strdup(message) : NULL;
+    /* Status messages quote what clients sent and may have been cut at a
+     * byte count; clients decode them as UTF-8, so make them valid. */
+    if (c->fin_msg)
+        taas_utf8_fix(c->fin_msg);
     grpc_byte_buffer *bb = NULL;
     if (buf && st == TAAS_ST_OK)
         bb = bb_from_malloc(buf, len);
@@ -752,6 +757,11 @@ static void add_int_arg(grpc_arg *args, size_t *n, const char *key, int v, int d
 /* Split "host:port" / "[v6]:port" and rebuild it with the bound port. */
 static void format_bound(char *out, size_t cap, const char *listen, int port)
 {
+    /* A socket path has no port: gRPC answers 1 for it, which is no port. */
+    if (!strncmp(listen, "unix:", 5) || !strncmp(listen, "unix-abstract:", 14)) {
+        snprintf(out, cap, "%s", listen);
+        return;
+    }
     const char *colon = strrchr(listen, ':');
     int hostlen = colon ? (int)(colon - listen) : (int)strlen(listen);
     snprintf(out, cap, "%.*s:%d", hostlen, listen, port);

@@ -219,6 +219,22 @@ static int apply(struct config *c, int opt, const char *v)
             fprintf(stderr, "taas-server: --listen: empty address\n");
             return -1;
         }
+        if (strncmp(v, "unix:", 5) != 0 && strncmp(v, "unix-abstract:", 14) != 0) {
+            /* gRPC reads the port modulo 65536 (99999 listened on 34463):
+             * check it here. */
+            const char *colon = strrchr(v, ':');
+            char *end = NULL;
+            long port = colon && colon[1] >= '0' && colon[1] <= '9' ? strtol(colon + 1, &end, 10)
+                                                                   : -1;
+            if (port < 0 || port > 65535 || *end != '\0' ||
+                (v[0] == '[' && colon[-1] != ']')) {
+                fprintf(stderr,
+                        "taas-server: --listen: expected HOST:PORT with PORT 0 to 65535 (0 picks "
+                        "a free port), [IPv6]:PORT or unix:PATH, got '%s'\n",
+                        v);
+                return -1;
+            }
+        }
         c->listen = v;
         return 0;
     case OPT_HTTP:
