@@ -45,6 +45,7 @@
 #include "http/assets.h"
 #include "http/openapi.h"
 #include "http/pbjson.h"
+#include "internal/rpc_status.pb-c.h"
 #include "json/json.h"
 #include "metrics/metrics.h"
 #include "taas/v1/taas.pb-c.h"
@@ -150,6 +151,8 @@ struct hcall {
     char *msg;
     uint8_t *rbuf;
     size_t rlen;
+    uint8_t *details; /* packed google.rpc.Status of an error, or NULL */
+    size_t details_len;
     bool suspended;
     bool gone; /* MHD completed the request */
     taas_status final_status;
@@ -199,7 +202,54 @@ int taas_http_status_of(taas_status st)
  * derived from the message the handler wrote ("invalid inputs for t:
  * /param2: expected number..." -> field "inputs/param2").
  */
+/* The field violations of a packed google.rpc.Status holding a BadRequest
+ * (what a gRPC client reads from grpc-status-details-bin), as JSON. */
+static bool write_violations(taas_jw *w, const uint8_t *details, size_t dlen)
+{
+    Taas__Internal__Rpc__Status *st = taas__internal__rpc__status__unpack(NULL, dlen, details);
+    if (!st)
+        return false;
+    bool any = false;
+    for (size_t i = 0; i < st->n_details; i++) {
+        const Taas__Internal__Rpc__Any *a = st->details[i];
+        if (strcmp(a->type_url, "type.googleapis.com/google.rpc.BadRequest") != 0)
+            continue;
+        Taas__Internal__Rpc__BadRequest *br =
+            taas__internal__rpc__bad_request__unpack(NULL, a->value.len, a->value.data);
+        if (!br)
+            continue;
+        taas_jw_obj_begin(w);
+        taas_jw_key(w, "@type");
+        taas_jw_str(w, a->type_url);
+        taas_jw_key(w, "field_violations");
+        taas_jw_arr_begin(w);
+        for (size_t k = 0; k < br->n_field_violations; k++) {
+            taas_jw_obj_begin(w);
+            taas_jw_key(w, "field");
+            taas_jw_str(w, br->field_violations[k]->field);
+            taas_jw_key(w, "description");
+            taas_jw_str(w, br->field_violations[k]->description);
+            taas_jw_obj_end(w);
+        }
+        taas_jw_arr_end(w);
+        taas_jw_obj_end(w);
+        taas__internal__rpc__bad_request__free_unpacked(br, NULL);
+        any = true;
+    }
+    taas__internal__rpc__status__free_unpacked(st, NULL);
+    return any;
+}
+
+static char *error_json_details(taas_status st, const char *msg, const char *field,
+                                const uint8_t *details, size_t dlen, size_t *len);
+
 static char *error_json(taas_status st, const char *msg, const char *field, size_t *len)
+{
+    return error_json_details(st, msg, field, NULL, 0, len);
+}
+
+static char *error_json_details(taas_status st, const char *msg, const char *field,
+                                const uint8_t *details, size_t dlen, size_t *len)
 {
     taas_jw w;
     taas_jw_init(&w, 0);
@@ -226,11 +276,12 @@ static char *error_json(taas_status st, const char *msg, const char *field, size
             const char *c1 = strstr(msg, ": ");
             const char *rest = c1 ? c1 + 2 : "";
             const char *c2 = rest[0] == '/' ? strstr(rest, ": ") : NULL;
+            /* As gRPC's BadRequest names it: the JSON Pointer into the inputs. */
             if (c2) {
-                snprintf(fbuf, sizeof fbuf, "inputs%.*s", (int)(c2 - rest), rest);
+                snprintf(fbuf, sizeof fbuf, "%.*s", (int)(c2 - rest), rest);
                 desc = c2 + 2;
             } else {
-                snprintf(fbuf, sizeof fbuf, "inputs");
+                snprintf(fbuf, sizeof fbuf, "/");
                 desc = rest;
             }
         } else {
@@ -243,7 +294,9 @@ static char *error_json(taas_status st, const char *msg, const char *field, size
     }
     taas_jw_key(&w, "details");
     taas_jw_arr_begin(&w);
-    if (fbuf[0]) {
+    if (details && dlen && write_violations(&w, details, dlen)) {
+        /* The handler's own details: exactly what a gRPC client gets. */
+    } else if (fbuf[0]) {
         taas_jw_obj_begin(&w);
         taas_jw_key(&w, "@type");
         taas_jw_str(&w, "type.googleapis.com/google.rpc.BadRequest");
@@ -340,6 +393,7 @@ static void hc_free(struct hcall *c)
     free(c->principal);
     free(c->msg);
     free(c->rbuf);
+    free(c->details);
     free(c->out);
     pthread_mutex_destroy(&c->mu);
     free(c);
@@ -533,6 +587,22 @@ static void hc_reply(taas_call *call, taas_status st, const char *message, void 
     pthread_mutex_unlock(&c->mu);
 }
 
+static void hc_reply_details(taas_call *call, taas_status st, const char *message, void *details,
+                             size_t len)
+{
+    struct hcall *c = (struct hcall *)call;
+    pthread_mutex_lock(&c->mu);
+    bool first = !c->replied && st != TAAS_ST_OK && details && len;
+    if (first) {
+        c->details = details;
+        c->details_len = len;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!first)
+        free(details);
+    hc_reply(call, st, message, NULL, 0);
+}
+
 /* TaskEvent (protobuf) -> one SSE event. */
 static int hc_send(taas_call *call, void *buf, size_t len, unsigned flags)
 {
@@ -590,6 +660,7 @@ static const taas_call_ops hcall_ops = {
     .ref = hc_ref,
     .unref = hc_unref,
     .reply = hc_reply,
+    .reply_details = hc_reply_details,
     .send = hc_send,
     .cancelled = hc_cancelled,
     .on_cancel = hc_on_cancel,
@@ -902,8 +973,13 @@ static enum MHD_Result answer_ready_call(struct hcall *c)
 {
     /* c->mu held by the caller? No: called with it released. */
     struct MHD_Connection *conn = c->conn;
-    if (c->st != TAAS_ST_OK)
-        return send_error(conn, c->st, c->msg, NULL, 0);
+    if (c->st != TAAS_ST_OK) {
+        size_t len = 0;
+        char *j = error_json_details(c->st, c->msg, NULL, c->details, c->details_len, &len);
+        if (!j)
+            return MHD_NO;
+        return send_buf(conn, taas_http_status_of(c->st), "application/json", j, len, true);
+    }
     if (c->route->kind == R_METRICS) {
         void *b = c->rbuf;
         c->rbuf = NULL;

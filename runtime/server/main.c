@@ -36,6 +36,7 @@
 #include "store/store.h"
 #include "taas/registry.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #ifndef TAAS_VERSION
 #define TAAS_VERSION "0.0.0"
@@ -760,12 +761,7 @@ int main(int argc, char **argv)
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
     }
-    int64_t t0 = 0;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    }
+    int64_t t0 = taas_mono_ms();
     taas_log(TAAS_LOG_INFO, "server.stopping", "signal=%s grace_ms=%d",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", c.shutdown_grace_ms);
 
@@ -791,10 +787,8 @@ int main(int argc, char **argv)
     if (stuck <= 0)
         store->close(store);
     taas_log_batching_stop();
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     taas_log(TAAS_LOG_INFO, "server.stop", "status=%s took_ms=%lld",
              stuck > 0 ? "bodies_still_running" : rc ? "timeout" : "clean",
-             (long long)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0));
+             (long long)(taas_mono_ms() - t0));
     return rc;
 }

@@ -42,6 +42,7 @@
 #include "store/store.h"
 #include "taas/registry.h"
 #include "taas/v1/taas.pb-c.h"
+#include "util/trace.h"
 #include "util/utf8.h"
 #include "util/util.h"
 
@@ -255,6 +256,7 @@ static void submit_done(void *arg, const taas_submit_result *res)
 {
     struct submit_ctx *sc = arg;
     taas_call *call = sc->call;
+    taas_trace("svc.reply", call, res->task_id);
     if (res->status == TAAS_ST_OK)
         taas_metrics_submitted(sc->task, res->duplicate, taas_mono_us() - taas_call_start_us(call));
     free(sc);
@@ -267,9 +269,13 @@ static void submit_done(void *arg, const taas_submit_result *res)
         resp.duplicate = res->duplicate;
         resp.state = (Taas__V1__TaskState)res->state;
         svc_reply(call, &resp.base);
+        taas_trace("svc.replied", call, res->task_id);
     }
     taas_call_unref(call);
 }
+
+/* How the engine's message for inputs that break the schema begins. */
+static const char INVALID_INPUTS[] = "invalid inputs for ";
 
 static void submit_task(taas_call *call, void *arg)
 {
@@ -312,16 +318,22 @@ static void submit_task(taas_call *call, void *arg)
                 sc->call = call;
                 sc->task = taas_registry_find(req->task_name)->name;
                 taas_call_ref(call);
+                taas_trace("svc.submit", call, NULL);
                 st = taas_engine_submit(e, &sr, submit_done, sc, msg, sizeof msg);
             }
             svc_leave(s);
-            if (st != TAAS_ST_OK) {
-                taas_call_reply(call, st, msg[0] ? msg : sc ? taas_status_name(st) : "out of memory",
-                                NULL, 0);
-                if (sc) {
-                    free(sc);
-                    taas_call_unref(call);
-                }
+            if (!sc) {
+                taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
+            } else if (st == TAAS_ST_INVALID_ARGUMENT &&
+                       strncmp(msg, INVALID_INPUTS, sizeof INVALID_INPUTS - 1) == 0) {
+                svc_reply_invalid_inputs(call, req->task_name, req->inputs_json,
+                                         strlen(req->inputs_json), msg);
+                free(sc);
+                taas_call_unref(call);
+            } else if (st != TAAS_ST_OK) {
+                taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
+                free(sc);
+                taas_call_unref(call);
             }
         }
     }

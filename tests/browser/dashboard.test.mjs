@@ -188,7 +188,8 @@ try {
     const ids = [];
     for (let i = 0; i < 7; i++) ids.push((await apiCall(base, 'POST', '/v1/tasks', {task_name: 'noop', inputs: {}})).json.task_id);
     await page.goto(base + '/#/tasks?task_name=noop&page_size=10');
-    await waitFor(page, () => document.querySelectorAll('#task-rows tr').length === 7);
+    await waitFor(page, () => document.getElementById('f-name')?.value === 'noop' &&
+                              document.querySelectorAll('#task-rows tr').length === 7);
     await page.selectOption('#f-size', '5');
     await waitFor(page, () => document.querySelectorAll('#task-rows tr').length === 5);
     const first = await page.$$eval('#task-rows tr', rs => rs.map(r => r.dataset.id));
@@ -204,11 +205,12 @@ try {
     await waitFor(page, () => document.querySelectorAll('#task-rows tr').length === 5);
     // State filter.
     await page.goto(base + '/#/tasks?state=CANCELLED');
-    await waitFor(page, () => document.querySelectorAll('#task-rows tr').length >= 1);
+    await waitFor(page, () => document.getElementById('f-state')?.value === 'CANCELLED' &&
+                              document.querySelectorAll('#task-rows tr').length >= 1);
     assert.ok(await page.$$eval('#task-rows .state', s => s.every(x => x.dataset.state === 'CANCELLED')));
     // Time filter: a window in the future holds nothing.
     await page.goto(base + '/#/tasks?after=2999-01-01T00:00');
-    await page.waitForSelector('#page-info');
+    await waitFor(page, () => document.getElementById('f-after')?.value === '2999-01-01T00:00');
     await waitFor(page, () => /· 0 tasks/.test(document.getElementById('page-info').textContent));
   });
 

@@ -278,8 +278,14 @@ class HttpApi(unittest.TestCase):
         self.assertEqual(st, 400)
         self.assertEqual(j["error"]["message"],
                          "invalid inputs for my_custom_task: /param2: expected number, got string")
-        fv = j["error"]["details"][0]["field_violations"][0]
-        self.assertEqual(fv, {"field": "inputs/param2", "description": "expected number, got string"})
+        fv = j["error"]["details"][0]["field_violations"]
+        self.assertEqual(fv, [{"field": "/param2", "description": "expected number, got string"}])
+        # Every violation, as gRPC's google.rpc.BadRequest lists them.
+        st, j, _ = c.req("POST", "/v1/tasks", {"task_name": "countdown",
+                                               "inputs": {"seconds": -1, "step_ms": 0, "x": 1}})
+        self.assertEqual(st, 400)
+        fields = [v["field"] for v in j["error"]["details"][0]["field_violations"]]
+        self.assertEqual(sorted(fields), ["/seconds", "/step_ms", "/x"])
 
     def test_oversize_body(self):
         big = '{"task_name": "noop", "inputs": {"x": "%s"}}' % ("a" * (5 << 20))
