@@ -56,6 +56,20 @@ void *svc_pack(const ProtobufCMessage *m, size_t *len);
 /* Answer OK with `m` packed (INTERNAL when out of memory). */
 void svc_reply(taas_call *call, const ProtobufCMessage *m);
 /*
+ * A packed google.rpc.Status{code, message, [BadRequest of v[0..n)]} (capped
+ * in count and size), malloc'd; NULL when out of memory.
+ */
+struct taas_error;
+void *svc_bad_request_status(taas_status code, const char *message, const struct taas_error *v,
+                             size_t n, size_t *len);
+/*
+ * Refuse a submit whose inputs break the task's schema: INVALID_ARGUMENT
+ * with `message` (the first violation, as the engine worded it) and every
+ * violation as error details.
+ */
+void svc_reply_invalid_inputs(taas_call *call, const char *task_name, const char *input,
+                              size_t input_len, const char *message);
+/*
  * Isolation: the principal whose tasks alone the call may see - NULL when
  * authentication is off or the caller is admin. The engine applies it
  * (GetTask, CancelTask, WatchTask, ListTasks) and answers another's task
