@@ -29,8 +29,10 @@
 #include <string.h>
 
 #include "json/json.h"
+#include "metrics/metrics.h"
 #include "services/services_int.h"
 #include "store/store.h"
+#include "taas/registry.h"
 #include "taas/v1/taas.pb-c.h"
 #include "util/trace.h"
 #include "util/utf8.h"
@@ -148,10 +150,21 @@ static void unavailable(taas_call *call)
     taas_call_reply(call, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
 }
 
+/* What a submit's callback needs: the call, and the task's name (static,
+ * from the registry) for the metrics. */
+struct submit_ctx {
+    taas_call *call;
+    const char *task;
+};
+
 static void submit_done(void *arg, const taas_submit_result *res)
 {
-    taas_call *call = arg;
+    struct submit_ctx *sc = arg;
+    taas_call *call = sc->call;
     taas_trace("svc.reply", call, res->task_id);
+    if (res->status == TAAS_ST_OK)
+        taas_metrics_submitted(sc->task, res->duplicate, taas_mono_us() - taas_call_start_us(call));
+    free(sc);
     if (res->status != TAAS_ST_OK) {
         taas_call_reply(call, res->status, res->message ? res->message : taas_status_name(res->status),
                         NULL, 0);
@@ -191,17 +204,30 @@ static void submit_task(taas_call *call, void *arg)
             .principal = taas_call_principal(call),
         };
         msg[0] = '\0';
-        taas_call_ref(call);
-        taas_trace("svc.submit", call, NULL);
-        taas_status st = taas_engine_submit(e, &sr, submit_done, call, msg, sizeof msg);
+        struct submit_ctx *sc = malloc(sizeof *sc);
+        taas_status st = TAAS_ST_INTERNAL;
+        if (sc) {
+            /* The registry's name outlives the request; the engine refuses
+             * an unknown name before any callback. */
+            const taas_task_type *tt = taas_registry_find(req->task_name);
+            sc->call = call;
+            sc->task = tt ? tt->name : "";
+            taas_call_ref(call);
+            taas_trace("svc.submit", call, NULL);
+            st = taas_engine_submit(e, &sr, submit_done, sc, msg, sizeof msg);
+        }
         svc_leave(s);
-        if (st == TAAS_ST_INVALID_ARGUMENT &&
-            strncmp(msg, INVALID_INPUTS, sizeof INVALID_INPUTS - 1) == 0) {
+        if (!sc) {
+            taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
+        } else if (st == TAAS_ST_INVALID_ARGUMENT &&
+                   strncmp(msg, INVALID_INPUTS, sizeof INVALID_INPUTS - 1) == 0) {
             svc_reply_invalid_inputs(call, req->task_name, req->inputs_json,
                                      strlen(req->inputs_json), msg);
+            free(sc);
             taas_call_unref(call);
         } else if (st != TAAS_ST_OK) {
             taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
+            free(sc);
             taas_call_unref(call);
         }
     }
