@@ -346,3 +346,24 @@ def test_status_details_match_trailers(server):
     assert st.details[0].type_url == "type.googleapis.com/google.rpc.BadRequest"
     br = rpc_status_pb2.BadRequest.FromString(st.details[0].value)
     assert sorted(v.field for v in br.field_violations) == ["/param1", "/param2"], br
+
+
+def test_typed_task_methods(server):
+    from taas_client import TaskFailed
+
+    async def go():
+        async with client(server) as c:
+            out = await c.tasks.my_custom_task(param1="test", param2=42)
+            assert out == {"result": "Processed test with 42"}
+            assert (await c.tasks.my_custom_task(param1="x"))["result"] == "Processed x with 0"
+            cfg = await c.tasks.with_options(priority=2).create_config(app_name="demo",
+                                                                       features=["b", "a", "b"])
+            assert cfg["features"] == ["a", "b"] and cfg["app_name"] == "demo"
+            assert (await c.tasks.noop(anything=1)) == {"ok": True}
+            with pytest.raises(InvalidInputs) as ei:
+                await c.tasks.my_custom_task(param1="test", param2="42")  # type: ignore
+            assert [v.field for v in ei.value.violations] == ["/param2"]
+            with pytest.raises(TaskFailed) as ei:
+                await c.tasks.load_config(path="does/not/exist.json")
+            assert ei.value.task.state is TaskState.FAILED
+    run(go())
