@@ -623,8 +623,8 @@ static void test_many_in_one_statement(void **state)
 {
     taas_store *s = S(state);
     char keyed[TAAS_ID_LEN + 1];
-    pt_task k = {.name = "t", .key = "kept", .hash = "h", .created_ms = 1};
-    assert_int_equal(pt_insert(s, &k, keyed), TAAS_STORE_OK);
+    st_task k = {.name = "t", .key = "kept", .hash = "h", .created_ms = 1};
+    assert_int_equal(st_insert(s, &k, keyed), TAAS_STORE_OK);
 
     /* Inserts: three new ones (one with quotes and a backslash in its
      * input, one with a key), an id already taken, a key already used with
@@ -633,7 +633,7 @@ static void test_many_in_one_statement(void **state)
     taas_task_rec r[NI];
     memset(r, 0, sizeof(r));
     for (int i = 0; i < NI; i++) {
-        pt_id(r[i].id);
+        st_id(r[i].id);
         r[i].name = "t";
         r[i].input = "{}";
         r[i].created_ms = 2;
@@ -665,19 +665,19 @@ static void test_many_in_one_statement(void **state)
     assert_string_equal(o[4].u.insert.existing_id, keyed);
     assert_int_equal(o[5].result, TAAS_STORE_ECONFLICT);
     taas_task_rec g;
-    pt_get(s, r[1].id, &g);
+    st_get(s, r[1].id, &g);
     assert_string_equal(g.input, r[1].input);
     taas_task_rec_clear(&g);
 
     /* Completions: success, a stale token, an unknown id, a retry. */
     taas_task_rec out[4];
-    int n = pt_claim(s, "w", 4, 10, 100, out);
+    int n = st_claim(s, "w", 4, 10, 100, out);
     assert_int_equal(n, 4);
     taas_store_op c[4];
     taas_store_op *cops[4];
     memset(c, 0, sizeof(c));
     char unknown[TAAS_ID_LEN + 1];
-    pt_id(unknown);
+    st_id(unknown);
     for (int i = 0; i < 4; i++) {
         c[i].kind = TAAS_OP_COMPLETE;
         c[i].u.complete.id = out[i].id;
@@ -698,20 +698,20 @@ static void test_many_in_one_statement(void **state)
     assert_int_equal(c[1].result, TAAS_STORE_ESTALE);
     assert_int_equal(c[2].result, TAAS_STORE_ENOTFOUND);
     assert_int_equal(c[3].result, TAAS_STORE_OK);
-    pt_get(s, out[0].id, &g);
+    st_get(s, out[0].id, &g);
     assert_int_equal(g.state, TAAS_TASK_SUCCEEDED);
     assert_string_equal(g.output, c[0].u.complete.output);
     taas_task_rec_clear(&g);
-    pt_get(s, out[1].id, &g);
+    st_get(s, out[1].id, &g);
     assert_int_equal(g.state, TAAS_TASK_RUNNING);
     taas_task_rec_clear(&g);
-    pt_get(s, out[3].id, &g);
+    st_get(s, out[3].id, &g);
     assert_int_equal(g.state, TAAS_TASK_PENDING);
     assert_int_equal(g.run_after_ms, 30);
     assert_string_equal(g.error, "try \"again\"");
     assert_non_null(strstr(g.attempts_json, "try \\\"again\\\""));
     taas_task_rec_clear(&g);
-    pt_clear_all(out, n);
+    st_clear_all(out, n);
 }
 
 /* Several kinds in one transaction, each seeing the ones before it. */
