@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 #include "engine_internal.h"
 #include "json/json.h"
 #include "taas/registry.h"
@@ -794,8 +795,11 @@ static void cancel_done(taas_store_op *op, void *arg)
             taas_engine__stop_local(e, c->id, TAAS_STOP_CANCEL);
         }
         c->done(c->arg, TAAS_ST_OK, st, NULL);
-        if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED)
+        if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED) {
+            /* A pending task cancelled: its name is not at hand here. */
+            taas_metrics_finished(NULL, TAAS_TASK_CANCELLED);
             taas_engine__notify_final(e, c->id);
+        }
     } else if (op->result == TAAS_STORE_ENOTFOUND) {
         c->done(c->arg, taas_engine__not_found(c->id, msg, sizeof msg), 0, msg);
     } else {
