@@ -1,12 +1,14 @@
 /*
  * runtime/store/store.h - the storage interface: a versioned vtable with one
- * implementation per backend (sqlite.c; postgres.c later), chosen by
- * DATABASE_URL, plus the group-commit writer that every write goes through.
+ * implementation per backend (sqlite.c and postgres.c, each with its
+ * migrate/write/read files), chosen by DATABASE_URL, plus the group-commit
+ * writer that every write goes through.
  *
  * Model. One row per task. Writes are expressed as operations
  * (taas_store_op) that the writer thread collects from many callers and hands
  * to the backend's apply() in batches: one transaction per batch, committed
- * durably (SQLite: WAL + synchronous=FULL), and only then is each operation's
+ * durably (SQLite: WAL + synchronous=FULL; PostgreSQL: synchronous_commit
+ * on), and only then is each operation's
  * callback run. So a submit is acknowledged only after the commit that holds
  * it, and many submits and completions share one fsync.
  *
@@ -254,6 +256,11 @@ struct taas_store {
      * last page. Records carry no input/output text (NULL) - summaries. */
     int (*list)(taas_store *s, const taas_list_query *q, taas_task_rec **out, size_t *n,
                 char next_token[64]);
+    /* Optional (NULL: not supported). counts[state] of the live states,
+     * PENDING and RUNNING (the others are left 0): the queue depth for
+     * /metrics. Walks the (state, id) index; meant for a sampler every few
+     * seconds, not for a hot path. Thread-safe like get(). */
+    int (*count_live)(taas_store *s, int64_t counts[6]);
     /* Human description for the start-up log, e.g. "sqlite:///taas.db (WAL, synchronous=FULL)". */
     const char *(*describe)(taas_store *s);
     /* Last error text of this thread's connection, for logs and messages. */
