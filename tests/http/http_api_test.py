@@ -389,6 +389,11 @@ class HttpApi(unittest.TestCase):
         self.c.wait_state(tid, ["SUCCEEDED"])
         self.c.req("GET", "/v1/tasks/not-a-task")
         after = scrape()
+        # The access log has the call, as the gRPC method it mirrors.
+        taas_harness.wait_until(lambda: re.search(
+            r"rpc method=/taas\.v1\.TaskService/GetTask peer=ipv4:127\.0\.0\.1:\d+ "
+            r"status=NOT_FOUND transport=http duration_us=\d+", self.srv.log()), 5,
+            what="the access log line")
         self.assertEqual(value(after, "taas_tasks_submitted_total", '{task="my_custom_task"}') -
                          value(before, "taas_tasks_submitted_total", '{task="my_custom_task"}'), 1)
         lbl = '{task="my_custom_task",state="succeeded"}'
