@@ -11,8 +11,7 @@
  * With a keyed hash they are as cheap as random keys of the same size: the
  * test holds the colliding object to 3 times the random one (the fastest of
  * several samples each, taken alternately, so a loaded machine does not
- * decide) and checks that
- * duplicates among such keys are still found.
+ * decide) and checks that duplicates among such keys are still found.
  */
 #include <stdint.h>
 #include <stdio.h>
