@@ -42,6 +42,7 @@
 #include "taas/registry.h"
 #include "util/fault.h"
 #include "util/log.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 /* ------------------------------------------------------------------------ */
@@ -521,7 +522,8 @@ static void submit_done(taas_store_op *op, void *arg)
     } else if (op->result == TAAS_STORE_ECONFLICT) {
         res.status = TAAS_ST_ALREADY_EXISTS;
         snprintf(msg, sizeof msg,
-                 "idempotency key '%.100s' was already used for %s with different inputs",
+                 "idempotency key '%.*s' was already used for %s with different inputs",
+                 (int)taas_utf8_cut(s->rec.idempotency_key, strlen(s->rec.idempotency_key), 100),
                  s->rec.idempotency_key, s->rec.name);
         res.message = msg;
     } else {

@@ -136,6 +136,39 @@ void taas_services_drain(taas_services *s)
     pthread_rwlock_unlock(&s->gate);
 }
 
+int taas_services_ready(taas_services *s, char *msg, size_t cap)
+{
+    if (!atomic_load(&s->serving)) {
+        snprintf(msg, cap, "shutting down");
+        return -1;
+    }
+    taas_engine *e = svc_enter(s);
+    if (!e) {
+        snprintf(msg, cap, "shutting down");
+        return -1;
+    }
+    int rc = 0;
+    if (!taas_engine_serving(e)) {
+        snprintf(msg, cap, "the engine is not accepting work");
+        rc = -1;
+    } else {
+        /* A read of an id that cannot exist: NOT_FOUND means the store
+         * answered; anything else (UNAVAILABLE, INTERNAL) that it did not. */
+        taas_task_rec rec;
+        char emsg[256] = "";
+        taas_status st = taas_engine_get(e, "00000000-0000-0000-0000-000000000000", &rec, emsg,
+                                         sizeof emsg);
+        if (st == TAAS_ST_OK)
+            taas_task_rec_clear(&rec);
+        else if (st != TAAS_ST_NOT_FOUND) {
+            snprintf(msg, cap, "the store does not answer: %s", emsg[0] ? emsg : taas_status_name(st));
+            rc = -1;
+        }
+    }
+    svc_leave(s);
+    return rc;
+}
+
 void taas_services_free(taas_services *s)
 {
     if (!s)

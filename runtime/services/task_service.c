@@ -37,10 +37,12 @@
 #define JSMN_STATIC
 #include <jsmn.h>
 
+#include "metrics/metrics.h"
 #include "services/services_int.h"
 #include "store/store.h"
 #include "taas/registry.h"
 #include "taas/v1/taas.pb-c.h"
+#include "util/trace.h"
 #include "util/utf8.h"
 #include "util/util.h"
 
@@ -244,9 +246,21 @@ static void unavailable(taas_call *call)
     taas_call_reply(call, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
 }
 
+/* What a submit's callback needs: the call, and the task's name (static,
+ * from the registry) for the metrics. */
+struct submit_ctx {
+    taas_call *call;
+    const char *task;
+};
+
 static void submit_done(void *arg, const taas_submit_result *res)
 {
-    taas_call *call = arg;
+    struct submit_ctx *sc = arg;
+    taas_call *call = sc->call;
+    taas_trace("svc.reply", call, res->task_id);
+    if (res->status == TAAS_ST_OK)
+        taas_metrics_submitted(sc->task, res->duplicate, taas_mono_us() - taas_call_start_us(call));
+    free(sc);
     if (res->status != TAAS_ST_OK) {
         taas_call_reply(call, res->status, res->message ? res->message : taas_status_name(res->status),
                         NULL, 0);
@@ -256,9 +270,13 @@ static void submit_done(void *arg, const taas_submit_result *res)
         resp.duplicate = res->duplicate;
         resp.state = (Taas__V1__TaskState)res->state;
         svc_reply(call, &resp.base);
+        taas_trace("svc.replied", call, res->task_id);
     }
     taas_call_unref(call);
 }
+
+/* How the engine's message for inputs that break the schema begins. */
+static const char INVALID_INPUTS[] = "invalid inputs for ";
 
 static void submit_task(taas_call *call, void *arg)
 {
@@ -295,11 +313,27 @@ static void submit_task(taas_call *call, void *arg)
                 .principal = taas_call_principal(call),
             };
             msg[0] = '\0';
-            taas_call_ref(call);
-            taas_status st = taas_engine_submit(e, &sr, submit_done, call, msg, sizeof msg);
+            struct submit_ctx *sc = malloc(sizeof *sc);
+            taas_status st = TAAS_ST_INTERNAL;
+            if (sc) {
+                sc->call = call;
+                sc->task = taas_registry_find(req->task_name)->name;
+                taas_call_ref(call);
+                taas_trace("svc.submit", call, NULL);
+                st = taas_engine_submit(e, &sr, submit_done, sc, msg, sizeof msg);
+            }
             svc_leave(s);
-            if (st != TAAS_ST_OK) {
+            if (!sc) {
+                taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
+            } else if (st == TAAS_ST_INVALID_ARGUMENT &&
+                       strncmp(msg, INVALID_INPUTS, sizeof INVALID_INPUTS - 1) == 0) {
+                svc_reply_invalid_inputs(call, req->task_name, req->inputs_json,
+                                         strlen(req->inputs_json), msg);
+                free(sc);
+                taas_call_unref(call);
+            } else if (st != TAAS_ST_OK) {
                 taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
+                free(sc);
                 taas_call_unref(call);
             }
         }
