@@ -205,11 +205,16 @@ static int fan_out_serialize_output_any(taas_ctx *ctx, const void *out, char **j
     return fan_out_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t fan_out_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&fan_out_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_fan_out = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "fan_out",
     .version = "1.0.0",
-    .description = "Runs one child task per word - my_custom_task(\"<word>\", <position>), or, with hold_s, a countd" "own of hold_s seconds - all at once, waits for every child and returns their results in order. E" "ach child is a task of its own, listed under this one (ListTasks with parent_id). Cancelling thi" "s task cancels its unfinished children.",
+    .description = "Runs one child task per word - the guide's example task with the word and its position or, with " "hold_s, a count-down of hold_s seconds - all at once, waits for every child and returns their re" "sults in order. Each child is a task of its own, listed under this one (ListTasks with parent_id" "). Cancelling this task cancels its unfinished children.",
     .input_schema = "{\"additionalProperties\":false,\"properties\":{\"hold_s\":{\"default\":0,\"description\":\"When" " above 0, each child is a countdown of this many seconds\",\"maximum\":3600,\"minimum\":0,\"type" "\":\"integer\"},\"words\":{\"description\":\"One child task per word\",\"items\":{\"maxLength\":" "64,\"minLength\":1,\"type\":\"string\"},\"maxItems\":64,\"minItems\":1,\"type\":\"array\"}},\"re" "quired\":[\"words\"],\"type\":\"object\"}",
     .output_schema = "{\"properties\":{\"children\":{\"description\":\"The children's task ids, in the same order\",\"" "items\":{\"type\":\"string\"},\"type\":\"array\"},\"results\":{\"description\":\"The children's " "results, in the order of the words\",\"items\":{\"type\":\"string\"},\"type\":\"array\"}},\"requ" "ired\":[\"results\",\"children\"],\"type\":\"object\"}",
     .idempotent = true,
@@ -220,4 +225,5 @@ const taas_task_type taas_task_fan_out = {
     .parse_input = fan_out_parse_input_any,
     .execute = fan_out_execute_any,
     .serialize_output = fan_out_serialize_output_any,
+    .input_violations = fan_out_input_violations,
 };

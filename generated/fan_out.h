@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-/* fan_out 1.0.0: Runs one child task per word - my_custom_task("<word>", <position>), or, with hold_s, a countdown of hold_s seconds - all at once, waits for every child and returns their results in order. Each child is a task of its own, listed under this one (ListTasks with parent_id). Cancelling this task cancels its unfinished children. */
+/* fan_out 1.0.0: Runs one child task per word - the guide's example task with the word and its position or, with hold_s, a count-down of hold_s seconds - all at once, waits for every child and returns their results in order. Each child is a task of its own, listed under this one (ListTasks with parent_id). Cancelling this task cancels its unfinished children. */
 
 typedef struct fan_out_input {
     /* One child task per word */
