@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/metrics.h"
 #include "engine_internal.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -38,6 +39,8 @@ static void periodic_done(taas_store_op *op, void *arg)
     taas_engine *e = arg;
     if (op->kind == TAAS_OP_HEARTBEAT)
         atomic_store(&e->hb_failed, op->result != TAAS_STORE_OK);
+    if (op->result == TAAS_STORE_OK && op->kind == TAAS_OP_RECOVER)
+        taas_metrics_lease_recovered(op->u.recover.retried + op->u.recover.failed);
     if (op->result != TAAS_STORE_OK)
         taas_log(TAAS_LOG_WARN, "engine.sweep_failed", "op=%s error=\"%s\"",
                  op->kind == TAAS_OP_HEARTBEAT ? "heartbeat"

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 #include "engine_internal.h"
 #include "taas/registry.h"
 #include "util/fault.h"
@@ -335,8 +336,10 @@ void taas_engine__complete_done(taas_store_op *op, void *arg)
     if (op->result == TAAS_STORE_OK) {
         taas_task_state st = op->u.complete.state;
         if (taas_task_state_final(st)) {
+            taas_metrics_finished(j->rec.name, st);
             taas_engine__notify_final(e, j->rec.id);
         } else {
+            taas_metrics_retry();
             /* A retry: back to PENDING; the claimer may pick it up when due. */
             taas_engine__notify(e, j->rec.id, TAAS_TASK_PENDING, 0, NULL, NULL);
             pthread_mutex_lock(&e->mu);
@@ -423,6 +426,7 @@ static bool build_completion(taas_engine *e, job *j)
             op->u.complete.state = TAAS_TASK_CANCELLED;
             snprintf(j->error, sizeof j->error, "cancelled by a client while running");
         } else {
+            taas_metrics_timeout();
             op->u.complete.state = TAAS_TASK_FAILED;
             snprintf(j->error, sizeof j->error, "timed out after %d s",
                      taas_engine__timeout_s(e, j));
@@ -517,9 +521,11 @@ void *taas_engine__worker_main(void *p)
             atomic_store(&j->stop, TAAS_STOP_CANCEL);
         pthread_mutex_unlock(&e->mu);
 
+        taas_metrics_started(j->body_started_ms - j->rec.run_after_ms);
         int64_t t0 = taas_mono_us();
         run_body(e, j);
         int64_t took = taas_mono_us() - t0;
+        taas_metrics_ended(took / 1000);
         TAAS_FAULT_POINT("engine.body_done");
 
         pthread_mutex_lock(&e->mu);
