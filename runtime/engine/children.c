@@ -141,7 +141,7 @@ static int child_wait(void *arg, const char *id, int *state, char **output, char
         }
         taas_task_rec r;
         char msg[256] = "";
-        taas_status st = taas_engine_get(e, id, &r, msg, sizeof msg);
+        taas_status st = taas_engine_get(e, id, NULL, &r, msg, sizeof msg);
         if (st == TAAS_ST_OK) {
             failures = 0;
             bool mine = r.parent_id && strcmp(r.parent_id, j->rec.id) == 0;
@@ -187,7 +187,7 @@ void taas_engine__children_end(taas_engine *e, job *j)
     if (j->nchildren && atomic_load(&j->stop) != TAAS_STOP_NONE) {
         /* Cancelling a finished child is a no-op: no need to read first. */
         for (int i = 0; i < j->nchildren; i++)
-            taas_engine_cancel(e, j->children[i], ignore_cancel, NULL, NULL, 0);
+            taas_engine_cancel(e, j->children[i], NULL, ignore_cancel, NULL, NULL, 0);
     }
     free(j->children);
     j->children = NULL;
