@@ -30,6 +30,7 @@
  * on e->idle_cv under it. No lock is held across a store call.
  */
 #include <errno.h>
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,16 +423,64 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
         for (int i = 0; i < e->nworkers; i++)
             pthread_join(e->workers[i], NULL);
 
-    /* Give back every lease this node still holds: the next start (or
-     * another node) runs those tasks again without consuming an attempt. */
-    taas_store_op rel;
-    memset(&rel, 0, sizeof rel);
-    rel.kind = TAAS_OP_RELEASE;
-    rel.u.release.owner = e->node_id;
-    rel.u.release.now_ms = taas_now_ms();
-    if (write_sync(e, &rel) == TAAS_STORE_OK && rel.u.release.released)
-        taas_log(TAAS_LOG_INFO, "engine.released", "tasks=%d", rel.u.release.released);
+    /* Bodies that finished: their completions must land before any lease
+     * is given back, or the RELEASE below would make a task whose body ran
+     * PENDING again. The store may be down for a while: keep sending them
+     * for up to COMPLETE_STOP_WAIT_MS. */
+    int64_t cuntil = taas_mono_ms() + COMPLETE_STOP_WAIT_MS;
+    int left;
+    while ((left = taas_engine__resend_completions(e)) > 0 && taas_mono_ms() < cuntil)
+        usleep(20000);
+    atomic_store(&e->completions_closed, true);
+
+    if (left > 0 || atomic_load(&e->release_unsafe)) {
+        /* Some started attempt's row may still be RUNNING under our lease.
+         * RELEASE would make it PENDING and its body would run again: leave
+         * every lease to expire instead, and recovery to apply the rules of
+         * an interrupted attempt (docs/reliability.md). */
+        taas_log(TAAS_LOG_WARN, "engine.release_skipped",
+                 "unsent_completions=%d msg=\"the store refused completions: leases left to "
+                 "expire so that no started body runs again\"",
+                 left);
+    } else {
+        /* Give back every lease this node still holds: the next start (or
+         * another node) runs those tasks again without consuming an
+         * attempt. Only tasks whose bodies never started here, or
+         * idempotent ones stopped by the shutdown, are left. */
+        taas_store_op rel;
+        memset(&rel, 0, sizeof rel);
+        rel.kind = TAAS_OP_RELEASE;
+        rel.u.release.owner = e->node_id;
+        rel.u.release.now_ms = taas_now_ms();
+        if (write_sync(e, &rel) == TAAS_STORE_OK && rel.u.release.released)
+            taas_log(TAAS_LOG_INFO, "engine.released", "tasks=%d", rel.u.release.released);
+    }
     TAAS_FAULT_POINT("engine.released");
+    /* Completions not sent: drop them (in-flight ones end in complete_done,
+     * which retries no more). */
+    for (;;) {
+        job *drop = NULL;
+        pthread_mutex_lock(&e->mu);
+        for (job *j = e->completing; j; j = j->cnext)
+            if (j->cretry_mono) {
+                drop = j;
+                break;
+            }
+        if (drop) {
+            drop->cretry_mono = 0;
+            if (drop->cprev)
+                drop->cprev->cnext = drop->cnext;
+            else
+                e->completing = drop->cnext;
+            if (drop->cnext)
+                drop->cnext->cprev = drop->cprev;
+            drop->completing = false;
+        }
+        pthread_mutex_unlock(&e->mu);
+        if (!drop)
+            break;
+        taas_engine__job_unref(drop);
+    }
 
     if (stuck > 0) {
         /* Bodies that ignore cancellation keep their threads; the process is
@@ -587,6 +636,7 @@ static void submit_done(taas_store_op *op, void *arg)
 taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_submit_fn done,
                                void *arg, char *msg, size_t msglen)
 {
+    assert(e && req && done); /* programmer errors, not requests */
     if (!atomic_load(&e->accepting)) {
         taas_engine__msg(msg, msglen, "the server is shutting down; submit to another node or retry");
         return TAAS_ST_UNAVAILABLE;
@@ -828,6 +878,7 @@ static void cancel_done(taas_store_op *op, void *arg)
 taas_status taas_engine_cancel(taas_engine *e, const char *id, const char *principal,
                                taas_cancel_fn done, void *arg, char *msg, size_t msglen)
 {
+    assert(e && done);
     taas_status st = taas_engine__check_id(id, msg, msglen);
     if (st != TAAS_ST_OK)
         return st;

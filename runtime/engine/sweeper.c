@@ -166,7 +166,10 @@ void *taas_engine__sweeper_main(void *p)
         if (mono - last_recover >= RECOVER_EVERY_MS)
             e->pending_hint = true; /* also covers run_after submitted elsewhere */
         taas_engine__maybe_claim_locked(e);
-        bool do_hb = e->busy + e->ready_count + e->offslot_alive + nabandon > 0 &&
+        /* Completions waiting to be sent again keep their leases too, and
+         * bodies waiting for children off the slots hold theirs. */
+        bool do_hb = (e->busy + e->ready_count + e->offslot_alive + nabandon > 0 ||
+                      e->completing) &&
                      mono - last_heartbeat >= e->opts.lease_ms / 3;
         /* After a failed heartbeat, recover only once one commits again -
          * unless nothing runs here, when no lease of ours can be lapsed. */
@@ -178,7 +181,10 @@ void *taas_engine__sweeper_main(void *p)
         bool do_prune = e->opts.retention_s > 0 &&
                         (mono - last_prune >= e->opts.prune_every_ms ||
                          (last_pruned >= e->opts.prune_batch && mono - last_prune >= 200));
+        bool resend = e->completing != NULL;
         pthread_mutex_unlock(&e->mu);
+        if (resend)
+            taas_engine__resend_completions(e);
         for (int k = 0; k < nabandon; k++)
             finish_abandoned(e, abandon[k]);
         if (!atomic_load(&e->prune_busy) && e->prune_op.kind == TAAS_OP_PRUNE) {
