@@ -114,6 +114,7 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n);
 /* ---- postgres_read.c --------------------------------------------------- */
 
 int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out);
+int taas_pg__count_live(taas_store *base, int64_t counts[6]);
 int taas_pg__list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                   char next_token[64]);
 
