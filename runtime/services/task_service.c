@@ -129,6 +129,7 @@ static void task_pb_fill(struct task_pb *p, const taas_task_rec *r, bool full)
     t->finished_at_ms = r->finished_ms;
     t->idempotency_key = str_or_empty(r->idempotency_key);
     t->cancel_requested = r->cancel_requested;
+    t->parent_id = str_or_empty(r->parent_id);
     if (full)
         fill_attempts(p, r->attempts_json);
 }
@@ -214,7 +215,13 @@ static void submit_task(taas_call *call, void *arg)
             sc->task = tt ? tt->name : "";
             taas_call_ref(call);
             taas_trace("svc.submit", call, NULL);
+            /* On this gRPC thread the engine holds no lock when it queues the
+             * insert, and submit_done takes none held here: an idle writer
+             * may commit it on this thread, and the reply goes out without a
+             * hop to the writer thread and back. */
+            taas_writer_allow_inline(true);
             st = taas_engine_submit(e, &sr, submit_done, sc, msg, sizeof msg);
+            taas_writer_allow_inline(false);
         }
         svc_leave(s);
         if (!sc) {
@@ -285,6 +292,7 @@ static void list_tasks(taas_call *call, void *arg)
                 .limit = req->page_size ? req->page_size : 50,
                 .page_token = req->page_token[0] ? req->page_token : NULL,
                 .principal = svc_principal(call),
+                .parent_id = req->parent_id[0] ? req->parent_id : NULL,
             };
             taas_task_rec *recs = NULL;
             size_t n = 0;

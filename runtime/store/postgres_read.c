@@ -182,7 +182,7 @@ int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out)
 }
 
 /* LQ_LIVE: the state asked for is PENDING or RUNNING. */
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16 };
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PARENT = 32 };
 
 struct list_args {
     const taas_list_query *q;
@@ -199,10 +199,10 @@ static int do_list(pg_store *s, reader *r, void *arg)
     const taas_list_query *q = a->q;
     char name[16];
     snprintf(name, sizeof(name), "taas_list%d", a->v);
-    if (!(r->lists & (1u << a->v))) {
+    if (!(r->lists & ((uint64_t)1 << a->v))) {
         char sql[1024];
         int k = 0;
-        char cs[64] = "", cn[64] = "", ca[24] = "", cp[64] = "";
+        char cs[64] = "", cn[64] = "", ca[24] = "", cp[64] = "", cpar[64] = "";
         /*
          * The index walked is fixed, as in sqlite.c: tasks_state_id for
          * PENDING or RUNNING, else tasks_name_id when the query has a name,
@@ -218,7 +218,8 @@ static int do_list(pg_store *s, reader *r, void *arg)
          * costs `limit` index entries and rows however the states are spread.
          */
         const char *order = "id DESC";
-        int walk = (a->v & LQ_LIVE) ? LQ_STATE : (a->v & LQ_NAME) ? LQ_NAME
+        /* A task's children are few: their index (parent_id, id) comes first. */
+        int walk = (a->v & LQ_PARENT) ? LQ_PARENT : (a->v & LQ_LIVE) ? LQ_STATE : (a->v & LQ_NAME) ? LQ_NAME
                  : (a->v & LQ_STATE) ? LQ_STATE : (a->v & LQ_PRINCIPAL) ? LQ_PRINCIPAL : 0;
         if (a->v & LQ_PRINCIPAL)
             snprintf(cp, sizeof(cp),
@@ -234,15 +235,19 @@ static int do_list(pg_store *s, reader *r, void *arg)
                                      : " AND name = $%d", ++k);
         if (a->v & LQ_AFTER)
             snprintf(ca, sizeof(ca), " AND id < $%d", ++k);
-        if (walk == LQ_NAME)
+        if (a->v & LQ_PARENT)
+            snprintf(cpar, sizeof(cpar), " AND parent_id = ANY (ARRAY[$%d::text])", ++k);
+        if (walk == LQ_PARENT)
+            order = "parent_id DESC, id DESC";
+        else if (walk == LQ_NAME)
             order = "name DESC, id DESC";
         else if (walk == LQ_STATE)
             order = "state DESC, id DESC";
         else if (walk == LQ_PRINCIPAL)
             order = "principal DESC, id DESC";
         snprintf(sql, sizeof(sql),
-                 "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s ORDER BY %s LIMIT $%d",
-                 cp, cs, cn, ca, order, k + 1);
+                 "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s%s ORDER BY %s LIMIT $%d",
+                 cp, cs, cn, ca, cpar, order, k + 1);
         PGresult *res = PQprepare(r->conn, name, sql, 0, NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         if (!ok) {
@@ -252,9 +257,9 @@ static int do_list(pg_store *s, reader *r, void *arg)
             return err;
         }
         PQclear(res);
-        r->lists |= 1u << a->v;
+        r->lists |= (uint64_t)1 << a->v;
     }
-    const char *v[5];
+    const char *v[6];
     char bs[16], bl[16];
     int k = 0;
     if (a->v & LQ_PRINCIPAL)
@@ -267,6 +272,8 @@ static int do_list(pg_store *s, reader *r, void *arg)
         v[k++] = q->name;
     if (a->v & LQ_AFTER)
         v[k++] = a->after;
+    if (a->v & LQ_PARENT)
+        v[k++] = q->parent_id;
     snprintf(bl, sizeof(bl), "%d", q->limit + 1);
     v[k++] = bl;
     PGresult *res = PQexecPrepared(r->conn, name, k, v, NULL, NULL, 0);
@@ -319,6 +326,8 @@ int taas_pg__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         a.v |= LQ_NAME;
     if (q->principal)
         a.v |= LQ_PRINCIPAL;
+    if (q->parent_id)
+        a.v |= LQ_PARENT;
     if (q->page_token && *q->page_token) {
         if (taas_store__token_decode(q->page_token, after) != 0) {
             taas_pg__tl_set("list: malformed page token");

@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const struct migration {
     int version;
@@ -74,6 +74,10 @@ static const struct migration {
       * writes per task; the (state, id) index reaches the same rows, only
       * those RUNNING, for recovery, heartbeats and release. */
      "DROP INDEX tasks_lease;"},
+    {4, "tasks.parent_id: tasks submitted by another task's body, listed by parent",
+     "ALTER TABLE tasks ADD COLUMN parent_id TEXT;"
+     /* Only children are indexed: client-submitted tasks cost no entry. */
+     "CREATE INDEX tasks_parent_id ON tasks (parent_id, id) WHERE parent_id IS NOT NULL;"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "SCHEMA_VERSION is the last migration");

@@ -156,7 +156,7 @@ int taas_sq__count_live(taas_store *base, int64_t counts[6])
 }
 
 /* LQ_LIVE: the state asked for is PENDING or RUNNING. */
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16 };
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PARENT = 32 };
 
 int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                    char next_token[64])
@@ -183,6 +183,8 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         v |= LQ_NAME;
     if (q->principal)
         v |= LQ_PRINCIPAL;
+    if (q->parent_id)
+        v |= LQ_PARENT;
     if (q->page_token && *q->page_token) {
         if (taas_store__token_decode(q->page_token, after) != 0) {
             snprintf(taas_sq__tl_error, sizeof(taas_sq__tl_error), "list: malformed page token");
@@ -209,9 +211,11 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
          * statistics-driven planner cannot swap it for a primary-key walk
          * that filters (unbounded when the state asked for is rare among the
          * newest tasks). docs/storage.md, Listing. */
-        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s%s"
+        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s%s%s"
                  " ORDER BY id DESC LIMIT :limit",
-                 (v & LQ_LIVE)        ? " INDEXED BY tasks_state_id"
+                 /* A task's children are few: their index comes first. */
+                 (v & LQ_PARENT)      ? " INDEXED BY tasks_parent_id"
+                 : (v & LQ_LIVE)      ? " INDEXED BY tasks_state_id"
                  : (v & LQ_NAME)      ? " INDEXED BY tasks_name_id"
                  : (v & LQ_STATE)     ? " INDEXED BY tasks_state_id"
                  : (v & LQ_PRINCIPAL) ? " INDEXED BY tasks_principal_id"
@@ -219,7 +223,8 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
                  (v & LQ_PRINCIPAL) ? " AND principal = :principal" : "",
                  (v & LQ_STATE) ? " AND state = :state" : "",
                  (v & LQ_NAME) ? " AND name = :name" : "",
-                 (v & LQ_AFTER) ? " AND id < :after" : "");
+                 (v & LQ_AFTER) ? " AND id < :after" : "",
+                 (v & LQ_PARENT) ? " AND parent_id = :parent" : "");
         rc = sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->list[v], NULL);
         if (rc != SQLITE_OK) {
             taas_sq__set_tl_error("list prepare", r->db);
@@ -238,6 +243,9 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
                           SQLITE_STATIC);
     if (v & LQ_AFTER)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":after"), after, -1, SQLITE_STATIC);
+    if (v & LQ_PARENT)
+        sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":parent"), q->parent_id, -1,
+                          SQLITE_STATIC);
     sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), q->limit + 1);
     size_t got = 0;
     bool more = false;

@@ -103,6 +103,9 @@ typedef struct taas_task_rec {
      * runs without authentication. Isolation and idempotency keys are per
      * principal. */
     char *principal;
+    /* The task whose body submitted this one (taas_submit_child); NULL for
+     * a task a client submitted. */
+    char *parent_id;
 } taas_task_rec;
 
 void taas_task_rec_clear(taas_task_rec *r); /* free owned strings, zero the record */
@@ -236,6 +239,7 @@ typedef struct taas_list_query {
     taas_task_state state;  /* TAAS_TASK_UNSPECIFIED = any */
     const char *name;       /* NULL = any */
     const char *principal;  /* NULL = any; "" = tasks submitted without one */
+    const char *parent_id;  /* NULL = any; else only the children of that task */
     int limit;              /* 1..1000, else TAAS_STORE_EINVAL */
     const char *page_token; /* NULL or "" = first page; else a token from a previous page
                              * (a malformed one -> TAAS_STORE_EINVAL) */
@@ -332,6 +336,16 @@ taas_writer *taas_writer_start(taas_store *s, const taas_writer_opts *opts);
  * not called).
  */
 int taas_writer_enqueue(taas_writer *w, taas_store_op *op, taas_op_done_fn done, void *arg);
+/*
+ * on: let this thread's next taas_writer_enqueue() (and only that one)
+ * apply its op right there, on this thread, when the writer is idle
+ * (nothing queued or being applied, and the load low); `done` then runs on
+ * this thread before taas_writer_enqueue() returns. A latency measure for a
+ * request thread: whatever runs between on and off must call enqueue with
+ * no lock held that `done` (or anything it calls) takes. off: withdraw it
+ * (when no enqueue happened, e.g. the request was refused).
+ */
+void taas_writer_allow_inline(bool on);
 /* Apply everything queued, then stop the thread and free the writer. */
 void taas_writer_stop(taas_writer *w);
 

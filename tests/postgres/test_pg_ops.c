@@ -367,6 +367,103 @@ static void test_idempotency(void **state)
     assert_string_equal(first, again);
 }
 
+/* A batch's inserts and completions go as one statement each (unnest):
+ * every op still gets its own outcome, as when sent one by one. */
+static void test_many_in_one_statement(void **state)
+{
+    taas_store *s = S(state);
+    char keyed[TAAS_ID_LEN + 1];
+    st_task k = {.name = "t", .key = "kept", .hash = "h", .created_ms = 1};
+    assert_int_equal(st_insert(s, &k, keyed), TAAS_STORE_OK);
+
+    /* Inserts: three new ones (one with quotes and a backslash in its
+     * input, one with a key), an id already taken, a key already used with
+     * the same inputs and with other inputs. */
+    enum { NI = 6 };
+    taas_task_rec r[NI];
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < NI; i++) {
+        st_id(r[i].id);
+        r[i].name = "t";
+        r[i].input = "{}";
+        r[i].created_ms = 2;
+    }
+    r[1].input = "{\"q\":\"a \\\"quoted\\\" \\\\ {x,y} NULL\"}";
+    r[2].idempotency_key = "new-key";
+    r[2].input_hash = "n";
+    snprintf(r[3].id, sizeof(r[3].id), "%s", keyed);
+    r[4].idempotency_key = "kept";
+    r[4].input_hash = "h";
+    r[5].idempotency_key = "kept";
+    r[5].input_hash = "other";
+    taas_store_op o[NI];
+    taas_store_op *ops[NI];
+    memset(o, 0, sizeof(o));
+    for (int i = 0; i < NI; i++) {
+        o[i].kind = TAAS_OP_INSERT;
+        o[i].u.insert.task = &r[i];
+        ops[i] = &o[i];
+    }
+    assert_int_equal(s->apply(s, ops, NI), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(o[i].result, TAAS_STORE_OK);
+        assert_false(o[i].u.insert.duplicate);
+    }
+    assert_int_equal(o[3].result, TAAS_STORE_ECONFLICT);
+    assert_int_equal(o[4].result, TAAS_STORE_OK);
+    assert_true(o[4].u.insert.duplicate);
+    assert_string_equal(o[4].u.insert.existing_id, keyed);
+    assert_int_equal(o[5].result, TAAS_STORE_ECONFLICT);
+    taas_task_rec g;
+    st_get(s, r[1].id, &g);
+    assert_string_equal(g.input, r[1].input);
+    taas_task_rec_clear(&g);
+
+    /* Completions: success, a stale token, an unknown id, a retry. */
+    taas_task_rec out[4];
+    int n = st_claim(s, "w", 4, 10, 100, out);
+    assert_int_equal(n, 4);
+    taas_store_op c[4];
+    taas_store_op *cops[4];
+    memset(c, 0, sizeof(c));
+    char unknown[TAAS_ID_LEN + 1];
+    st_id(unknown);
+    for (int i = 0; i < 4; i++) {
+        c[i].kind = TAAS_OP_COMPLETE;
+        c[i].u.complete.id = out[i].id;
+        c[i].u.complete.lease_token = out[i].lease_token;
+        c[i].u.complete.state = TAAS_TASK_SUCCEEDED;
+        c[i].u.complete.output = "{\"ok\":\"\\\"yes\\\"\"}";
+        c[i].u.complete.now_ms = 20;
+        cops[i] = &c[i];
+    }
+    c[1].u.complete.lease_token = out[1].lease_token - 1;
+    c[2].u.complete.id = unknown;
+    c[3].u.complete.state = TAAS_TASK_PENDING;
+    c[3].u.complete.output = NULL;
+    c[3].u.complete.error = "try \"again\"";
+    c[3].u.complete.run_after_ms = 30;
+    assert_int_equal(s->apply(s, cops, 4), 0);
+    assert_int_equal(c[0].result, TAAS_STORE_OK);
+    assert_int_equal(c[1].result, TAAS_STORE_ESTALE);
+    assert_int_equal(c[2].result, TAAS_STORE_ENOTFOUND);
+    assert_int_equal(c[3].result, TAAS_STORE_OK);
+    st_get(s, out[0].id, &g);
+    assert_int_equal(g.state, TAAS_TASK_SUCCEEDED);
+    assert_string_equal(g.output, c[0].u.complete.output);
+    taas_task_rec_clear(&g);
+    st_get(s, out[1].id, &g);
+    assert_int_equal(g.state, TAAS_TASK_RUNNING);
+    taas_task_rec_clear(&g);
+    st_get(s, out[3].id, &g);
+    assert_int_equal(g.state, TAAS_TASK_PENDING);
+    assert_int_equal(g.run_after_ms, 30);
+    assert_string_equal(g.error, "try \"again\"");
+    assert_non_null(strstr(g.attempts_json, "try \\\"again\\\""));
+    taas_task_rec_clear(&g);
+    st_clear_all(out, n);
+}
+
 /* Several kinds in one transaction, each seeing the ones before it. */
 static void test_batch_order(void **state)
 {
@@ -425,7 +522,7 @@ static void test_durable_reopen(void **state)
     taas_task_rec_clear(&r);
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.schema_migrations", f->schema);
-    assert_int_equal(pt_sql_int(sql), 3); /* every migration once */
+    assert_int_equal(pt_sql_int(sql), 4); /* every migration once */
     /* Committed means visible to any other connection at once. */
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.tasks WHERE id = '%s'", f->schema, id);
     assert_int_equal(pt_sql_int(sql), 1);
@@ -488,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_progress, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_recover, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, pt_setup, pt_teardown),
+        cmocka_unit_test_setup_teardown(test_many_in_one_statement, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_batch_order, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_durable_reopen, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_writer, pt_setup, pt_teardown),
