@@ -55,7 +55,8 @@ new-task:
 	@$(PYTHON) codegen/new_task.py "$(NAME)"
 
 check-generated: build
-	@git diff --exit-code --stat -- generated/ || { \
+	@git diff --exit-code --stat -- generated/ client/python/taas_client/_proto \
+	  client/python/taas_client/tasks.py client/node/tasks.d.ts client/node/tasks.js || { \
 	  echo "generated/ is stale: run 'make' and commit generated/" >&2; exit 1; }
 
 # Each target (or only FUZZ_TARGET) for FUZZ_SECONDS; docs/fuzzing.md.

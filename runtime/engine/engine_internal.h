@@ -1,8 +1,212 @@
-/* runtime/engine/engine_internal.h - engine pieces shared between its files and tests. */
+/*
+ * runtime/engine/engine_internal.h - the engine's private types, shared by
+ * its files and by nothing else (tests included: they go through engine.h).
+ *
+ * The engine is one object split by seam:
+ *
+ *   engine.c   the task life and the public API: start/stop, submit, get,
+ *              list, cancel; options; synchronous start-up/shutdown writes
+ *   worker.c   the worker side: claiming, the ready queue, worker threads,
+ *              running a body, progress, building and committing a completion
+ *   sweeper.c  the sweeper thread: heartbeats, recovery, deadlines,
+ *              abandonment of stuck bodies, pruning, delayed tasks
+ *   cluster.c  the notifier thread: other servers' changes (PostgreSQL
+ *              LISTEN/NOTIFY), refresh of one task, resync after a gap
+ *   watch.c    watchers: the table, delivery of events, watch/unwatch
+ *
+ * Locks (no lock is held across a store call, except the watcher snapshot
+ * read in taas_engine_watch):
+ *   e->mu        the ready queue, the worker slots, busy/reserved counts,
+ *                the claim state (claim_inflight, pending_hint, next_due_ms),
+ *                the completing list, body_avg_us, abandoned_alive;
+ *                work_cv, idle_cv and sweep_cv wait on it
+ *   e->watch_mu  the watcher table and nwatch; held while a watcher's
+ *                callback runs (see watch.c)
+ *   j->pmu       a job's latest progress and its PROGRESS op in flight
+ * Order: e->mu before j->pmu; e->watch_mu is never taken with e->mu held.
+ * Functions named *_locked expect e->mu held.
+ *
+ * Names: taas_engine__* are private to the engine (the double underscore).
+ */
 #ifndef TAAS_ENGINE_INTERNAL_H
 #define TAAS_ENGINE_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "core/run.h"
+#include "engine.h"
+
+#define WATCH_BUCKETS 1024
+/* Tasks held here (claimed, or inserted already claimed) may exceed workers
+ * + prefetch when bodies are short: as many as the workers are expected to
+ * start within HOLD_US (from the bodies' running average duration), at most
+ * HOLD_CAP_MAX. Slow bodies keep the prefetch bound, so one server does
+ * not hold work other servers could run. */
+#define HOLD_US 50000
+#define HOLD_CAP_MAX 1024
+/* The average before any body has run: assume slow until measured. */
+#define BODY_US_INITIAL 100000
+#define SWEEP_TICK_MS 100
+#define RECOVER_EVERY_MS 2000
+
+typedef struct job job;
+
+struct job {
+    job *next;               /* ready queue */
+    /* On e->completing from the end of the body until its COMPLETE commits,
+     * so readers still find its latest progress. */
+    job *cprev, *cnext;
+    bool completing;
+    taas_engine *e;
+    taas_task_rec rec;       /* as claimed; owns its strings */
+    const taas_task_type *type;
+    atomic_int stop;         /* TAAS_STOP_* */
+    int64_t deadline_mono;   /* 0 = none */
+    int64_t body_started_ms; /* wall clock when the body started; 0 = not yet */
+    int slot;                /* worker index while running, -1 otherwise */
+    /* References: the completion path holds one; a body that was abandoned
+     * past its deadline (see sweeper) holds a second until it returns. */
+    atomic_int refs;
+    atomic_bool abandoned;
+
+    /* Progress: the latest report, and at most one PROGRESS op in flight. */
+    pthread_mutex_t pmu;
+    int64_t last_store_mono;
+    bool progress_inflight;
+    double progress;
+    char progress_msg[256];
+    char progress_msg_op[256];
+    taas_store_op progress_op;
+
+    /* Completion. */
+    taas_store_op complete_op;
+    taas_run_result res;
+    char error[1100];
+};
+
+struct taas_engine {
+    taas_store *store;
+    taas_writer *writer;
+    taas_engine_opts opts;
+    char node_id[128];
+
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;      /* workers wait for ready jobs */
+    pthread_cond_t idle_cv;      /* stop() waits for workers to go idle */
+    job *ready_head, *ready_tail;
+    int ready_count;
+    job *completing;             /* bodies done, completion not yet committed */
+    job **slots;                 /* per worker: the running job or NULL */
+    int busy;                    /* workers running a body */
+    bool claim_inflight;
+    /* Submits being inserted already claimed for this node (see
+     * taas_engine_submit): they hold a slot until their insert commits. */
+    int reserved;
+    bool pending_hint;           /* there may be runnable tasks in the store */
+    int64_t next_due_ms;         /* earliest known run_after in the future, 0 = none */
+    taas_store_op claim_op;
+    taas_task_rec *claim_buf;
+    int claim_buf_len;
+    /* The sweeper's periodic operations; reused once the previous use has committed. */
+    taas_store_op hb_op, rc_op, prune_op;
+    atomic_bool hb_busy, rc_busy, prune_busy;
+    /* The last heartbeat failed: our leases may have lapsed in the store
+     * while our bodies still run. Recovery waits until one commits again,
+     * so an outage does not make us settle our own running tasks. */
+    atomic_bool hb_failed;
+    int64_t pruned_total;
+
+    pthread_t *workers;
+    int nworkers;
+    int claim_cap;               /* workers + prefetch: most tasks held at once */
+    int64_t body_avg_us;         /* running average of body durations (1/8 weight) */
+    int abandoned_alive;         /* abandoned bodies whose threads still run */
+    pthread_t notifier;
+    bool notifier_started;
+    pthread_t sweeper;
+    bool sweeper_started;
+    pthread_cond_t sweep_cv;
+    atomic_bool accepting;       /* submits accepted */
+    atomic_bool stopping;        /* no new claims */
+
+    pthread_mutex_t watch_mu;
+    taas_watch *watch[WATCH_BUCKETS];
+    int nwatch;
+};
+
+/* What a worker thread is started with (owned by the thread, which frees it). */
+typedef struct worker_arg {
+    taas_engine *e;
+    int index;
+} worker_arg;
+
+/* ---- engine.c ---------------------------------------------------------- */
+
+/* snprintf into a caller's optional message buffer (NULL or 0 length: nothing). */
+void taas_engine__msg(char *msg, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* TAAS_ST_OK when `id` looks like a task id; else NOT_FOUND with the message. */
+taas_status taas_engine__check_id(const char *id, char *msg, size_t msglen);
+/* Wait on `cv` (with `mu` held) for at most `ms` milliseconds. */
+void taas_engine__cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms);
+/* Newer progress (and the real start) of a task running here, over a read
+ * record. Takes e->mu. */
+void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r);
+
+/* ---- worker.c ---------------------------------------------------------- */
+
+void *taas_engine__worker_main(void *p);
+/* Tasks this node may still take: claim, or insert already claimed. */
+int taas_engine__free_slots_locked(const taas_engine *e);
+/* Append the chain `first` (n jobs, linked by next) to the ready queue and
+ * wake the workers. */
+void taas_engine__ready_append_locked(taas_engine *e, job *first, int n);
+/* Issue a CLAIM if workers are free and the store may hold runnable tasks. */
+void taas_engine__maybe_claim_locked(taas_engine *e);
+/* There may be runnable tasks in the store: claim if workers are free. */
+void taas_engine__wake_claimer(taas_engine *e);
+/* A job for a claimed record; takes the record's strings. NULL: out of memory. */
+job *taas_engine__job_new(taas_engine *e, taas_task_rec *rec);
+void taas_engine__job_free(job *j);
+void taas_engine__job_unref(job *j);
+/* Ask the body of task `id` to stop, whether it runs here or waits here
+ * for a worker (a waiting one then ends without running). */
+void taas_engine__stop_local(taas_engine *e, const char *id, int why);
+/* The timeout of j's attempt in seconds: the task's, its type's, or the default. */
+int taas_engine__timeout_s(const taas_engine *e, const job *j);
+/* Reset j->complete_op to a COMPLETE of j's attempt (id, lease, now). */
+void taas_engine__complete_begin(job *j);
+/* The writer's callback for j->complete_op; drops the job's reference. */
+void taas_engine__complete_done(taas_store_op *op, void *arg);
+
+/* ---- sweeper.c --------------------------------------------------------- */
+
+void *taas_engine__sweeper_main(void *p);
+/* Fail an abandoned job's task with `why` (j->res is left to its body). */
+void taas_engine__fail_abandoned(taas_engine *e, job *j, const char *why);
+
+/* ---- cluster.c --------------------------------------------------------- */
+
+void *taas_engine__notifier_main(void *p);
+
+/* ---- watch.c ----------------------------------------------------------- */
+
+/* Deliver an event to every watcher of `id`; a final event ends them. */
+void taas_engine__notify(taas_engine *e, const char *id, int state, double progress,
+                         const char *message, const taas_task_rec *final_task);
+bool taas_engine__has_watchers(taas_engine *e, const char *id);
+/* Read the stored record and deliver it as the final event. */
+void taas_engine__notify_final(taas_engine *e, const char *id);
+/* Copy up to `max` watched task ids into ids; returns how many. */
+int taas_engine__watched_ids(taas_engine *e, char (*ids)[TAAS_ID_LEN + 1], int max);
+/* At shutdown: watchers still registered get nothing more; their owners unwatch. */
+void taas_engine__unwatch_all(taas_engine *e);
+
+/* ---- input_hash.c ------------------------------------------------------ */
 
 /*
  * A 128-bit digest (32 hex characters + NUL) of the canonical form of JSON

@@ -1,0 +1,502 @@
+/*
+ * runtime/engine/worker.c - the worker side: claiming, the ready queue,
+ * worker threads, running a body, progress, and its completion.
+ *
+ *   claimer  -> CLAIM committed -> claim_done puts the jobs on the ready queue
+ *   worker   -> takes the head of the ready queue, runs the body (run_body)
+ *            -> build_completion turns the outcome into a COMPLETE
+ *   COMPLETE committed -> taas_engine__complete_done: final event to the
+ *            watchers (or PENDING for a retry), the job is freed
+ *
+ * A CLAIM is only issued while this node may hold more tasks (see
+ * hold_cap_locked), and at most one is in flight, so claimed tasks never
+ * wait long in memory holding a lease.
+ *
+ * Locks: e->mu guards the ready queue (ready_head/tail/count), the worker
+ * slots, busy and reserved, the claim state (claim_inflight, pending_hint,
+ * claim_op, claim_buf), the completing list and body_avg_us; workers wait
+ * on e->work_cv and stop() on e->idle_cv. j->pmu guards a job's progress
+ * and its PROGRESS op in flight, and may be taken with e->mu held, never
+ * the reverse. A body runs with no lock held. Watchers are told (watch.c)
+ * with no lock held.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_internal.h"
+#include "taas/registry.h"
+#include "util/fault.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static void claim_done(taas_store_op *op, void *arg);
+
+/* How many tasks this node may hold at once (running, ready for a worker,
+ * or being inserted already claimed): workers + prefetch, or, while bodies
+ * are short, as many as the workers are expected to start within HOLD_US
+ * (at most HOLD_CAP_MAX). With e->mu. */
+static int hold_cap_locked(const taas_engine *e)
+{
+    if (e->opts.prefetch == 0) /* TAAS_PREFETCH=-1: only for free workers */
+        return e->claim_cap;
+    int64_t fit = (int64_t)HOLD_US * e->nworkers / (e->body_avg_us > 0 ? e->body_avg_us : 1);
+    if (fit <= e->claim_cap)
+        return e->claim_cap;
+    return fit > HOLD_CAP_MAX ? HOLD_CAP_MAX : (int)fit;
+}
+
+int taas_engine__free_slots_locked(const taas_engine *e)
+{
+    return hold_cap_locked(e) - e->busy - e->ready_count - e->reserved;
+}
+
+void taas_engine__ready_append_locked(taas_engine *e, job *first, int n)
+{
+    if (!first)
+        return;
+    if (e->ready_tail)
+        e->ready_tail->next = first;
+    else
+        e->ready_head = first;
+    job *last = first;
+    while (last->next)
+        last = last->next;
+    e->ready_tail = last;
+    e->ready_count += n;
+    if (n == 1)
+        pthread_cond_signal(&e->work_cv);
+    else
+        pthread_cond_broadcast(&e->work_cv);
+}
+
+void taas_engine__maybe_claim_locked(taas_engine *e)
+{
+    if (!e->opts.run_workers || e->claim_inflight || !e->pending_hint ||
+        atomic_load(&e->stopping))
+        return;
+    /* Claim for the free workers plus a bounded prefetch, so one durable
+     * claim feeds many bodies: a commit costs milliseconds, a no-op body
+     * microseconds. */
+    int free_slots = taas_engine__free_slots_locked(e);
+    if (free_slots > e->claim_buf_len)
+        free_slots = e->claim_buf_len;
+    if (free_slots <= 0)
+        return;
+    memset(&e->claim_op, 0, sizeof e->claim_op);
+    e->claim_op.kind = TAAS_OP_CLAIM;
+    e->claim_op.u.claim.owner = e->node_id;
+    e->claim_op.u.claim.max = free_slots;
+    e->claim_op.u.claim.now_ms = taas_now_ms();
+    e->claim_op.u.claim.lease_ms = e->opts.lease_ms;
+    e->claim_op.u.claim.out = e->claim_buf;
+    memset(e->claim_buf, 0, sizeof(taas_task_rec) * (size_t)free_slots);
+    e->pending_hint = false;
+    e->claim_inflight = true;
+    if (taas_writer_enqueue(e->writer, &e->claim_op, claim_done, e) != 0)
+        e->claim_inflight = false;
+}
+
+void taas_engine__wake_claimer(taas_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->pending_hint = true;
+    taas_engine__maybe_claim_locked(e);
+    pthread_mutex_unlock(&e->mu);
+}
+
+job *taas_engine__job_new(taas_engine *e, taas_task_rec *rec)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->e = e;
+    j->rec = *rec; /* takes the strings */
+    memset(rec, 0, sizeof *rec);
+    j->type = taas_registry_find(j->rec.name);
+    atomic_init(&j->stop, TAAS_STOP_NONE);
+    atomic_init(&j->refs, 1);
+    atomic_init(&j->abandoned, false);
+    j->slot = -1;
+    pthread_mutex_init(&j->pmu, NULL);
+    return j; /* the deadline is set when the body starts */
+}
+
+void taas_engine__job_free(job *j)
+{
+    taas_task_rec_clear(&j->rec);
+    free(j->res.output);
+    pthread_mutex_destroy(&j->pmu);
+    free(j);
+}
+
+void taas_engine__job_unref(job *j)
+{
+    if (atomic_fetch_sub(&j->refs, 1) == 1)
+        taas_engine__job_free(j);
+}
+
+/* e->completing list; called with e->mu held. */
+static void completing_add(taas_engine *e, job *j)
+{
+    j->cprev = NULL;
+    j->cnext = e->completing;
+    if (e->completing)
+        e->completing->cprev = j;
+    e->completing = j;
+    j->completing = true;
+}
+
+static void completing_remove(taas_engine *e, job *j)
+{
+    if (!j->completing)
+        return;
+    if (j->cprev)
+        j->cprev->cnext = j->cnext;
+    else
+        e->completing = j->cnext;
+    if (j->cnext)
+        j->cnext->cprev = j->cprev;
+    j->completing = false;
+}
+
+static void completing_done(taas_engine *e, job *j)
+{
+    pthread_mutex_lock(&e->mu);
+    completing_remove(e, j);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Free a job that never reached COMPLETE, once no PROGRESS op of it is
+ * still queued (the writer drains before it stops, so this ends). */
+static void job_release(job *j)
+{
+    completing_done(j->e, j);
+    for (;;) {
+        pthread_mutex_lock(&j->pmu);
+        bool busy = j->progress_inflight;
+        pthread_mutex_unlock(&j->pmu);
+        if (!busy)
+            break;
+        usleep(1000);
+    }
+    taas_engine__job_unref(j);
+}
+
+void taas_engine__stop_local(taas_engine *e, const char *id, int why)
+{
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < e->nworkers; i++)
+        if (e->slots[i] && strcmp(e->slots[i]->rec.id, id) == 0)
+            atomic_store(&e->slots[i]->stop, why);
+    for (job *j = e->ready_head; j; j = j->next)
+        if (strcmp(j->rec.id, id) == 0)
+            atomic_store(&j->stop, why);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void claim_done(taas_store_op *op, void *arg)
+{
+    taas_engine *e = arg;
+    int n = op->result == TAAS_STORE_OK ? op->u.claim.n : 0;
+    if (op->result != TAAS_STORE_OK)
+        taas_log(TAAS_LOG_WARN, "engine.claim_failed", "error=\"%s\"",
+                 taas_store_strerror(op->result));
+
+    job *first = NULL, **tail = &first;
+    int got = 0;
+    for (int i = 0; i < n; i++) {
+        job *j = taas_engine__job_new(e, &op->u.claim.out[i]);
+        if (!j)
+            continue; /* its lease expires and the sweeper recovers it */
+        *tail = j;
+        tail = &j->next;
+        got++;
+    }
+    for (job *j = first; j; j = j->next)
+        taas_engine__notify(e, j->rec.id, TAAS_TASK_RUNNING, j->rec.progress, NULL, NULL);
+
+    pthread_mutex_lock(&e->mu);
+    e->claim_inflight = false;
+    taas_engine__ready_append_locked(e, first, got);
+    /* A full claim suggests more are waiting; a failed one is retried by the sweeper. */
+    if (op->result == TAAS_STORE_OK && n == op->u.claim.max)
+        e->pending_hint = true;
+    taas_engine__maybe_claim_locked(e);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void progress_done(taas_store_op *op, void *arg)
+{
+    job *j = arg;
+    (void)op;
+    pthread_mutex_lock(&j->pmu);
+    j->progress_inflight = false;
+    pthread_mutex_unlock(&j->pmu);
+}
+
+static void on_progress(void *arg, double fraction, const char *message)
+{
+    job *j = arg;
+    taas_engine *e = j->e;
+    int64_t now = taas_mono_ms();
+    bool store_it = false;
+
+    pthread_mutex_lock(&j->pmu);
+    j->progress = fraction;
+    snprintf(j->progress_msg, sizeof j->progress_msg, "%s", message ? message : "");
+    if (!j->progress_inflight && !atomic_load(&j->abandoned) &&
+        now - j->last_store_mono >= e->opts.progress_store_ms) {
+        j->progress_inflight = true;
+        j->last_store_mono = now;
+        memcpy(j->progress_msg_op, j->progress_msg, sizeof j->progress_msg_op);
+        memset(&j->progress_op, 0, sizeof j->progress_op);
+        j->progress_op.kind = TAAS_OP_PROGRESS;
+        j->progress_op.u.progress.id = j->rec.id;
+        j->progress_op.u.progress.lease_token = j->rec.lease_token;
+        j->progress_op.u.progress.progress = fraction;
+        j->progress_op.u.progress.message = j->progress_msg_op;
+        j->progress_op.u.progress.now_ms = taas_now_ms();
+        store_it = true;
+    }
+    pthread_mutex_unlock(&j->pmu);
+
+    if (store_it && taas_writer_enqueue(e->writer, &j->progress_op, progress_done, j) != 0) {
+        pthread_mutex_lock(&j->pmu);
+        j->progress_inflight = false;
+        pthread_mutex_unlock(&j->pmu);
+    }
+    taas_engine__notify(e, j->rec.id, TAAS_TASK_RUNNING, fraction, message, NULL);
+}
+
+static int64_t backoff_ms(const taas_engine *e, int attempt)
+{
+    /* delay = min(cap, base * 2^(attempt-1)), then "equal jitter": half fixed,
+     * half uniformly random, so retries of many tasks spread out. */
+    int shift = attempt - 1 < 20 ? attempt - 1 : 20;
+    int64_t d = (int64_t)e->opts.retry_base_ms << (shift > 0 ? shift : 0);
+    if (d > e->opts.retry_cap_ms)
+        d = e->opts.retry_cap_ms;
+    uint32_t r;
+    taas_random_bytes(&r, sizeof r);
+    return d / 2 + (int64_t)(r % (uint32_t)(d / 2 + 1));
+}
+
+void taas_engine__complete_done(taas_store_op *op, void *arg)
+{
+    job *j = arg;
+    taas_engine *e = j->e;
+    completing_done(e, j);
+    if (op->result == TAAS_STORE_OK) {
+        taas_task_state st = op->u.complete.state;
+        if (taas_task_state_final(st)) {
+            taas_engine__notify_final(e, j->rec.id);
+        } else {
+            /* A retry: back to PENDING; the claimer may pick it up when due. */
+            taas_engine__notify(e, j->rec.id, TAAS_TASK_PENDING, 0, NULL, NULL);
+            pthread_mutex_lock(&e->mu);
+            int64_t due = op->u.complete.run_after_ms;
+            if (e->next_due_ms == 0 || due < e->next_due_ms)
+                e->next_due_ms = due;
+            pthread_mutex_unlock(&e->mu);
+        }
+        taas_log(TAAS_LOG_DEBUG, "task.complete", "id=%s state=%s attempt=%d", j->rec.id,
+                 taas_task_state_name(st), j->rec.attempt);
+    } else if (op->result == TAAS_STORE_ESTALE) {
+        taas_log(TAAS_LOG_WARN, "task.fenced",
+                 "id=%s attempt=%d msg=\"completion refused: this attempt lost its lease\"",
+                 j->rec.id, j->rec.attempt);
+    } else {
+        /* The lease will expire and recovery decides (retry or interrupted). */
+        taas_log(TAAS_LOG_ERROR, "task.complete_failed", "id=%s error=\"%s\"", j->rec.id,
+                 taas_store_strerror(op->result));
+    }
+    taas_engine__job_unref(j);
+}
+
+int taas_engine__timeout_s(const taas_engine *e, const job *j)
+{
+    return j->rec.timeout_s > 0                    ? j->rec.timeout_s
+           : j->type && j->type->timeout_s > 0 ? j->type->timeout_s
+                                                   : e->opts.default_timeout_s;
+}
+
+void taas_engine__complete_begin(job *j)
+{
+    taas_store_op *op = &j->complete_op;
+    memset(op, 0, sizeof *op);
+    op->kind = TAAS_OP_COMPLETE;
+    op->u.complete.id = j->rec.id;
+    op->u.complete.lease_token = j->rec.lease_token;
+    op->u.complete.now_ms = taas_now_ms();
+}
+
+/* Turn the body's outcome into a COMPLETE operation. Returns false when the
+ * job should not be completed here (stopped by shutdown: RELEASE handles it). */
+static bool build_completion(taas_engine *e, job *j)
+{
+    taas_engine__complete_begin(j);
+    taas_store_op *op = &j->complete_op;
+    op->u.complete.started_ms = j->body_started_ms;
+    taas_run_result *r = &j->res;
+    switch (r->outcome) {
+    case TAAS_OUTCOME_SUCCEEDED:
+        op->u.complete.state = TAAS_TASK_SUCCEEDED;
+        op->u.complete.output = r->output;
+        op->u.complete.output_len = r->output_len;
+        return true;
+    case TAAS_OUTCOME_FAILED_RETRYABLE:
+        snprintf(j->error, sizeof j->error, "%s", r->error);
+        op->u.complete.error = j->error;
+        if (j->rec.attempt < j->rec.max_attempts) {
+            op->u.complete.state = TAAS_TASK_PENDING;
+            op->u.complete.run_after_ms = taas_now_ms() + backoff_ms(e, j->rec.attempt);
+            TAAS_FAULT_POINT("engine.retry_scheduled");
+        } else {
+            op->u.complete.state = TAAS_TASK_FAILED;
+            if (j->rec.max_attempts > 1)
+                snprintf(j->error, sizeof j->error, "%s (after %d attempts)", r->error,
+                         j->rec.attempt);
+        }
+        return true;
+    case TAAS_OUTCOME_STOPPED:
+        if (r->stop_reason == TAAS_STOP_SHUTDOWN) {
+            /* An idempotent task is released and runs again after the
+             * restart. A non-idempotent body that had started may have done
+             * part of its work: running it again could do it twice, so it
+             * fails, as at-most-once requires. */
+            if (j->rec.idempotent)
+                return false;
+            op->u.complete.state = TAAS_TASK_FAILED;
+            snprintf(j->error, sizeof j->error,
+                     "interrupted: the server shut down while the body ran; not retried "
+                     "because the task is not idempotent");
+            op->u.complete.error = j->error;
+            return true;
+        }
+        if (r->stop_reason == TAAS_STOP_CANCEL) {
+            op->u.complete.state = TAAS_TASK_CANCELLED;
+            snprintf(j->error, sizeof j->error, "cancelled by a client while running");
+        } else {
+            op->u.complete.state = TAAS_TASK_FAILED;
+            snprintf(j->error, sizeof j->error, "timed out after %d s",
+                     taas_engine__timeout_s(e, j));
+        }
+        op->u.complete.error = j->error;
+        return true;
+    default: /* permanent failures, invalid inputs or outputs */
+        op->u.complete.state = TAAS_TASK_FAILED;
+        snprintf(j->error, sizeof j->error, "%s", r->error);
+        op->u.complete.error = j->error;
+        return true;
+    }
+}
+
+/* Run the body (or record why it cannot run) into j->res. */
+static void run_body(taas_engine *e, job *j)
+{
+    (void)e;
+    if (!j->type) {
+        j->res.outcome = TAAS_OUTCOME_FAILED_PERMANENT;
+        snprintf(j->res.error, sizeof j->res.error,
+                 "task type '%s' is not registered on this server", j->rec.name);
+    } else if (atomic_load(&j->stop) != TAAS_STOP_NONE) {
+        j->res.outcome = TAAS_OUTCOME_STOPPED;
+        j->res.stop_reason = atomic_load(&j->stop);
+    } else {
+        taas_run_opts ro = {
+            .task_id = j->rec.id,
+            .attempt = j->rec.attempt,
+            .progress = on_progress,
+            .progress_arg = j,
+            .stop = &j->stop,
+        };
+        taas_run(j->type, j->rec.input, j->rec.input_len, &ro, &j->res);
+    }
+}
+
+/* Queue the COMPLETE for j's outcome; j is released by its callback. */
+static void finish_job(taas_engine *e, job *j)
+{
+    if (!build_completion(e, j)) {
+        job_release(j); /* its lease is released by taas_engine_stop */
+        return;
+    }
+    if (taas_writer_enqueue(e->writer, &j->complete_op, taas_engine__complete_done, j) != 0)
+        job_release(j);
+}
+
+void *taas_engine__worker_main(void *p)
+{
+    worker_arg *wa = p;
+    taas_engine *e = wa->e;
+    int idx = wa->index;
+    free(wa);
+    pthread_setname_np(pthread_self(), "taas-worker"); /* per-thread CPU in top, perf, /proc */
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->ready_head && !atomic_load(&e->stopping))
+            pthread_cond_wait(&e->work_cv, &e->mu);
+        if (!e->ready_head)
+            break; /* stopping and nothing left to run */
+        job *j = e->ready_head;
+        if (atomic_load(&e->stopping)) {
+            /* Claimed but never started: leave it to RELEASE. */
+            e->ready_head = j->next;
+            if (!e->ready_head)
+                e->ready_tail = NULL;
+            e->ready_count--;
+            pthread_mutex_unlock(&e->mu);
+            taas_engine__job_free(j);
+            pthread_mutex_lock(&e->mu);
+            continue;
+        }
+        e->ready_head = j->next;
+        if (!e->ready_head)
+            e->ready_tail = NULL;
+        e->ready_count--;
+        e->busy++;
+        e->slots[idx] = j;
+        j->slot = idx;
+        int timeout = taas_engine__timeout_s(e, j);
+        int64_t started = taas_mono_ms();
+        j->deadline_mono = timeout > 0 ? started + (int64_t)timeout * 1000 : 0;
+        /* Progress of a body that ends within one store interval never
+         * reaches the store: its completion follows right away. */
+        j->last_store_mono = started;
+        j->body_started_ms = taas_now_ms();
+        if (j->rec.cancel_requested)
+            atomic_store(&j->stop, TAAS_STOP_CANCEL);
+        pthread_mutex_unlock(&e->mu);
+
+        int64_t t0 = taas_mono_us();
+        run_body(e, j);
+        int64_t took = taas_mono_us() - t0;
+        TAAS_FAULT_POINT("engine.body_done");
+
+        pthread_mutex_lock(&e->mu);
+        e->body_avg_us += (took - e->body_avg_us) / 8;
+        if (atomic_load(&j->abandoned)) {
+            /* The sweeper gave up on this body, failed its task and put a
+             * new thread in this slot: this thread only lets go and ends. */
+            e->abandoned_alive--;
+            pthread_mutex_unlock(&e->mu);
+            job_release(j);
+            return NULL;
+        }
+        e->slots[idx] = NULL;
+        completing_add(e, j);
+        e->busy--;
+        taas_engine__maybe_claim_locked(e);
+        if (e->busy == 0)
+            pthread_cond_broadcast(&e->idle_cv);
+        pthread_mutex_unlock(&e->mu);
+
+        finish_job(e, j); /* j may be freed from here on */
+        pthread_mutex_lock(&e->mu);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
