@@ -115,7 +115,12 @@ typedef struct taas_submit_result {
     const char *message;      /* for non-OK */
     const char *task_id;
     bool duplicate;
-    int state;                /* taas_task_state after submit */
+    /* PENDING for a new task (its body has not started). For a duplicate,
+     * the original task's current state, and `original` its record (output
+     * included once finished; valid during the callback only; NULL if the
+     * read failed, state is then PENDING). */
+    int state;                /* taas_task_state */
+    const taas_task_rec *original;
 } taas_submit_result;
 
 typedef void (*taas_submit_fn)(void *arg, const taas_submit_result *res);

@@ -31,6 +31,7 @@
 #ifndef TAAS_ENGINE_INTERNAL_H
 #define TAAS_ENGINE_INTERNAL_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,6 +49,9 @@
  * not hold work other servers could run. */
 #define HOLD_US 50000
 #define HOLD_CAP_MAX 1024
+/* A submit that outranks tasks held here may be held beyond the cap by this
+ * many (see taas_engine_submit). */
+#define HOLD_JUMP_MAX 64
 /* The average before any body has run: assume slow until measured. */
 #define BODY_US_INITIAL 100000
 #define SWEEP_TICK_MS 100
@@ -107,6 +111,11 @@ struct taas_engine {
      * taas_engine_submit): they hold a slot until their insert commits. */
     int reserved;
     bool pending_hint;           /* there may be runnable tasks in the store */
+    /* While pending_hint: no runnable task in the store has a higher
+     * priority than this (INT_MAX: unknown, e.g. another server's). A
+     * submit that outranks it may be claimed in its own insert and go
+     * ahead of the tasks held here (see taas_engine_submit). */
+    int pending_prio_max;
     int64_t next_due_ms;         /* earliest known run_after in the future, 0 = none */
     taas_store_op claim_op;
     taas_task_rec *claim_buf;
@@ -173,9 +182,20 @@ void taas_engine__wake_claimer(taas_engine *e);
 job *taas_engine__job_new(taas_engine *e, taas_task_rec *rec);
 void taas_engine__job_free(job *j);
 void taas_engine__job_unref(job *j);
-/* Ask the body of task `id` to stop, whether it runs here or waits here
- * for a worker (a waiting one then ends without running). */
+/* Ask the body of task `id` to stop if it runs here. A cancelled one that
+ * waits here for a worker is taken off the ready queue and completed
+ * CANCELLED at once (its body never starts). */
 void taas_engine__stop_local(taas_engine *e, const char *id, int why);
+/* Take task `id` off the ready queue (held here, not started); NULL if it
+ * is not there. */
+job *taas_engine__take_held_locked(taas_engine *e, const char *id);
+/* Complete a job taken off the ready queue as CANCELLED: one COMPLETE,
+ * whose callback is done(op, arg), or taas_engine__complete_done(op, j)
+ * when done is NULL (done must then call that itself). Returns -1 when the
+ * writer is stopping (the job is released, done is not called). Takes e->mu. */
+int taas_engine__cancel_held(taas_engine *e, job *j, taas_op_done_fn done, void *arg);
+/* Whether `priority` is higher than that of a task held here, not started. */
+bool taas_engine__outranks_held_locked(const taas_engine *e, int priority);
 /* The timeout of j's attempt in seconds: the task's, its type's, or the default. */
 int taas_engine__timeout_s(const taas_engine *e, const job *j);
 /* Reset j->complete_op to a COMPLETE of j's attempt (id, lease, now). */

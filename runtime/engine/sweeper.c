@@ -153,9 +153,12 @@ void *taas_engine__sweeper_main(void *p)
         if (e->next_due_ms && now >= e->next_due_ms) {
             e->next_due_ms = 0;
             e->pending_hint = true;
+            e->pending_prio_max = INT_MAX;
         }
-        if (mono - last_recover >= RECOVER_EVERY_MS)
+        if (mono - last_recover >= RECOVER_EVERY_MS) {
             e->pending_hint = true; /* also covers run_after submitted elsewhere */
+            e->pending_prio_max = INT_MAX;
+        }
         taas_engine__maybe_claim_locked(e);
         bool do_hb = e->busy + e->ready_count + nabandon > 0 &&
                      mono - last_heartbeat >= e->opts.lease_ms / 3;
