@@ -6,6 +6,7 @@
 #include "countdown.h"
 #include "create_config.h"
 #include "latency_probe.h"
+#include "llm_agent.h"
 #include "load_config.h"
 #include "my_custom_task.h"
 #include "noop.h"

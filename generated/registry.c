@@ -6,6 +6,7 @@
 #include "countdown.h"
 #include "create_config.h"
 #include "latency_probe.h"
+#include "llm_agent.h"
 #include "load_config.h"
 #include "my_custom_task.h"
 #include "noop.h"
@@ -17,10 +18,11 @@ const taas_task_type *const taas_registry[] = {
     &taas_task_countdown,
     &taas_task_create_config,
     &taas_task_latency_probe,
+    &taas_task_llm_agent,
     &taas_task_load_config,
     &taas_task_my_custom_task,
     &taas_task_noop,
     &taas_task_save_config,
     &taas_task_validate_config,
 };
-const size_t taas_registry_count = 8;
+const size_t taas_registry_count = 9;

@@ -13,7 +13,7 @@ set -eu
 # includes its headers (and build-essential brings the C++ compiler for that file).
 BUILD_PKGS="build-essential cmake pkg-config python3 python3-yaml libgrpc-dev libabsl-dev \
 libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev libpq-dev \
-libjsmn-dev libpcre2-dev"
+libjsmn-dev libpcre2-dev libcurl4-openssl-dev"
 TEST_PKGS="libcmocka-dev python3-grpcio python3-protobuf protobuf-compiler-grpc openssl python3-pytest \
 postgresql sqlite3"
 # libFuzzer ships in the clang runtime package (Debian 12: clang 14).

@@ -51,6 +51,31 @@ static int hexval(char c)
     return -1;
 }
 
+/* Length of the well-formed UTF-8 character at s (1 to 4), 0 when the bytes
+ * there are not one (RFC 3629: no overlong forms, surrogates or code points
+ * above U+10FFFF). s is NUL-terminated, so reading stops at the end. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
 static int string(parser *ps)
 {
     const char *start = ps->p;
@@ -63,6 +88,15 @@ static int string(parser *ps)
             break;
         if (c < 0x20)
             return -1;
+        if (c >= 0x80) {
+            /* Text that is not UTF-8 is not JSON (RFC 8259 8.1): the caller
+             * then prints it as a string literal instead. */
+            size_t l = utf8_len((const unsigned char *)ps->p);
+            if (!l)
+                return -1;
+            ps->p += l;
+            continue;
+        }
         if (c == '\\') {
             ps->p++;
             switch (*ps->p) {
@@ -207,6 +241,18 @@ void json_str(FILE *f, const char *s)
     }
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x80) {
+            /* Only valid UTF-8 goes out as is, so the output is always JSON
+             * whatever a server sends. */
+            size_t l = utf8_len(p);
+            if (l) {
+                fwrite(p, 1, l, f);
+                p += l - 1;
+            } else {
+                fputs("\\ufffd", f);
+            }
+            continue;
+        }
         switch (*p) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "mcp.h"
 #include "taas/client.h"
 
 enum exit_code {
@@ -38,7 +39,7 @@ enum exit_code {
 
 enum command {
     CMD_NONE, CMD_TASKS, CMD_DESCRIBE, CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_WATCH, CMD_CANCEL,
-    CMD_HEALTH, CMD_HELP, CMD_COUNT
+    CMD_HEALTH, CMD_MCP, CMD_HELP, CMD_COUNT
 };
 
 #define BIT(c) (1u << (c))
@@ -89,6 +90,10 @@ static const struct command_def {
         "Ask the server's health service (grpc.health.v1) about the whole server or\n"
         "one service (taas.v1.TaskService, taas.v1.RegistryService).\n"
         "Exit status 0 when SERVING, 1 otherwise." },
+    [CMD_MCP] = { "mcp", 0, 0, "taas mcp",
+        "Serve the Model Context Protocol on stdin/stdout (for MCP clients such as\n"
+        "assistants): every task type is a tool; a call submits the task, reports\n"
+        "its progress and returns its output. See docs/llm-agent.md." },
     [CMD_HELP] = { "help", 0, 1, "taas help [COMMAND]", "Show help." },
 };
 
@@ -1108,6 +1113,7 @@ int main(int argc, char **argv)
     case CMD_WATCH: rc = cmd_watch(&c); break;
     case CMD_CANCEL: rc = cmd_cancel(&c); break;
     case CMD_HEALTH: rc = cmd_health(&c); break;
+    case CMD_MCP: rc = taas_cli_mcp(c.client, &c.call); break;
     default: rc = EXIT_USAGE; break;
     }
     fflush(stdout);

@@ -13,6 +13,7 @@
 
 #include "arena.h"
 #include "run.h"
+#include "util/utf8.h"
 
 #define TAAS_TASK_MEMORY_DEFAULT ((size_t)64 << 20)
 
@@ -58,6 +59,7 @@ void taas_ctx_free(taas_ctx *c)
 
 int taas_ctx_fail_kind(const taas_ctx *c) { return c->fail_kind; }
 const char *taas_ctx_fail_message(const taas_ctx *c) { return c->fail_msg; }
+atomic_int *taas_ctx_stop_flag(const taas_ctx *c) { return c->stop; }
 
 /* ---- author API ---------------------------------------------------------- */
 
@@ -106,6 +108,15 @@ void taas_progress(taas_ctx *c, double fraction, const char *message)
         fraction = 0;
     if (fraction > 1)
         fraction = 1;
+    /* The message is stored and sent as a protobuf string: a body that
+     * cut a text at a byte count must not make its task unreadable. */
+    if (message && !taas_utf8_text_ok(message, strlen(message), NULL)) {
+        char *fixed = taas_printf(c, "%s", message);
+        if (!fixed)
+            return;
+        taas_utf8_fix(fixed);
+        message = fixed;
+    }
     if (c->progress)
         c->progress(c->progress_arg, fraction, message);
 }
@@ -219,6 +230,9 @@ int taas_run(const taas_task_type *type, const char *input, size_t input_len,
     }
     res->outcome = TAAS_OUTCOME_SUCCEEDED;
 done:
+    /* Error texts quote inputs and are cut at a byte count; they are stored
+     * and sent as protobuf strings. */
+    taas_utf8_fix(res->error);
     taas_ctx_free(c);
     return res->outcome == TAAS_OUTCOME_SUCCEEDED ? 0 : -1;
 }

@@ -72,5 +72,9 @@ void taas_ctx_free(taas_ctx *ctx);
 /* The failure recorded by taas_fail (kind 0 when none), and its message. */
 int taas_ctx_fail_kind(const taas_ctx *ctx);
 const char *taas_ctx_fail_message(const taas_ctx *ctx);
+/* The stop flag the context was made with (NULL when none), so that a body
+ * running another body in-process (the agent's tools) passes its own
+ * cancellation on. */
+atomic_int *taas_ctx_stop_flag(const taas_ctx *ctx);
 
 #endif /* TAAS_CORE_RUN_H */

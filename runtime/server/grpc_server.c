@@ -50,6 +50,7 @@
 
 #include "server/absl_mutex.h"
 #include "util/log.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 #define REQUESTS_PER_METHOD 8
@@ -437,6 +438,10 @@ void taas_call_reply(taas_call *c, taas_status st, const char *message, void *bu
     c->finish_wanted = true;
     c->fin_status = st;
     c->fin_msg = message ? strdup(message) : NULL;
+    /* Status messages quote what clients sent and may have been cut at a
+     * byte count; clients decode them as UTF-8, so make them valid. */
+    if (c->fin_msg)
+        taas_utf8_fix(c->fin_msg);
     grpc_byte_buffer *bb = NULL;
     if (buf && st == TAAS_ST_OK)
         bb = bb_from_malloc(buf, len);

@@ -45,13 +45,8 @@ static void send_status(taas_call *call, Grpc__Health__V1__HealthCheckResponse__
 
 static Grpc__Health__V1__HealthCheckRequest *unpack(taas_call *call)
 {
-    size_t len;
-    const uint8_t *data = taas_call_request(call, &len);
-    Grpc__Health__V1__HealthCheckRequest *req =
-        grpc__health__v1__health_check_request__unpack(NULL, len, data);
-    if (!req)
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed HealthCheckRequest", NULL, 0);
-    return req;
+    return (Grpc__Health__V1__HealthCheckRequest *)svc_unpack(
+        call, &grpc__health__v1__health_check_request__descriptor);
 }
 
 static void check(taas_call *call, void *arg)

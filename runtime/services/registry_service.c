@@ -23,13 +23,9 @@ static void fill_type(Taas__V1__TaskType *t, const taas_task_type *tt)
 
 static void list_task_types(taas_call *call, void *arg)
 {
-    size_t len;
-    const uint8_t *data = taas_call_request(call, &len);
-    Taas__V1__ListTaskTypesRequest *req = taas__v1__list_task_types_request__unpack(NULL, len, data);
-    if (!req) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed ListTaskTypesRequest", NULL, 0);
+    Taas__V1__ListTaskTypesRequest *req = (Taas__V1__ListTaskTypesRequest *)svc_unpack(call, &taas__v1__list_task_types_request__descriptor);
+    if (!req)
         return;
-    }
     taas__v1__list_task_types_request__free_unpacked(req, NULL);
 
     size_t n = taas_registry_count;
@@ -55,13 +51,9 @@ static void list_task_types(taas_call *call, void *arg)
 
 static void get_task_type(taas_call *call, void *arg)
 {
-    size_t len;
-    const uint8_t *data = taas_call_request(call, &len);
-    Taas__V1__GetTaskTypeRequest *req = taas__v1__get_task_type_request__unpack(NULL, len, data);
-    if (!req) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed GetTaskTypeRequest", NULL, 0);
+    Taas__V1__GetTaskTypeRequest *req = (Taas__V1__GetTaskTypeRequest *)svc_unpack(call, &taas__v1__get_task_type_request__descriptor);
+    if (!req)
         return;
-    }
     if (!req->name[0]) {
         taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "name: required", NULL, 0);
     } else {

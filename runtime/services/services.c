@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "taas/registry.h"
+#include "util/utf8.h"
 
 taas_engine *svc_enter(taas_services *s)
 {
@@ -50,7 +51,8 @@ void svc_unknown_task(const char *name, char *buf, size_t cap)
 {
     const char *near[3];
     size_t n = taas_registry_suggest(name, near, 3);
-    int w = snprintf(buf, cap, "unknown task '%.64s'", name);
+    int w = snprintf(buf, cap, "unknown task '%.*s'", (int)taas_utf8_cut(name, strlen(name), 64),
+                     name);
     if (w < 0 || (size_t)w >= cap)
         return;
     if (n == 0) {
@@ -90,7 +92,7 @@ bool svc_may_see(taas_services *s, taas_call *call, const char *id)
     if (mine)
         return true;
     char msg[128];
-    snprintf(msg, sizeof msg, "task '%.64s' not found", id);
+    snprintf(msg, sizeof msg, "task '%.*s' not found", (int)taas_utf8_cut(id, strlen(id), 64), id);
     taas_call_reply(call, TAAS_ST_NOT_FOUND, msg, NULL, 0);
     return false;
 }
@@ -141,4 +143,94 @@ void taas_services_free(taas_services *s)
     pthread_rwlock_destroy(&s->gate);
     pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* String fields, checked on the wire */
+
+/* A varint at p[*i..n); false when it runs past the end or past 10 bytes. */
+static bool wire_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; shift < 70 && *i < n; shift += 7) {
+        uint8_t b = p[(*i)++];
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int wire_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
+                        const char *prefix, int depth, char *msg, size_t cap)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint64_t tag, len;
+        if (!wire_varint(p, n, &i, &tag))
+            return 0; /* unpack already judged the framing */
+        switch (tag & 7) {
+        case 0:
+            if (!wire_varint(p, n, &i, &len))
+                return 0;
+            continue;
+        case 1: i += 8; continue;
+        case 5: i += 4; continue;
+        case 2: break;
+        default: return 0;
+        }
+        if (!wire_varint(p, n, &i, &len) || len > n - i)
+            return 0;
+        const ProtobufCFieldDescriptor *f =
+            tag >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3))
+                                   : NULL;
+        const uint8_t *v = p + i;
+        i += (size_t)len;
+        if (!f)
+            continue; /* unknown fields are dropped by unpack, never read */
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+            size_t bad;
+            if (taas_utf8_text_ok(v, (size_t)len, &bad))
+                continue;
+            snprintf(msg, cap, "%s%s: %s at byte %zu", prefix, f->name,
+                     v[bad] ? "not valid UTF-8" : "contains a NUL character", bad);
+            return -1;
+        }
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 8) {
+            char sub[128];
+            snprintf(sub, sizeof sub, "%s%s.", prefix, f->name);
+            if (wire_strings(f->descriptor, v, (size_t)len, sub, depth + 1, msg, cap) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int svc_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
+                      char *msg, size_t cap)
+{
+    return wire_strings(d, data, len, "", 0, msg, cap);
+}
+
+ProtobufCMessage *svc_unpack(taas_call *call, const ProtobufCMessageDescriptor *d)
+{
+    size_t len;
+    const uint8_t *data = taas_call_request(call, &len);
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, data);
+    char msg[256];
+    if (!m) {
+        /* "taas.v1.GetTaskRequest" -> "malformed GetTaskRequest" */
+        const char *dot = strrchr(d->name, '.');
+        snprintf(msg, sizeof msg, "malformed %s", dot ? dot + 1 : d->name);
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, msg, NULL, 0);
+        return NULL;
+    }
+    if (svc_check_strings(d, data, len, msg, sizeof msg) < 0) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, msg, NULL, 0);
+        return NULL;
+    }
+    return m;
 }

@@ -36,6 +36,21 @@ struct taas_services {
 taas_engine *svc_enter(taas_services *s);
 void svc_leave(taas_services *s);
 
+/*
+ * The call's request as message `d`, or NULL after answering the call
+ * INVALID_ARGUMENT: "malformed <Message>" when the bytes do not unpack, or
+ * "<field>: not valid UTF-8 at byte N" / "<field>: contains a NUL character
+ * at byte N" when a string field (nested ones too) is not valid UTF-8 or
+ * holds a NUL. The check reads the wire bytes, because protobuf-c copies a
+ * string NUL-terminated and so hides an inner NUL from strlen: without it,
+ * "<id>\0junk" would be read as "<id>". Every handler unpacks through here.
+ */
+ProtobufCMessage *svc_unpack(taas_call *call, const ProtobufCMessageDescriptor *d);
+/* The check alone: 0 when every string field of the packed message
+ * data[0..len) of type `d` is valid UTF-8 without NUL, else -1 with msg. */
+int svc_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
+                      char *msg, size_t cap);
+
 /* Pack a protobuf-c message into a malloc'd buffer; NULL when out of memory. */
 void *svc_pack(const ProtobufCMessage *m, size_t *len);
 /* Answer OK with `m` packed (INTERNAL when out of memory). */

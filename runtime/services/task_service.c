@@ -41,6 +41,7 @@
 #include "store/store.h"
 #include "taas/registry.h"
 #include "taas/v1/taas.pb-c.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 #define MAX_ID_LEN 64
@@ -230,7 +231,7 @@ static bool id_ok(taas_call *call, const char *id)
     }
     if (strlen(id) > MAX_ID_LEN || !taas_uuid_valid(id)) {
         char msg[128];
-        snprintf(msg, sizeof msg, "no task with id '%.64s'", id);
+        snprintf(msg, sizeof msg, "no task with id '%.*s'", (int)taas_utf8_cut(id, strlen(id), 64), id);
         taas_call_reply(call, TAAS_ST_NOT_FOUND, msg, NULL, 0);
         return false;
     }
@@ -268,13 +269,9 @@ static void submit_done(void *arg, const taas_submit_result *res)
 static void submit_task(taas_call *call, void *arg)
 {
     taas_services *s = arg;
-    size_t len;
-    const uint8_t *data = taas_call_request(call, &len);
-    Taas__V1__SubmitTaskRequest *req = taas__v1__submit_task_request__unpack(NULL, len, data);
-    if (!req) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed SubmitTaskRequest", NULL, 0);
+    Taas__V1__SubmitTaskRequest *req = (Taas__V1__SubmitTaskRequest *)svc_unpack(call, &taas__v1__submit_task_request__descriptor);
+    if (!req)
         return;
-    }
     char msg[1024];
     if (!req->task_name[0]) {
         taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "task_name: required", NULL, 0);
@@ -319,13 +316,9 @@ static void submit_task(taas_call *call, void *arg)
 static void get_task(taas_call *call, void *arg)
 {
     taas_services *s = arg;
-    size_t len;
-    const uint8_t *data = taas_call_request(call, &len);
-    Taas__V1__GetTaskRequest *req = taas__v1__get_task_request__unpack(NULL, len, data);
-    if (!req) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed GetTaskRequest", NULL, 0);
+    Taas__V1__GetTaskRequest *req = (Taas__V1__GetTaskRequest *)svc_unpack(call, &taas__v1__get_task_request__descriptor);
+    if (!req)
         return;
-    }
     if (id_ok(call, req->task_id) && svc_may_see(s, call, req->task_id)) {
         taas_engine *e = svc_enter(s);
         if (!e) {
@@ -355,13 +348,9 @@ static void get_task(taas_call *call, void *arg)
 static void list_tasks(taas_call *call, void *arg)
 {
     taas_services *s = arg;
-    size_t len;
-    const uint8_t *data = taas_call_request(call, &len);
-    Taas__V1__ListTasksRequest *req = taas__v1__list_tasks_request__unpack(NULL, len, data);
-    if (!req) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed ListTasksRequest", NULL, 0);
+    Taas__V1__ListTasksRequest *req = (Taas__V1__ListTasksRequest *)svc_unpack(call, &taas__v1__list_tasks_request__descriptor);
+    if (!req)
         return;
-    }
     if (req->page_size < 0 || req->page_size > 1000) {
         taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "page_size: must be 0 to 1000", NULL, 0);
     } else if ((int)req->state < 0 || (int)req->state > TAAS_TASK_CANCELLED) {
@@ -432,13 +421,9 @@ static void cancel_done(void *arg, taas_status st, int state_after, const char *
 static void cancel_task(taas_call *call, void *arg)
 {
     taas_services *s = arg;
-    size_t len;
-    const uint8_t *data = taas_call_request(call, &len);
-    Taas__V1__CancelTaskRequest *req = taas__v1__cancel_task_request__unpack(NULL, len, data);
-    if (!req) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed CancelTaskRequest", NULL, 0);
+    Taas__V1__CancelTaskRequest *req = (Taas__V1__CancelTaskRequest *)svc_unpack(call, &taas__v1__cancel_task_request__descriptor);
+    if (!req)
         return;
-    }
     if (id_ok(call, req->task_id) && svc_may_see(s, call, req->task_id)) {
         taas_engine *e = svc_enter(s);
         if (!e) {
@@ -642,13 +627,9 @@ static void watch_destroy(void *data)
 static void watch_task(taas_call *call, void *arg)
 {
     taas_services *s = arg;
-    size_t len;
-    const uint8_t *data = taas_call_request(call, &len);
-    Taas__V1__WatchTaskRequest *req = taas__v1__watch_task_request__unpack(NULL, len, data);
-    if (!req) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "malformed WatchTaskRequest", NULL, 0);
+    Taas__V1__WatchTaskRequest *req = (Taas__V1__WatchTaskRequest *)svc_unpack(call, &taas__v1__watch_task_request__descriptor);
+    if (!req)
         return;
-    }
     if (!id_ok(call, req->task_id) || !svc_may_see(s, call, req->task_id)) {
         taas__v1__watch_task_request__free_unpacked(req, NULL);
         return;

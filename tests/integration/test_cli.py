@@ -178,6 +178,29 @@ class Cli(unittest.TestCase):
                             env={"TAAS_SERVER": "127.0.0.1:1"})
         self.assertEqual(rc, 0, err)
 
+    def test_get_json_is_json_whatever_is_stored(self):
+        # The server refuses text that is not UTF-8 today, but a database
+        # written by an older version may hold some: `--json` must still
+        # print JSON (invalid bytes become U+FFFD), never pass them through.
+        if not server.database_url.startswith("sqlite:"):
+            self.skipTest("edits the SQLite file directly")
+        import sqlite3
+        rc, out, err = taas("submit", "my_custom_task", "--input", INPUT, "--wait")
+        self.assertEqual(rc, 0, err)
+        task_id = out.splitlines()[0]
+        db = sqlite3.connect(server.db_path, timeout=10)
+        with db:
+            db.execute("UPDATE tasks SET progress_message = CAST(X'6f6bff2dc3' AS TEXT),"
+                       " output = CAST(X'7b2278223a2261ff227d' AS TEXT) WHERE id = ?",
+                       (task_id,))
+        db.close()
+        p = subprocess.run([CLI, "--server", server.address, "get", task_id, "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        d = json.loads(p.stdout.decode("utf-8"))  # strict: both must hold
+        self.assertEqual(d["progress_message"], "ok\ufffd-\ufffd")
+        self.assertEqual(d["output"], '{"x":"a\ufffd"}')
+
     def test_json_outputs(self):
         d = self.json_of("tasks")
         self.assertIn("my_custom_task", [t["name"] for t in d["task_types"]])

@@ -1,0 +1,235 @@
+/*
+ * llm_agent/llm_providers/ollama.c - Ollama's native POST /api/chat.
+ *
+ * Wire format (ollama docs/api.md, api/types.go): the body says
+ * "stream": false, or the answer comes as NDJSON chunks; tools take the
+ * OpenAI shape; a reply's tool_calls carry `arguments` as an object and no
+ * id, so ids are made up here ("call_<n>") and tool results are matched by
+ * `tool_name`. `done_reason` stays "stop" when tools are called: the calls
+ * decide. Usage is prompt_eval_count / eval_count. Errors are {"error":"..."}.
+ * No key by default (a local server); one configured goes out as a Bearer
+ * token, which proxies in front of Ollama expect.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider.h"
+
+static void ollama_headers(const char *key, taas_llm_header_fn add, void *arg)
+{
+    if (key) {
+        char v[1024];
+        snprintf(v, sizeof v, "Bearer %s", key);
+        add(arg, "Authorization", v);
+        memset(v, 0, sizeof v);
+    }
+}
+
+static int ollama_write(const taas_llm_request *req, taas_jw *w, char *err, size_t errlen)
+{
+    taas_jw_obj_begin(w);
+    taas_jw_key(w, "model");
+    taas_jw_str(w, req->model);
+    taas_jw_key(w, "stream");
+    taas_jw_bool(w, false);
+    taas_jw_key(w, "options");
+    taas_jw_obj_begin(w);
+    taas_jw_key(w, "num_predict");
+    taas_jw_int64(w, req->max_tokens);
+    taas_jw_obj_end(w);
+    taas_jw_key(w, "messages");
+    taas_jw_arr_begin(w);
+    if (req->system) {
+        taas_jw_obj_begin(w);
+        taas_jw_key(w, "role");
+        taas_jw_str(w, "system");
+        taas_jw_key(w, "content");
+        taas_jw_str(w, req->system);
+        taas_jw_obj_end(w);
+    }
+    for (size_t i = 0; i < req->conv->n; i++) {
+        const taas_llm_message *m = &req->conv->msgs[i];
+        taas_jw_obj_begin(w);
+        if (m->role == TAAS_LLM_USER) {
+            taas_jw_key(w, "role");
+            taas_jw_str(w, "user");
+            taas_jw_key(w, "content");
+            taas_jw_str(w, m->text ? m->text : "");
+        } else if (m->role == TAAS_LLM_ASSISTANT) {
+            taas_jw_key(w, "role");
+            taas_jw_str(w, "assistant");
+            taas_jw_key(w, "content");
+            taas_jw_str(w, m->text ? m->text : "");
+            if (m->n_calls) {
+                taas_jw_key(w, "tool_calls");
+                taas_jw_arr_begin(w);
+                for (size_t k = 0; k < m->n_calls; k++) {
+                    taas_jw_obj_begin(w);
+                    taas_jw_key(w, "function");
+                    taas_jw_obj_begin(w);
+                    taas_jw_key(w, "name");
+                    taas_jw_str(w, m->calls[k].name);
+                    taas_jw_key(w, "arguments");
+                    taas_llm_jw_object_or_empty(w, m->calls[k].arguments);
+                    taas_jw_obj_end(w);
+                    taas_jw_obj_end(w);
+                }
+                taas_jw_arr_end(w);
+            }
+        } else {
+            taas_jw_key(w, "role");
+            taas_jw_str(w, "tool");
+            taas_jw_key(w, "content");
+            taas_jw_str(w, m->text ? m->text : "");
+            taas_jw_key(w, "tool_name");
+            taas_jw_str(w, m->tool_name ? m->tool_name : "");
+        }
+        taas_jw_obj_end(w);
+    }
+    taas_jw_arr_end(w);
+    if (req->n_tools) {
+        taas_jw_key(w, "tools");
+        taas_jw_arr_begin(w);
+        for (size_t i = 0; i < req->n_tools; i++) {
+            taas_jw_obj_begin(w);
+            taas_jw_key(w, "type");
+            taas_jw_str(w, "function");
+            taas_jw_key(w, "function");
+            taas_jw_obj_begin(w);
+            taas_jw_key(w, "name");
+            taas_jw_str(w, req->tools[i].name);
+            taas_jw_key(w, "description");
+            taas_jw_str(w, req->tools[i].description ? req->tools[i].description : "");
+            taas_jw_key(w, "parameters");
+            taas_llm_jw_object_or_empty(w, req->tools[i].input_schema);
+            taas_jw_obj_end(w);
+            taas_jw_obj_end(w);
+        }
+        taas_jw_arr_end(w);
+    }
+    taas_jw_obj_end(w);
+    if (w->err) {
+        taas_llm_errf(err, errlen, "ollama: could not write the request (JSON error %d)", w->err);
+        return -1;
+    }
+    return 0;
+}
+
+static atomic_uint_fast64_t call_seq;
+
+static int ollama_parse(const char *body, size_t len, taas_llm_reply *out, char *err,
+                        size_t errlen)
+{
+    taas_jdoc d;
+    char perr[200];
+    if (taas_json_parse(&d, body, len, NULL, perr, sizeof perr) != 0) {
+        char snip[200];
+        taas_llm_snippet(snip, sizeof snip, body, len);
+        taas_llm_errf(err, errlen, "not JSON (%s): \"%s\"", perr, snip);
+        return -1;
+    }
+    int rc = -1;
+    int e = taas_json_obj_get(&d, 0, "error", 5);
+    if (e >= 0) { /* Ollama can report an error with a 200 */
+        char *m = taas_llm_json_strdup(&d, e);
+        taas_llm_errf(err, errlen, "error in the reply: %s", m ? m : "(no message)");
+        free(m);
+        goto out;
+    }
+    int msg = taas_json_obj_get(&d, 0, "message", 7);
+    if (taas_json_kind_of(&d, 0) != TAAS_JSON_OBJECT || msg < 0 ||
+        taas_json_kind_of(&d, msg) != TAAS_JSON_OBJECT) {
+        taas_llm_errf(err, errlen, "no \"message\" object");
+        goto out;
+    }
+    out->text = taas_llm_json_strdup(&d, taas_json_obj_get(&d, msg, "content", 7));
+    if (out->text && !*out->text) {
+        free(out->text);
+        out->text = NULL;
+    }
+    int calls = taas_json_obj_get(&d, msg, "tool_calls", 10);
+    if (calls >= 0 && taas_json_kind_of(&d, calls) == TAAS_JSON_ARRAY && d.toks[calls].size > 0) {
+        size_t n = (size_t)d.toks[calls].size;
+        out->calls = calloc(n, sizeof *out->calls);
+        if (!out->calls)
+            goto fail;
+        int t = calls + 1;
+        for (size_t i = 0; i < n; i++, t = taas_json_next(&d, t)) {
+            int fn = taas_json_obj_get(&d, t, "function", 8);
+            if (taas_json_kind_of(&d, t) != TAAS_JSON_OBJECT || fn < 0 ||
+                taas_json_kind_of(&d, fn) != TAAS_JSON_OBJECT) {
+                taas_llm_errf(err, errlen, "tool_calls[%zu] has no \"function\" object", i);
+                goto fail;
+            }
+            int args = taas_json_obj_get(&d, fn, "arguments", 9);
+            taas_llm_tool_call *c = &out->calls[out->n_calls++];
+            c->name = taas_llm_json_strdup(&d, taas_json_obj_get(&d, fn, "name", 4));
+            /* An object as documented; a string (some models) is kept as text. */
+            c->arguments = args < 0 ? NULL
+                           : taas_json_kind_of(&d, args) == TAAS_JSON_STRING
+                               ? taas_llm_json_strdup(&d, args)
+                               : taas_llm_json_rawdup(&d, args);
+            char id[32];
+            snprintf(id, sizeof id, "call_%llu",
+                     (unsigned long long)atomic_fetch_add(&call_seq, 1) + 1);
+            c->id = strdup(id);
+            if (!c->id || !c->name || !c->arguments) {
+                taas_llm_errf(err, errlen, "tool_calls[%zu] lacks function.name or "
+                              "function.arguments", i);
+                goto fail;
+            }
+        }
+    }
+    char *reason = taas_llm_json_strdup(&d, taas_json_obj_get(&d, 0, "done_reason", 11));
+    snprintf(out->stop_raw, sizeof out->stop_raw, "%s", reason ? reason : "");
+    free(reason);
+    if (out->n_calls)
+        out->stop = TAAS_LLM_STOP_TOOLS;
+    else if (!strcmp(out->stop_raw, "stop") || !out->stop_raw[0])
+        out->stop = TAAS_LLM_STOP_END;
+    else if (!strcmp(out->stop_raw, "length"))
+        out->stop = TAAS_LLM_STOP_LENGTH;
+    else
+        out->stop = TAAS_LLM_STOP_OTHER;
+    out->input_tokens = taas_llm_json_int(&d, 0, "prompt_eval_count");
+    out->output_tokens = taas_llm_json_int(&d, 0, "eval_count");
+    rc = 0;
+    goto out;
+fail:
+    taas_llm_reply_free(out);
+out:
+    taas_json_free(&d);
+    return rc;
+}
+
+static void ollama_error(int status, const char *body, size_t len, char *msg, size_t cap,
+                         bool *final)
+{
+    taas_jdoc d;
+    *final = false;
+    if (taas_json_parse(&d, body, len, NULL, NULL, 0) != 0) {
+        taas_llm_snippet(msg, cap, body, len);
+        return;
+    }
+    char *m = taas_llm_json_strdup(&d, taas_json_obj_get(&d, 0, "error", 5));
+    if (m)
+        snprintf(msg, cap, "%s", m);
+    else
+        taas_llm_snippet(msg, cap, body, len);
+    free(m);
+    taas_json_free(&d);
+}
+
+const taas_llm_provider taas_llm_ollama = {
+    .version = TAAS_LLM_PROVIDER_VERSION,
+    .name = "ollama",
+    .default_base_url = "http://127.0.0.1:11434",
+    .default_key_env = NULL,
+    .path = "/api/chat",
+    .add_headers = ollama_headers,
+    .write_request = ollama_write,
+    .parse_reply = ollama_parse,
+    .parse_error = ollama_error,
+};

@@ -1,0 +1,245 @@
+/*
+ * llm_agent/llm_providers/openai.c - OpenAI Chat Completions, and every
+ * server that speaks it: Ollama's /v1, vLLM, llama.cpp's server, LM Studio.
+ *
+ * Wire format (openai-openapi): POST {base}/chat/completions with
+ * "Authorization: Bearer KEY"; tools as {"type":"function","function":
+ * {name, description, parameters}}; the reply's choices[0].message carries
+ * content and tool_calls whose `arguments` is a JSON *string* the model
+ * wrote, which may be invalid - kept as text for the agent to judge. Tool
+ * results go back as one {"role":"tool","tool_call_id",...} message per call,
+ * after the assistant message that made the calls. No `strict` flag: strict
+ * mode demands additionalProperties:false and every property required, which
+ * task schemas with optional inputs do not meet.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider.h"
+
+static void openai_headers(const char *key, taas_llm_header_fn add, void *arg)
+{
+    if (key) {
+        char v[1024];
+        snprintf(v, sizeof v, "Bearer %s", key);
+        add(arg, "Authorization", v);
+        memset(v, 0, sizeof v);
+    }
+}
+
+static int openai_write(const taas_llm_request *req, taas_jw *w, char *err, size_t errlen)
+{
+    taas_jw_obj_begin(w);
+    taas_jw_key(w, "model");
+    taas_jw_str(w, req->model);
+    taas_jw_key(w, "max_tokens");
+    taas_jw_int64(w, req->max_tokens);
+    taas_jw_key(w, "messages");
+    taas_jw_arr_begin(w);
+    if (req->system) {
+        taas_jw_obj_begin(w);
+        taas_jw_key(w, "role");
+        taas_jw_str(w, "system");
+        taas_jw_key(w, "content");
+        taas_jw_str(w, req->system);
+        taas_jw_obj_end(w);
+    }
+    for (size_t i = 0; i < req->conv->n; i++) {
+        const taas_llm_message *m = &req->conv->msgs[i];
+        taas_jw_obj_begin(w);
+        if (m->role == TAAS_LLM_USER) {
+            taas_jw_key(w, "role");
+            taas_jw_str(w, "user");
+            taas_jw_key(w, "content");
+            taas_jw_str(w, m->text ? m->text : "");
+        } else if (m->role == TAAS_LLM_ASSISTANT) {
+            taas_jw_key(w, "role");
+            taas_jw_str(w, "assistant");
+            taas_jw_key(w, "content");
+            taas_jw_str(w, m->text); /* null when it only called tools */
+            if (m->n_calls) {
+                taas_jw_key(w, "tool_calls");
+                taas_jw_arr_begin(w);
+                for (size_t k = 0; k < m->n_calls; k++) {
+                    taas_jw_obj_begin(w);
+                    taas_jw_key(w, "id");
+                    taas_jw_str(w, m->calls[k].id);
+                    taas_jw_key(w, "type");
+                    taas_jw_str(w, "function");
+                    taas_jw_key(w, "function");
+                    taas_jw_obj_begin(w);
+                    taas_jw_key(w, "name");
+                    taas_jw_str(w, m->calls[k].name);
+                    taas_jw_key(w, "arguments"); /* echoed as sent, even when invalid */
+                    taas_jw_str(w, m->calls[k].arguments ? m->calls[k].arguments : "");
+                    taas_jw_obj_end(w);
+                    taas_jw_obj_end(w);
+                }
+                taas_jw_arr_end(w);
+            }
+        } else {
+            taas_jw_key(w, "role");
+            taas_jw_str(w, "tool");
+            taas_jw_key(w, "tool_call_id");
+            taas_jw_str(w, m->tool_call_id);
+            taas_jw_key(w, "content");
+            taas_jw_str(w, m->text ? m->text : "");
+        }
+        taas_jw_obj_end(w);
+    }
+    taas_jw_arr_end(w);
+    if (req->n_tools) {
+        taas_jw_key(w, "tools");
+        taas_jw_arr_begin(w);
+        for (size_t i = 0; i < req->n_tools; i++) {
+            taas_jw_obj_begin(w);
+            taas_jw_key(w, "type");
+            taas_jw_str(w, "function");
+            taas_jw_key(w, "function");
+            taas_jw_obj_begin(w);
+            taas_jw_key(w, "name");
+            taas_jw_str(w, req->tools[i].name);
+            taas_jw_key(w, "description");
+            taas_jw_str(w, req->tools[i].description ? req->tools[i].description : "");
+            taas_jw_key(w, "parameters");
+            taas_llm_jw_object_or_empty(w, req->tools[i].input_schema);
+            taas_jw_obj_end(w);
+            taas_jw_obj_end(w);
+        }
+        taas_jw_arr_end(w);
+        taas_jw_key(w, "tool_choice");
+        taas_jw_str(w, "auto");
+    }
+    taas_jw_key(w, "stream");
+    taas_jw_bool(w, false);
+    taas_jw_obj_end(w);
+    if (w->err) {
+        taas_llm_errf(err, errlen, "openai: could not write the request (JSON error %d)", w->err);
+        return -1;
+    }
+    return 0;
+}
+
+static int openai_parse(const char *body, size_t len, taas_llm_reply *out, char *err,
+                        size_t errlen)
+{
+    taas_jdoc d;
+    char perr[200];
+    if (taas_json_parse(&d, body, len, NULL, perr, sizeof perr) != 0) {
+        char snip[200];
+        taas_llm_snippet(snip, sizeof snip, body, len);
+        taas_llm_errf(err, errlen, "not JSON (%s): \"%s\"", perr, snip);
+        return -1;
+    }
+    int rc = -1;
+    int choices = taas_json_obj_get(&d, 0, "choices", 7);
+    if (taas_json_kind_of(&d, 0) != TAAS_JSON_OBJECT || choices < 0 ||
+        taas_json_kind_of(&d, choices) != TAAS_JSON_ARRAY || d.toks[choices].size < 1) {
+        taas_llm_errf(err, errlen, "no \"choices\" array");
+        goto out;
+    }
+    int choice = choices + 1;
+    int msg = taas_json_obj_get(&d, choice, "message", 7);
+    if (msg < 0 || taas_json_kind_of(&d, msg) != TAAS_JSON_OBJECT) {
+        taas_llm_errf(err, errlen, "choices[0] has no \"message\" object");
+        goto out;
+    }
+    int fr = taas_json_obj_get(&d, choice, "finish_reason", 13);
+    char *reason = taas_llm_json_strdup(&d, fr);
+    snprintf(out->stop_raw, sizeof out->stop_raw, "%s", reason ? reason : "");
+    free(reason);
+    out->text = taas_llm_json_strdup(&d, taas_json_obj_get(&d, msg, "content", 7));
+    int calls = taas_json_obj_get(&d, msg, "tool_calls", 10);
+    if (calls >= 0 && taas_json_kind_of(&d, calls) == TAAS_JSON_ARRAY && d.toks[calls].size > 0) {
+        size_t n = (size_t)d.toks[calls].size;
+        out->calls = calloc(n, sizeof *out->calls);
+        if (!out->calls)
+            goto fail;
+        int t = calls + 1;
+        for (size_t i = 0; i < n; i++, t = taas_json_next(&d, t)) {
+            int fn = taas_json_obj_get(&d, t, "function", 8);
+            if (taas_json_kind_of(&d, t) != TAAS_JSON_OBJECT || fn < 0 ||
+                taas_json_kind_of(&d, fn) != TAAS_JSON_OBJECT) {
+                taas_llm_errf(err, errlen, "tool_calls[%zu] has no \"function\" object", i);
+                goto fail;
+            }
+            taas_llm_tool_call *c = &out->calls[out->n_calls++];
+            c->id = taas_llm_json_strdup(&d, taas_json_obj_get(&d, t, "id", 2));
+            c->name = taas_llm_json_strdup(&d, taas_json_obj_get(&d, fn, "name", 4));
+            c->arguments = taas_llm_json_strdup(&d, taas_json_obj_get(&d, fn, "arguments", 9));
+            if (!c->id || !c->name || !c->arguments) {
+                taas_llm_errf(err, errlen, "tool_calls[%zu] lacks id, function.name or a string "
+                              "function.arguments", i);
+                goto fail;
+            }
+        }
+    }
+    /* The calls decide, not the word: some compatible servers say "stop"
+     * while calling tools. */
+    if (out->n_calls)
+        out->stop = TAAS_LLM_STOP_TOOLS;
+    else if (!strcmp(out->stop_raw, "stop"))
+        out->stop = TAAS_LLM_STOP_END;
+    else if (!strcmp(out->stop_raw, "length"))
+        out->stop = TAAS_LLM_STOP_LENGTH;
+    else
+        out->stop = TAAS_LLM_STOP_OTHER;
+    int usage = taas_json_obj_get(&d, 0, "usage", 5);
+    if (usage >= 0 && taas_json_kind_of(&d, usage) == TAAS_JSON_OBJECT) {
+        out->input_tokens = taas_llm_json_int(&d, usage, "prompt_tokens");
+        out->output_tokens = taas_llm_json_int(&d, usage, "completion_tokens");
+    }
+    rc = 0;
+    goto out;
+fail:
+    taas_llm_reply_free(out);
+out:
+    taas_json_free(&d);
+    return rc;
+}
+
+/* {"error":{"message","type","param","code"}} */
+static void openai_error(int status, const char *body, size_t len, char *msg, size_t cap,
+                         bool *final)
+{
+    taas_jdoc d;
+    *final = false;
+    if (taas_json_parse(&d, body, len, NULL, NULL, 0) != 0) {
+        taas_llm_snippet(msg, cap, body, len);
+        return;
+    }
+    int e = taas_json_obj_get(&d, 0, "error", 5);
+    if (e >= 0 && taas_json_kind_of(&d, e) == TAAS_JSON_OBJECT) {
+        char *m = taas_llm_json_strdup(&d, taas_json_obj_get(&d, e, "message", 7));
+        char *type = taas_llm_json_strdup(&d, taas_json_obj_get(&d, e, "type", 4));
+        char *code = taas_llm_json_strdup(&d, taas_json_obj_get(&d, e, "code", 4));
+        snprintf(msg, cap, "%s%s%s%s", m ? m : "(no message)", type || code ? " [" : "",
+                 code ? code : type ? type : "", type || code ? "]" : "");
+        if ((code && !strcmp(code, "insufficient_quota")) ||
+            (type && !strcmp(type, "insufficient_quota")))
+            *final = true; /* billing, not rate: waiting does not help */
+        free(m);
+        free(type);
+        free(code);
+    } else if (e >= 0 && taas_json_kind_of(&d, e) == TAAS_JSON_STRING) {
+        char *m = taas_llm_json_strdup(&d, e); /* Ollama's /v1 and others */
+        snprintf(msg, cap, "%s", m ? m : "");
+        free(m);
+    } else {
+        taas_llm_snippet(msg, cap, body, len);
+    }
+    taas_json_free(&d);
+}
+
+const taas_llm_provider taas_llm_openai = {
+    .version = TAAS_LLM_PROVIDER_VERSION,
+    .name = "openai",
+    .default_base_url = "https://api.openai.com/v1",
+    .default_key_env = "OPENAI_API_KEY",
+    .path = "/chat/completions",
+    .add_headers = openai_headers,
+    .write_request = openai_write,
+    .parse_reply = openai_parse,
+    .parse_error = openai_error,
+};

@@ -1,0 +1,777 @@
+/*
+ * runtime/store/postgres_write.c - apply() for PostgreSQL: the prepared write
+ * statements and the batch that sends them.
+ *
+ * Runs only on the writer thread, on the writer connection (s->w), with no
+ * lock: nothing else touches that connection. A batch goes in pipeline
+ * mode as BEGIN, one statement per operation, the task events, COMMIT and
+ * one Sync (see postgres.c for the method and the error rules).
+ */
+#include "store/postgres_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/*
+ * attempts_json gets one {"attempt":N,"error":"...","finished_ms":T} per
+ * finished attempt, written as compact JSON text exactly like SQLite's
+ * json_insert(..., '$[#]', json_object(...)).
+ */
+#define APPEND_ATTEMPT(err, when)                                                          \
+    "(CASE WHEN attempts_json = '[]' THEN '[' ELSE left(attempts_json, -1) || ',' END"     \
+    " || '{\"attempt\":' || attempt || ',\"error\":' || COALESCE(to_json(" err             \
+    ")::text, 'null') || ',\"finished_ms\":' || " when " || '}]')"
+
+/*
+ * Task events for servers that watch or run a task (TAAS_PG_TASK_CHANNEL):
+ * the ids a statement changed, space-separated, at most ID_CHUNK per
+ * pg_notify() call so a payload (200 * 37 bytes) stays well under
+ * PostgreSQL's 8000-byte limit. `src` is a CTE with an id column; the
+ * statement must read from `n` for the calls to run. Queued with the
+ * transaction and delivered only when it commits.
+ */
+#define ID_CHUNK 200
+#define ID_CHUNK_S "200"
+#define NOTIFY_IDS(src)                                                                    \
+    " n AS (SELECT pg_notify('" TAAS_PG_TASK_CHANNEL "', string_agg(id, ' ')) FROM"         \
+    " (SELECT id, (row_number() OVER () - 1) / " ID_CHUNK_S " AS g FROM " src ") x"         \
+    " GROUP BY g)"
+/* A sweep statement: changes rows, announces them, returns how many. */
+#define SWEEP(update) "WITH u AS (" update " RETURNING id)," NOTIFY_IDS("u") \
+    " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)"
+
+enum {
+    ST_INSERT,
+    ST_IDEM_LOOKUP,
+    ST_CLAIM,
+    ST_COMPLETE,
+    ST_PROGRESS,
+    ST_CANCEL,
+    ST_HEARTBEAT,
+    ST_RECOVER_RETRY,
+    ST_RECOVER_FAIL,
+    ST_RELEASE_CANCEL,
+    ST_RELEASE,
+    ST_PRUNE,
+    ST_COUNT
+};
+
+static const char *const write_sql[ST_COUNT] = {
+    /* Inserts unless the id or (name, key) is taken; when the key is taken,
+     * the second branch returns the existing row (rows of earlier statements
+     * of this transaction included). */
+    [ST_INSERT] =
+        "WITH ins AS (INSERT INTO tasks (id, name, input, state, priority, attempt,"
+        " max_attempts, timeout_s, idempotent, idempotency_key, input_hash, created_ms,"
+        " updated_ms, run_after_ms, principal, lease_owner, lease_expires_ms, lease_token,"
+        " started_ms)"
+        " VALUES ($1::text, $2::text, $3::text, CASE WHEN $13::text IS NULL THEN 1 ELSE 2 END,"
+        " $4::integer, CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END, $5::integer, $6::integer,"
+        " $7::boolean, $8::text, $9::text, $10::bigint, $10::bigint, $11::bigint, $12::text,"
+        " $13::text, CASE WHEN $13::text IS NULL THEN 0 ELSE $10::bigint + $14::bigint END,"
+        " CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END,"
+        " CASE WHEN $13::text IS NULL THEN 0 ELSE $10::bigint END)"
+        " ON CONFLICT DO NOTHING RETURNING id)"
+        " SELECT 1, id, NULL FROM ins"
+        " UNION ALL"
+        " SELECT 0, t.id, t.input_hash FROM tasks t WHERE $8::text IS NOT NULL"
+        " AND t.principal = $12::text AND t.name = $2::text AND t.idempotency_key = $8::text"
+        " AND NOT EXISTS (SELECT 1 FROM ins)",
+    [ST_IDEM_LOOKUP] = "SELECT id, input_hash FROM tasks WHERE principal = $3::text"
+                       " AND name = $1::text AND idempotency_key = $2::text",
+    /* One statement: pick in claim order, skip rows another server holds,
+     * take them. MATERIALIZED keeps the LIMIT a single evaluation. */
+    [ST_CLAIM] =
+        "WITH c AS MATERIALIZED (SELECT id FROM tasks WHERE state = 1"
+        " AND run_after_ms <= $2::bigint ORDER BY priority DESC, run_after_ms, id"
+        " LIMIT $4::integer FOR UPDATE SKIP LOCKED),"
+        " u AS (UPDATE tasks t SET state = 2, attempt = t.attempt + 1, lease_owner = $1::text,"
+        " lease_expires_ms = $2::bigint + $3::bigint, lease_token = t.lease_token + 1,"
+        " started_ms = $2::bigint, updated_ms = $2::bigint, progress = 0,"
+        " progress_message = NULL"
+        " FROM c WHERE t.id = c.id RETURNING " COLS("t.") "),"
+        NOTIFY_IDS("u") " SELECT * FROM u WHERE (SELECT count(*) FROM n) >= 0",
+    [ST_COMPLETE] =
+        "WITH u AS (UPDATE tasks SET state = $3::smallint,"
+        " output = CASE WHEN $3::smallint = 3 THEN $4::text ELSE NULL END,"
+        " error = $5::text,"
+        " attempts_json = CASE WHEN $5::text IS NULL THEN attempts_json"
+        "  ELSE " APPEND_ATTEMPT("$5::text", "$7::bigint") " END,"
+        " run_after_ms = CASE WHEN $3::smallint = 1 THEN $6::bigint ELSE run_after_ms END,"
+        " finished_ms = CASE WHEN $3::smallint = 1 THEN 0 ELSE $7::bigint END,"
+        " progress = CASE WHEN $3::smallint = 3 THEN 1.0"
+        "  WHEN $3::smallint = 1 THEN 0.0 ELSE progress END,"
+        " progress_message = CASE WHEN $3::smallint = 1 THEN NULL ELSE progress_message END,"
+        " started_ms = CASE WHEN $8::bigint > 0 THEN $8::bigint ELSE started_ms END,"
+        " lease_owner = NULL, lease_expires_ms = 0, updated_ms = $7::bigint"
+        " WHERE id = $1::text AND state = 2 AND lease_token = $2::bigint RETURNING 1)"
+        " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)",
+    [ST_PROGRESS] =
+        "WITH u AS (UPDATE tasks SET progress = $3::double precision,"
+        " progress_message = $4::text, updated_ms = $5::bigint"
+        " WHERE id = $1::text AND state = 2 AND lease_token = $2::bigint RETURNING 1)"
+        " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)",
+    /* Lock the row, read its state, and change it by that state, in one
+     * statement; returns the state before (no row: unknown id). */
+    [ST_CANCEL] =
+        "WITH o AS (SELECT id, state, lease_token FROM tasks WHERE id = $1::text FOR UPDATE),"
+        " u AS (UPDATE tasks t SET"
+        "  state = CASE WHEN o.state = 1 THEN 5 ELSE t.state END,"
+        "  cancel_requested = true,"
+        "  error = CASE WHEN o.state = 1 THEN 'cancelled' ELSE t.error END,"
+        "  finished_ms = CASE WHEN o.state = 1 THEN $2::bigint ELSE t.finished_ms END,"
+        "  updated_ms = $2::bigint"
+        "  FROM o WHERE t.id = o.id AND o.state IN (1, 2) RETURNING 1)"
+        " SELECT o.state, o.lease_token, (SELECT count(*) FROM u) FROM o",
+    [ST_HEARTBEAT] = "UPDATE tasks SET lease_expires_ms = $2::bigint"
+                     " WHERE state = 2 AND lease_owner = $1::text",
+    [ST_RECOVER_RETRY] = SWEEP(
+        "UPDATE tasks SET state = 1, run_after_ms = $1::bigint, error = 'interrupted',"
+        " attempts_json = " APPEND_ATTEMPT("'interrupted'::text", "$1::bigint") ","
+        " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
+        " updated_ms = $1::bigint"
+        " WHERE state = 2 AND lease_expires_ms <= $1::bigint AND idempotent"
+        " AND attempt < max_attempts AND NOT cancel_requested"),
+    [ST_RECOVER_FAIL] = SWEEP(
+        "UPDATE tasks SET state = CASE WHEN cancel_requested THEN 5 ELSE 4 END,"
+        " error = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'interrupted' END,"
+        " attempts_json = " APPEND_ATTEMPT("'interrupted'::text", "$1::bigint") ","
+        " finished_ms = $1::bigint, lease_owner = NULL, lease_expires_ms = 0,"
+        " updated_ms = $1::bigint"
+        " WHERE state = 2 AND lease_expires_ms <= $1::bigint"),
+    [ST_RELEASE_CANCEL] = SWEEP(
+        "UPDATE tasks SET state = 5, error = 'cancelled', finished_ms = $2::bigint,"
+        " lease_owner = NULL, lease_expires_ms = 0, updated_ms = $2::bigint"
+        " WHERE state = 2 AND lease_owner = $1::text AND cancel_requested"),
+    [ST_RELEASE] = SWEEP(
+        "UPDATE tasks SET state = 1, attempt = attempt - 1, progress = 0,"
+        " progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
+        " updated_ms = $2::bigint WHERE state = 2 AND lease_owner = $1::text"),
+    [ST_PRUNE] =
+        "WITH c AS MATERIALIZED (SELECT id FROM tasks WHERE finished_ms > 0"
+        " AND finished_ms < $1::bigint AND state IN (3, 4, 5) LIMIT $2::integer"
+        " FOR UPDATE SKIP LOCKED)"
+        " DELETE FROM tasks t USING c WHERE t.id = c.id",
+};
+
+static const char *const stmt_names[ST_COUNT] = {
+    "taas_insert",         "taas_idem_lookup", "taas_claim",         "taas_complete",
+    "taas_progress",       "taas_cancel",      "taas_heartbeat",     "taas_recover_retry",
+    "taas_recover_fail",   "taas_release_cancel", "taas_release",    "taas_prune",
+};
+
+int taas_pg__prepare_writes(pg_store *s, PGconn *c)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        PGresult *r = PQprepare(c, stmt_names[i], write_sql[i], 0, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            char what[64];
+            snprintf(what, sizeof(what), "prepare %s", stmt_names[i]);
+            taas_pg__set_error(s, what, c, r);
+            int rc = taas_pg__map_error(c, r);
+            PQclear(r);
+            return rc;
+        }
+        PQclear(r);
+    }
+    return 0;
+}
+
+static bool uuid_shaped(const char *s)
+{
+    if (!s || strlen(s) != TAAS_ID_LEN)
+        return false;
+    for (int i = 0; i < TAAS_ID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Batches */
+
+/* What a queued statement was for, to read its result back. */
+typedef struct slot {
+    int op;   /* index into ops, or -1 for BEGIN / NOTIFY / COMMIT */
+    int stmt; /* ST_* or -1 */
+} slot;
+
+/* Text parameters for one statement; numbers are formatted into bufs. */
+typedef struct params {
+    const char *v[14];
+    int len[14];
+    int fmt[14];
+    char bufs[14][32];
+    int n;
+} params;
+
+static void p_text(params *p, const char *s)
+{
+    p->v[p->n] = s;
+    p->len[p->n] = 0;
+    p->fmt[p->n] = 0;
+    p->n++;
+}
+
+/* Text with an explicit length, sent in binary format (raw UTF-8 bytes), so
+ * it need not be NUL-terminated; PostgreSQL checks the encoding. */
+static void p_bytes(params *p, const char *s, size_t len)
+{
+    if (!s) {
+        p_text(p, NULL);
+        return;
+    }
+    p->v[p->n] = s;
+    p->len[p->n] = (int)(len ? len : strlen(s));
+    p->fmt[p->n] = 1;
+    p->n++;
+}
+
+static void p_i64(params *p, int64_t x)
+{
+    snprintf(p->bufs[p->n], sizeof(p->bufs[0]), "%lld", (long long)x);
+    p_text(p, p->bufs[p->n]);
+}
+
+static void p_f64(params *p, double x)
+{
+    snprintf(p->bufs[p->n], sizeof(p->bufs[0]), "%.17g", x);
+    p_text(p, p->bufs[p->n]);
+}
+
+/* Check an operation's arguments before anything is sent; false = refused. */
+static bool op_valid(taas_store_op *op)
+{
+    switch (op->kind) {
+    case TAAS_OP_INSERT: {
+        const taas_task_rec *t = op->u.insert.task;
+        return t && uuid_shaped(t->id) && t->name && *t->name && t->input &&
+               t->input_len <= 0x7fffffff &&
+               !(op->u.insert.claim_owner && t->run_after_ms > t->created_ms);
+    }
+    case TAAS_OP_CLAIM:
+        return op->u.claim.owner && op->u.claim.out && op->u.claim.max >= 0 &&
+               op->u.claim.lease_ms >= 0;
+    case TAAS_OP_COMPLETE: {
+        taas_task_state to = op->u.complete.state;
+        return op->u.complete.id && (to == TAAS_TASK_PENDING || taas_task_state_final(to)) &&
+               op->u.complete.output_len <= 0x7fffffff;
+    }
+    case TAAS_OP_PROGRESS: return op->u.progress.id != NULL;
+    case TAAS_OP_CANCEL: return op->u.cancel.id != NULL;
+    case TAAS_OP_HEARTBEAT: return op->u.heartbeat.owner != NULL;
+    case TAAS_OP_RECOVER: return true;
+    case TAAS_OP_RELEASE: return op->u.release.owner != NULL;
+    case TAAS_OP_PRUNE: return op->u.prune.limit > 0;
+    }
+    return false;
+}
+
+static bool send_prepared(PGconn *c, int stmt, const params *p)
+{
+    return PQsendQueryPrepared(c, stmt_names[stmt], p->n, p->v, p->len, p->fmt, 0) == 1;
+}
+
+static bool send_plain(PGconn *c, const char *sql)
+{
+    return PQsendQueryParams(c, sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
+}
+
+/* The task an op changes when its id is known before it runs (claims and
+ * sweeps announce their own rows in SQL); NULL for the others. */
+static const char *op_task_id(const taas_store_op *op)
+{
+    switch (op->kind) {
+    case TAAS_OP_COMPLETE: return op->u.complete.id;
+    case TAAS_OP_PROGRESS: return op->u.progress.id;
+    case TAAS_OP_CANCEL: return op->u.cancel.id;
+    default: return NULL;
+    }
+}
+
+/*
+ * Queue one pg_notify() per ID_CHUNK ids of the batch's completions,
+ * progress reports and cancels (skipped ops and ids that cannot name a task
+ * left out). Returns the number of statements queued, or -1 on a send
+ * failure. An op later refused (a stale token) still announces its id: a
+ * listener re-reads the task and finds nothing new.
+ */
+static int send_task_events(PGconn *c, taas_store_op *ops[], size_t n, const bool *skip)
+{
+    char payload[ID_CHUNK * (TAAS_ID_LEN + 2) + 1];
+    size_t len = 0;
+    int ids = 0, sent = 0;
+    for (size_t i = 0; i <= n; i++) {
+        const char *id = i < n && !skip[i] ? op_task_id(ops[i]) : NULL;
+        if (id && !uuid_shaped(id))
+            id = NULL;
+        if (id) {
+            if (len)
+                payload[len++] = ' ';
+            if (ops[i]->kind == TAAS_OP_CANCEL)
+                payload[len++] = '!'; /* the node running it must stop the body */
+            memcpy(payload + len, id, TAAS_ID_LEN);
+            len += TAAS_ID_LEN;
+            ids++;
+        }
+        if (ids > 0 && (ids == ID_CHUNK || i == n)) {
+            payload[len] = '\0';
+            const char *v[1] = {payload};
+            if (PQsendQueryParams(c, "SELECT pg_notify('" TAAS_PG_TASK_CHANNEL "', $1::text)", 1,
+                                  NULL, v, NULL, NULL, 0) != 1)
+                return -1;
+            sent++;
+            len = 0;
+            ids = 0;
+        }
+    }
+    return sent;
+}
+
+/* Queue the statement(s) of one op; returns how many, or -1 on a send failure. */
+static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns)
+{
+    PGconn *c = s->w;
+    params p;
+    p.n = 0;
+    switch (op->kind) {
+    case TAAS_OP_INSERT: {
+        const taas_task_rec *t = op->u.insert.task;
+        p_text(&p, t->id);
+        p_text(&p, t->name);
+        p_bytes(&p, t->input, t->input_len);
+        p_i64(&p, t->priority);
+        p_i64(&p, t->max_attempts > 0 ? t->max_attempts : 1);
+        p_i64(&p, t->timeout_s > 0 ? t->timeout_s : 0);
+        p_text(&p, t->idempotent ? "t" : "f");
+        p_text(&p, t->idempotency_key);
+        p_text(&p, t->input_hash);
+        p_i64(&p, t->created_ms);
+        p_i64(&p, t->run_after_ms);
+        p_text(&p, t->principal ? t->principal : "");
+        p_text(&p, op->u.insert.claim_owner);
+        p_i64(&p, op->u.insert.lease_ms);
+        slots[(*ns)++] = (slot){idx, ST_INSERT};
+        return send_prepared(c, ST_INSERT, &p) ? 1 : -1;
+    }
+    case TAAS_OP_CLAIM:
+        if (op->u.claim.max == 0)
+            return 0;
+        p_text(&p, op->u.claim.owner);
+        p_i64(&p, op->u.claim.now_ms);
+        p_i64(&p, op->u.claim.lease_ms);
+        p_i64(&p, op->u.claim.max);
+        slots[(*ns)++] = (slot){idx, ST_CLAIM};
+        return send_prepared(c, ST_CLAIM, &p) ? 1 : -1;
+    case TAAS_OP_COMPLETE:
+        p_text(&p, op->u.complete.id);
+        p_i64(&p, op->u.complete.lease_token);
+        p_i64(&p, (int)op->u.complete.state);
+        p_bytes(&p, op->u.complete.output, op->u.complete.output_len);
+        p_text(&p, op->u.complete.error);
+        p_i64(&p, op->u.complete.run_after_ms);
+        p_i64(&p, op->u.complete.now_ms);
+        p_i64(&p, op->u.complete.started_ms);
+        slots[(*ns)++] = (slot){idx, ST_COMPLETE};
+        return send_prepared(c, ST_COMPLETE, &p) ? 1 : -1;
+    case TAAS_OP_PROGRESS: {
+        double v = op->u.progress.progress;
+        if (!(v >= 0.0)) /* also NaN */
+            v = 0.0;
+        if (v > 1.0)
+            v = 1.0;
+        p_text(&p, op->u.progress.id);
+        p_i64(&p, op->u.progress.lease_token);
+        p_f64(&p, v);
+        p_text(&p, op->u.progress.message);
+        p_i64(&p, op->u.progress.now_ms);
+        slots[(*ns)++] = (slot){idx, ST_PROGRESS};
+        return send_prepared(c, ST_PROGRESS, &p) ? 1 : -1;
+    }
+    case TAAS_OP_CANCEL:
+        p_text(&p, op->u.cancel.id);
+        p_i64(&p, op->u.cancel.now_ms);
+        slots[(*ns)++] = (slot){idx, ST_CANCEL};
+        return send_prepared(c, ST_CANCEL, &p) ? 1 : -1;
+    case TAAS_OP_HEARTBEAT:
+        p_text(&p, op->u.heartbeat.owner);
+        p_i64(&p, op->u.heartbeat.lease_expires_ms);
+        slots[(*ns)++] = (slot){idx, ST_HEARTBEAT};
+        return send_prepared(c, ST_HEARTBEAT, &p) ? 1 : -1;
+    case TAAS_OP_RECOVER:
+        p_i64(&p, op->u.recover.now_ms);
+        slots[(*ns)++] = (slot){idx, ST_RECOVER_RETRY};
+        if (!send_prepared(c, ST_RECOVER_RETRY, &p))
+            return -1;
+        slots[(*ns)++] = (slot){idx, ST_RECOVER_FAIL};
+        return send_prepared(c, ST_RECOVER_FAIL, &p) ? 2 : -1;
+    case TAAS_OP_RELEASE:
+        p_text(&p, op->u.release.owner);
+        p_i64(&p, op->u.release.now_ms);
+        slots[(*ns)++] = (slot){idx, ST_RELEASE_CANCEL};
+        if (!send_prepared(c, ST_RELEASE_CANCEL, &p))
+            return -1;
+        slots[(*ns)++] = (slot){idx, ST_RELEASE};
+        return send_prepared(c, ST_RELEASE, &p) ? 2 : -1;
+    case TAAS_OP_PRUNE:
+        p_i64(&p, op->u.prune.finished_before_ms);
+        p_i64(&p, op->u.prune.limit);
+        slots[(*ns)++] = (slot){idx, ST_PRUNE};
+        return send_prepared(c, ST_PRUNE, &p) ? 1 : -1;
+    }
+    return 0;
+}
+
+static int claim_cmp(const void *a, const void *b)
+{
+    const taas_task_rec *x = a, *y = b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    if (x->run_after_ms != y->run_after_ms)
+        return x->run_after_ms < y->run_after_ms ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static bool same_hash(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * Read one statement's successful result into its op. Returns 0, or
+ * TAAS_STORE_ENOMEM. *notify is set when the statement made a task runnable;
+ * *unresolved when an insert needs the follow-up lookup.
+ */
+static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, bool *unresolved)
+{
+    int rows = PQntuples(r);
+    const char *tuples = PQcmdTuples(r);
+    int changed = tuples && *tuples ? atoi(tuples) : 0;
+    if (stmt == ST_RECOVER_RETRY || stmt == ST_RECOVER_FAIL || stmt == ST_RELEASE_CANCEL ||
+        stmt == ST_RELEASE)
+        changed = rows == 1 ? (int)taas_pg__col_i64(r, 0, 0) : 0; /* SWEEP(): the count of rows changed */
+    switch (stmt) {
+    case ST_INSERT:
+        if (rows == 0) {
+            /* Neither inserted nor a matching key seen by this statement. */
+            if (op->u.insert.task->idempotency_key)
+                *unresolved = true;
+            else
+                op->result = TAAS_STORE_ECONFLICT; /* the id is taken */
+        } else if (PQgetvalue(r, 0, 0)[0] == '1') {
+            if (!op->u.insert.claim_owner) /* a claimed one is nobody else's work */
+                *notify = true;
+        } else if (same_hash(PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2),
+                             op->u.insert.task->input_hash)) {
+            op->u.insert.duplicate = true;
+            snprintf(op->u.insert.existing_id, sizeof(op->u.insert.existing_id), "%s",
+                     PQgetvalue(r, 0, 1));
+        } else {
+            op->result = TAAS_STORE_ECONFLICT;
+        }
+        return 0;
+    case ST_CLAIM:
+        for (int i = 0; i < rows && op->u.claim.n < op->u.claim.max; i++) {
+            int rc = taas_pg__row_to_rec(r, i, &op->u.claim.out[op->u.claim.n]);
+            if (rc)
+                return rc;
+            op->u.claim.n++;
+        }
+        /* RETURNING yields rows in no particular order; give them in claim order. */
+        qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), claim_cmp);
+        return 0;
+    case ST_COMPLETE:
+    case ST_PROGRESS:
+        if (rows == 1 && taas_pg__col_i64(r, 0, 0) == 0)
+            op->result = taas_pg__col_bool(r, 0, 1) ? TAAS_STORE_ESTALE : TAAS_STORE_ENOTFOUND;
+        else if (stmt == ST_COMPLETE && op->u.complete.state == TAAS_TASK_PENDING)
+            *notify = true;
+        return 0;
+    case ST_CANCEL: {
+        if (rows == 0) {
+            op->result = TAAS_STORE_ENOTFOUND;
+            return 0;
+        }
+        taas_task_state cur = (taas_task_state)taas_pg__col_i64(r, 0, 0);
+        if (taas_task_state_final(cur)) {
+            op->u.cancel.state_after = cur;
+            op->result = TAAS_STORE_EFINAL;
+        } else if (cur == TAAS_TASK_PENDING) {
+            op->u.cancel.state_after = TAAS_TASK_CANCELLED;
+        } else {
+            op->u.cancel.state_after = TAAS_TASK_RUNNING;
+            op->u.cancel.lease_token = taas_pg__col_i64(r, 0, 1);
+        }
+        return 0;
+    }
+    case ST_RECOVER_RETRY:
+        op->u.recover.retried = changed;
+        if (changed > 0)
+            *notify = true;
+        return 0;
+    case ST_RECOVER_FAIL: op->u.recover.failed = changed; return 0;
+    case ST_RELEASE:
+        op->u.release.released = changed;
+        if (changed > 0)
+            *notify = true;
+        return 0;
+    case ST_PRUNE: op->u.prune.deleted = changed; return 0;
+    default: return 0;
+    }
+}
+
+
+/* Leave pipeline mode, dropping the connection if that is not possible. */
+static void pipeline_end(pg_store *s)
+{
+    if (s->w && PQpipelineStatus(s->w) != PQ_PIPELINE_OFF && !PQexitPipelineMode(s->w)) {
+        PQfinish(s->w);
+        s->w = NULL;
+    }
+}
+
+/* After a failed batch: end the aborted transaction, or drop a broken connection. */
+static void rollback(pg_store *s)
+{
+    pipeline_end(s);
+    if (!s->w)
+        return;
+    if (PQstatus(s->w) != CONNECTION_OK) {
+        PQfinish(s->w);
+        s->w = NULL;
+        return;
+    }
+    if (PQtransactionStatus(s->w) != PQTRANS_IDLE) {
+        PGresult *r = PQexec(s->w, "ROLLBACK");
+        atomic_fetch_add(&s->round_trips, 1);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok || PQtransactionStatus(s->w) != PQTRANS_IDLE) {
+            PQfinish(s->w);
+            s->w = NULL;
+        }
+    }
+}
+
+enum { BATCH_OK = 0, BATCH_BAD_OP = 1 };
+
+/*
+ * Send the batch (ops with skip[i] false) as one pipelined transaction and
+ * read every result. Returns BATCH_OK when committed, BATCH_BAD_OP with
+ * *bad_op set when one op's data aborted the transaction, or a negative store
+ * code for a failed batch. *follow lists inserts to resolve after the commit.
+ */
+static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *skip, slot *slots,
+                     bool *follow, size_t *bad_op)
+{
+    PGconn *c = s->w;
+    int ns = 0, err = 0;
+    bool may_notify = false;
+    if (!PQenterPipelineMode(c)) {
+        taas_pg__set_error(s, "pipeline", c, NULL);
+        return taas_pg__map_error(c, NULL);
+    }
+    bool sent = send_plain(c, "BEGIN");
+    slots[ns++] = (slot){-1, -1};
+    for (size_t i = 0; sent && i < n; i++) {
+        if (skip[i])
+            continue;
+        int k = send_op(s, ops[i], (int)i, slots, &ns);
+        if (k < 0)
+            sent = false;
+        taas_op_kind kind = ops[i]->kind;
+        if ((kind == TAAS_OP_INSERT && !ops[i]->u.insert.claim_owner) ||
+            kind == TAAS_OP_RECOVER || kind == TAAS_OP_RELEASE ||
+            (kind == TAAS_OP_COMPLETE && ops[i]->u.complete.state == TAAS_TASK_PENDING))
+            may_notify = true;
+    }
+    /*
+     * Whether anything became runnable is known only from the results, but
+     * the NOTIFY must be inside the transaction: queue it when the batch can
+     * make a task runnable. Delivered only on commit; a spurious wake-up
+     * (a duplicate submit, a sweep that found nothing) costs a listener one
+     * empty claim.
+     */
+    if (sent) {
+        int k = send_task_events(c, ops, n, skip);
+        if (k < 0)
+            sent = false;
+        for (int j = 0; j < k; j++)
+            slots[ns++] = (slot){-1, -1};
+    }
+    int notify_slot = -1;
+    if (sent && may_notify) {
+        notify_slot = ns;
+        slots[ns++] = (slot){-1, -1};
+        sent = send_plain(c, "NOTIFY " TAAS_PG_CHANNEL);
+    }
+    int commit_slot = ns;
+    if (sent) {
+        slots[ns++] = (slot){-1, -1};
+        sent = send_plain(c, "COMMIT") && PQpipelineSync(c) == 1;
+    }
+    atomic_fetch_add(&s->statements, (uint64_t)ns);
+    if (!sent) {
+        taas_pg__set_error(s, "send batch", c, NULL);
+        return taas_pg__map_error(c, NULL);
+    }
+    atomic_fetch_add(&s->round_trips, 1);
+
+    bool notify = false;
+    int failed_slot = -1;
+    (void)notify_slot;
+    for (int k = 0; k < ns; k++) {
+        PGresult *r = PQgetResult(c);
+        if (!r) {
+            taas_pg__set_error(s, "batch", c, NULL);
+            return taas_pg__map_error(c, NULL);
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_FATAL_ERROR && failed_slot < 0) {
+            failed_slot = k;
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            if (slots[k].op >= 0 && (taas_pg__class_is(state, "22") || taas_pg__class_is(state, "23"))) {
+                *bad_op = (size_t)slots[k].op;
+                err = BATCH_BAD_OP;
+                taas_pg__tl_set("%s", PQresultErrorMessage(r));
+                taas_pg__one_line(taas_pg__tl_error);
+            } else {
+                taas_pg__set_error(s, k == commit_slot ? "commit" : "batch", c, r);
+                err = taas_pg__map_error(c, r);
+            }
+        } else if (failed_slot < 0 && slots[k].op >= 0 &&
+                   (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
+            bool unresolved = false;
+            int rc = take_result(ops[slots[k].op], slots[k].stmt, r, &notify, &unresolved);
+            if (unresolved)
+                follow[slots[k].op] = true;
+            if (rc) {
+                /* Out of memory reading a result: the statements are already on
+                 * the server; the op reports it and its claim, if any, returns
+                 * to the queue when the lease expires. */
+                ops[slots[k].op]->result = rc;
+            }
+        }
+        PQclear(r);
+        /* Each query's results end with a NULL. */
+        r = PQgetResult(c);
+        if (r) {
+            PQclear(r);
+            taas_pg__set_error(s, "batch", c, NULL);
+            taas_pg__tl_set("batch: unexpected extra result");
+            return TAAS_STORE_EIO;
+        }
+    }
+    PGresult *sync = PQgetResult(c);
+    bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (!synced) {
+        taas_pg__set_error(s, "batch sync", c, NULL);
+        return err ? err : taas_pg__map_error(c, NULL);
+    }
+    if (!PQexitPipelineMode(c)) {
+        taas_pg__set_error(s, "pipeline exit", c, NULL);
+        return err ? err : TAAS_STORE_EIO;
+    }
+    if (failed_slot < 0)
+        atomic_fetch_add(&s->transactions, 1);
+    return err;
+}
+
+/* Inserts whose statement saw neither its row nor its key: a concurrent
+ * transaction committed the key after our statement began. Look again. */
+static void resolve_inserts(pg_store *s, taas_store_op *ops[], size_t n, const bool *follow)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!follow[i])
+            continue;
+        taas_store_op *op = ops[i];
+        const taas_task_rec *t = op->u.insert.task;
+        const char *v[3] = {t->name, t->idempotency_key, t->principal ? t->principal : ""};
+        PGresult *r = s->w ? PQexecPrepared(s->w, stmt_names[ST_IDEM_LOOKUP], 3, v, NULL, NULL, 0)
+                           : NULL;
+        atomic_fetch_add(&s->round_trips, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            taas_pg__set_error(s, "idempotency lookup", s->w, r);
+            op->result = taas_pg__map_error(s->w, r);
+        } else if (PQntuples(r) == 0) {
+            op->result = TAAS_STORE_ECONFLICT; /* the id is taken */
+        } else if (same_hash(PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
+                             op->u.insert.task->input_hash)) {
+            op->u.insert.duplicate = true;
+            snprintf(op->u.insert.existing_id, sizeof(op->u.insert.existing_id), "%s",
+                     PQgetvalue(r, 0, 0));
+        } else {
+            op->result = TAAS_STORE_ECONFLICT;
+        }
+        PQclear(r);
+    }
+}
+
+int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n)
+{
+    pg_store *s = (pg_store *)base;
+    if (n == 0)
+        return 0;
+    bool *skip = calloc(n, sizeof(bool));
+    bool *follow = calloc(n, sizeof(bool));
+    /* BEGIN, up to two statements per op, the task events, NOTIFY, COMMIT. */
+    slot *slots = calloc(2 * n + n / ID_CHUNK + 5, sizeof(slot));
+    int err = 0;
+    if (!skip || !follow || !slots) {
+        taas_pg__tl_set("apply: out of memory");
+        err = TAAS_STORE_ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        taas_store__reset_outputs(ops[i]);
+        if (!op_valid(ops[i])) {
+            ops[i]->result = TAAS_STORE_EINVAL;
+            skip[i] = true;
+        }
+    }
+    for (;;) {
+        err = taas_pg__writer_ready(s);
+        if (err)
+            goto fail;
+        size_t bad = 0;
+        memset(follow, 0, n * sizeof(bool));
+        err = run_batch(s, ops, n, skip, slots, follow, &bad);
+        if (err == BATCH_OK)
+            break;
+        rollback(s);
+        for (size_t i = 0; i < n; i++)
+            if (!skip[i])
+                taas_store__discard_outputs(ops[i]);
+        if (err != BATCH_BAD_OP)
+            goto fail;
+        /* That op's data was refused: run the batch again without it. */
+        skip[bad] = true;
+        ops[bad]->result = TAAS_STORE_EINVAL;
+    }
+    resolve_inserts(s, ops, n, follow);
+    free(skip);
+    free(follow);
+    free(slots);
+    return 0;
+
+fail:
+    for (size_t i = 0; i < n; i++) {
+        taas_store__discard_outputs(ops[i]);
+        ops[i]->result = err;
+    }
+    free(skip);
+    free(follow);
+    free(slots);
+    return err;
+}
+
