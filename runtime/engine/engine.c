@@ -809,9 +809,15 @@ static void cancel_done(taas_store_op *op, void *arg)
     if (op->result == TAAS_STORE_OK || op->result == TAAS_STORE_EFINAL) {
         int st = op->u.cancel.state_after;
         if (st == TAAS_TASK_RUNNING) {
-            /* Ask the body to stop, if it runs here; other nodes see
-             * cancel_requested when they next look at the task. */
+            /* Ask the body to stop, if it runs here; the server that holds
+             * it otherwise is told (PostgreSQL: a notification) and stops
+             * it, or cancels it at once when its body has not started. */
             taas_engine__stop_local(e, c->id, TAAS_STOP_CANCEL);
+            taas_task_rec rec;
+            char ignored[160];
+            if (taas_engine_get(e, c->id, &rec, ignored, sizeof ignored) == TAAS_ST_OK)
+                st = rec.state; /* PENDING while another server holds it unstarted */
+            taas_task_rec_clear(&rec);
         }
         c->done(c->arg, TAAS_ST_OK, st, NULL);
         if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED)

@@ -55,6 +55,11 @@
 /* The average before any body has run: assume slow until measured. */
 #define BODY_US_INITIAL 100000
 #define SWEEP_TICK_MS 100
+/* A body still running this long after its start has its start written to
+ * the store (riding with other writes in a group commit), so other servers
+ * read it RUNNING; shorter bodies go from PENDING to final in the store
+ * with no extra write, and this server's readers see them from memory. */
+#define START_MARK_MS 20
 #define RECOVER_EVERY_MS 2000
 
 typedef struct job job;
@@ -71,6 +76,9 @@ struct job {
     atomic_int stop;         /* TAAS_STOP_* */
     int64_t deadline_mono;   /* 0 = none */
     int64_t body_started_ms; /* wall clock when the body started; 0 = not yet */
+    /* The start is in the store (a PROGRESS op carried started_ms): other
+     * servers' readers see RUNNING from then on. Under pmu. */
+    bool start_marked;
     int slot;                /* worker index while running, -1 otherwise */
     /* References: the completion path holds one; a body that was abandoned
      * past its deadline (see sweeper) holds a second until it returns. */
@@ -81,6 +89,7 @@ struct job {
     pthread_mutex_t pmu;
     int64_t last_store_mono;
     bool progress_inflight;
+    bool reported;           /* the body reported progress at least once */
     double progress;
     char progress_msg[256];
     char progress_msg_op[256];
@@ -194,6 +203,11 @@ job *taas_engine__take_held_locked(taas_engine *e, const char *id);
  * when done is NULL (done must then call that itself). Returns -1 when the
  * writer is stopping (the job is released, done is not called). Takes e->mu. */
 int taas_engine__cancel_held(taas_engine *e, job *j, taas_op_done_fn done, void *arg);
+/* Queue a PROGRESS op for j carrying its latest progress and its start
+ * (the start mark). With j->pmu held and no PROGRESS op in flight; with
+ * e->mu held too when called for a job in a worker slot, so the job cannot
+ * complete (and be freed) before the op is queued ahead of its COMPLETE. */
+void taas_engine__queue_progress_pmu(taas_engine *e, job *j);
 /* Whether `priority` is higher than that of a task held here, not started. */
 bool taas_engine__outranks_held_locked(const taas_engine *e, int priority);
 /* The timeout of j's attempt in seconds: the task's, its type's, or the default. */

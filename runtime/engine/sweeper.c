@@ -139,6 +139,19 @@ void *taas_engine__sweeper_main(void *p)
          * that still run stuck_grace_ms later. */
         job *abandon[8];
         int nabandon = 0;
+        /* Start marks of bodies that have run a little while (see
+         * START_MARK_MS), queued under e->mu so each lands before its
+         * job's COMPLETE. */
+        for (int i = 0; i < e->nworkers; i++) {
+            job *j = e->slots[i];
+            if (!j || !j->body_started_ms || atomic_load(&j->abandoned) ||
+                now - j->body_started_ms < START_MARK_MS)
+                continue;
+            pthread_mutex_lock(&j->pmu);
+            if (!j->start_marked && !j->progress_inflight)
+                taas_engine__queue_progress_pmu(e, j);
+            pthread_mutex_unlock(&j->pmu);
+        }
         for (int i = 0; i < e->nworkers; i++) {
             job *j = e->slots[i];
             if (!j || !j->deadline_mono || mono < j->deadline_mono)

@@ -346,37 +346,41 @@ static void progress_done(taas_store_op *op, void *arg)
     pthread_mutex_unlock(&j->pmu);
 }
 
+void taas_engine__queue_progress_pmu(taas_engine *e, job *j)
+{
+    j->progress_inflight = true;
+    j->start_marked = true;
+    memcpy(j->progress_msg_op, j->progress_msg, sizeof j->progress_msg_op);
+    memset(&j->progress_op, 0, sizeof j->progress_op);
+    j->progress_op.kind = TAAS_OP_PROGRESS;
+    j->progress_op.u.progress.id = j->rec.id;
+    j->progress_op.u.progress.lease_token = j->rec.lease_token;
+    j->progress_op.u.progress.progress = j->progress;
+    j->progress_op.u.progress.message = j->reported ? j->progress_msg_op : NULL;
+    j->progress_op.u.progress.now_ms = taas_now_ms();
+    j->progress_op.u.progress.started_ms = j->body_started_ms;
+    if (taas_writer_enqueue(e->writer, &j->progress_op, progress_done, j) != 0)
+        j->progress_inflight = false;
+}
+
 static void on_progress(void *arg, double fraction, const char *message)
 {
     job *j = arg;
     taas_engine *e = j->e;
     int64_t now = taas_mono_ms();
-    bool store_it = false;
 
+    /* The op is queued with pmu held: the sweeper's start mark (which
+     * holds e->mu, then pmu) sees it in flight and does not queue another. */
     pthread_mutex_lock(&j->pmu);
     j->progress = fraction;
+    j->reported = true;
     snprintf(j->progress_msg, sizeof j->progress_msg, "%s", message ? message : "");
     if (!j->progress_inflight && !atomic_load(&j->abandoned) &&
         now - j->last_store_mono >= e->opts.progress_store_ms) {
-        j->progress_inflight = true;
         j->last_store_mono = now;
-        memcpy(j->progress_msg_op, j->progress_msg, sizeof j->progress_msg_op);
-        memset(&j->progress_op, 0, sizeof j->progress_op);
-        j->progress_op.kind = TAAS_OP_PROGRESS;
-        j->progress_op.u.progress.id = j->rec.id;
-        j->progress_op.u.progress.lease_token = j->rec.lease_token;
-        j->progress_op.u.progress.progress = fraction;
-        j->progress_op.u.progress.message = j->progress_msg_op;
-        j->progress_op.u.progress.now_ms = taas_now_ms();
-        store_it = true;
+        taas_engine__queue_progress_pmu(e, j);
     }
     pthread_mutex_unlock(&j->pmu);
-
-    if (store_it && taas_writer_enqueue(e->writer, &j->progress_op, progress_done, j) != 0) {
-        pthread_mutex_lock(&j->pmu);
-        j->progress_inflight = false;
-        pthread_mutex_unlock(&j->pmu);
-    }
     taas_engine__notify(e, j->rec.id, TAAS_TASK_RUNNING, fraction, message, NULL);
 }
 
@@ -449,6 +453,16 @@ static bool build_completion(taas_engine *e, job *j)
     taas_engine__complete_begin(j);
     taas_store_op *op = &j->complete_op;
     op->u.complete.started_ms = j->body_started_ms;
+    /* The last word: the final record keeps the last progress the body
+     * reported, which may be newer than the last one stored. The body has
+     * returned, so nothing changes it any more. */
+    pthread_mutex_lock(&j->pmu);
+    if (j->reported) {
+        op->u.complete.has_progress = true;
+        op->u.complete.progress = j->progress;
+        op->u.complete.progress_message = j->progress_msg;
+    }
+    pthread_mutex_unlock(&j->pmu);
     taas_run_result *r = &j->res;
     switch (r->outcome) {
     case TAAS_OUTCOME_SUCCEEDED:

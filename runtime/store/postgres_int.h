@@ -47,7 +47,7 @@
 /* A pooled read connection; `lists` has a bit per prepared list variant. */
 typedef struct reader {
     PGconn *conn;
-    unsigned lists;
+    uint64_t lists;
     struct reader *next;
 } reader;
 

@@ -155,8 +155,8 @@ int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out)
     return with_reader(s, do_get, &a);
 }
 
-/* LQ_LIVE: the state asked for is PENDING or RUNNING. */
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16 };
+/* LQ_LIVE: the state asked for is PENDING or RUNNING; LQ_PEND: PENDING. */
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PEND = 32 };
 
 struct list_args {
     const taas_list_query *q;
@@ -173,8 +173,8 @@ static int do_list(pg_store *s, reader *r, void *arg)
     const taas_list_query *q = a->q;
     char name[16];
     snprintf(name, sizeof(name), "taas_list%d", a->v);
-    if (!(r->lists & (1u << a->v))) {
-        char sql[1024];
+    if (!(r->lists & (1ull << a->v))) {
+        char sql[4096];
         int k = 0;
         char cs[64] = "", cn[64] = "", ca[24] = "", cp[64] = "";
         /*
@@ -214,9 +214,20 @@ static int do_list(pg_store *s, reader *r, void *arg)
             order = "state DESC, id DESC";
         else if (walk == LQ_PRINCIPAL)
             order = "principal DESC, id DESC";
-        snprintf(sql, sizeof(sql),
-                 "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s ORDER BY %s LIMIT $%d",
-                 cp, cs, cn, ca, order, k + 1);
+        /* A claimed task whose body has not started (started_ms 0) is
+         * PENDING to readers: RUNNING lists only started ones; PENDING
+         * lists the queue and those, two bounded walks merged. */
+        if (a->v & LQ_PEND)
+            snprintf(sql, sizeof(sql),
+                     "SELECT * FROM ((SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s"
+                     " ORDER BY %s LIMIT $%d) UNION ALL (SELECT " SUMMARY_COLS " FROM tasks"
+                     " WHERE state = ANY (ARRAY[2::smallint]) AND started_ms = 0%s%s%s"
+                     " ORDER BY %s LIMIT $%d)) t ORDER BY id DESC LIMIT $%d",
+                     cp, cs, cn, ca, order, k + 1, cp, cn, ca, order, k + 1, k + 1);
+        else
+            snprintf(sql, sizeof(sql),
+                     "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s%s ORDER BY %s LIMIT $%d",
+                     cp, cs, (a->v & LQ_LIVE) ? " AND started_ms > 0" : "", cn, ca, order, k + 1);
         PGresult *res = PQprepare(r->conn, name, sql, 0, NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         if (!ok) {
@@ -226,7 +237,7 @@ static int do_list(pg_store *s, reader *r, void *arg)
             return err;
         }
         PQclear(res);
-        r->lists |= 1u << a->v;
+        r->lists |= 1ull << a->v;
     }
     const char *v[5];
     char bs[16], bl[16];
@@ -287,6 +298,8 @@ int taas_pg__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     struct list_args a = {.q = q};
     if (q->state != TAAS_TASK_UNSPECIFIED)
         a.v |= LQ_STATE;
+    if (q->state == TAAS_TASK_PENDING)
+        a.v |= LQ_PEND;
     if (q->state == TAAS_TASK_PENDING || q->state == TAAS_TASK_RUNNING)
         a.v |= LQ_LIVE;
     if (q->name)

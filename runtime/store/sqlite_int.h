@@ -68,7 +68,7 @@ enum {
 typedef struct reader {
     sqlite3 *db;
     sqlite3_stmt *get;
-    sqlite3_stmt *list[32];
+    sqlite3_stmt *list[64];
     struct reader *next;
 } reader;
 

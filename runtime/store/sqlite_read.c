@@ -128,8 +128,8 @@ int taas_sq__get(taas_store *base, const char *id, taas_task_rec *out)
     return err;
 }
 
-/* LQ_LIVE: the state asked for is PENDING or RUNNING. */
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16 };
+/* LQ_LIVE: the state asked for is PENDING or RUNNING; LQ_PEND: PENDING. */
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PEND = 32 };
 
 int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                    char next_token[64])
@@ -152,6 +152,8 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         v |= LQ_STATE;
     if (q->state == TAAS_TASK_PENDING || q->state == TAAS_TASK_RUNNING)
         v |= LQ_LIVE;
+    if (q->state == TAAS_TASK_PENDING)
+        v |= LQ_PEND;
     if (q->name)
         v |= LQ_NAME;
     if (q->principal)
@@ -172,7 +174,7 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         return err;
     }
     if (!r->list[v]) {
-        char sql[1024];
+        char sql[4096];
         /* The walk is named (INDEXED BY): the state index for PENDING or
          * RUNNING (those hold only the queue and the running tasks), else
          * the name index when the query has a name, else the state index,
@@ -182,17 +184,33 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
          * statistics-driven planner cannot swap it for a primary-key walk
          * that filters (unbounded when the state asked for is rare among the
          * newest tasks). docs/storage.md, Listing. */
-        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s%s"
-                 " ORDER BY id DESC LIMIT :limit",
-                 (v & LQ_LIVE)        ? " INDEXED BY tasks_state_id"
-                 : (v & LQ_NAME)      ? " INDEXED BY tasks_name_id"
-                 : (v & LQ_STATE)     ? " INDEXED BY tasks_state_id"
-                 : (v & LQ_PRINCIPAL) ? " INDEXED BY tasks_principal_id"
-                                      : "",
+        /* A claimed task whose body has not started (started_ms 0) is
+         * PENDING to readers: RUNNING lists only started ones, and PENDING
+         * lists the queue and those, as two bounded walks of the state
+         * index merged. */
+        char rest[256];
+        snprintf(rest, sizeof(rest), "%s%s%s",
                  (v & LQ_PRINCIPAL) ? " AND principal = :principal" : "",
-                 (v & LQ_STATE) ? " AND state = :state" : "",
                  (v & LQ_NAME) ? " AND name = :name" : "",
                  (v & LQ_AFTER) ? " AND id < :after" : "");
+        if (v & LQ_PEND)
+            snprintf(sql, sizeof(sql),
+                     "SELECT * FROM (SELECT " SUMMARY_COLS " FROM tasks INDEXED BY tasks_state_id"
+                     " WHERE state = 1%s ORDER BY id DESC LIMIT :limit)"
+                     " UNION ALL SELECT * FROM (SELECT " SUMMARY_COLS
+                     " FROM tasks INDEXED BY tasks_state_id WHERE state = 2 AND started_ms = 0%s"
+                     " ORDER BY id DESC LIMIT :limit) ORDER BY id DESC LIMIT :limit",
+                     rest, rest);
+        else
+            snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s"
+                     " ORDER BY id DESC LIMIT :limit",
+                     (v & LQ_LIVE)        ? " INDEXED BY tasks_state_id"
+                     : (v & LQ_NAME)      ? " INDEXED BY tasks_name_id"
+                     : (v & LQ_STATE)     ? " INDEXED BY tasks_state_id"
+                     : (v & LQ_PRINCIPAL) ? " INDEXED BY tasks_principal_id"
+                                          : "",
+                     (v & LQ_STATE) ? " AND state = :state" : "",
+                     (v & LQ_LIVE) ? " AND started_ms > 0" : "", rest);
         rc = sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->list[v], NULL);
         if (rc != SQLITE_OK) {
             taas_sq__set_tl_error("list prepare", r->db);
@@ -202,7 +220,7 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         }
     }
     sqlite3_stmt *st = r->list[v];
-    if (v & LQ_STATE)
+    if ((v & LQ_STATE) && !(v & LQ_PEND))
         sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":state"), (int)q->state);
     if (v & LQ_NAME)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":name"), q->name, -1, SQLITE_STATIC);

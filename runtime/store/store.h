@@ -171,7 +171,7 @@ struct taas_store_op {
             /* in: claim the task in its own insert: when claim_owner is not
              * NULL and the row is added, it is stored RUNNING for that
              * owner, as a CLAIM at created_ms would leave it: attempt 1,
-             * lease_token 1, started_ms = created_ms, lease until created_ms
+             * lease_token 1, started_ms 0, lease until created_ms
              * + lease_ms. Saves a write and the wait for one before the body
              * starts. Not with a future run_after_ms. */
             const char *claim_owner;
@@ -189,7 +189,9 @@ struct taas_store_op {
             int64_t now_ms;
             int64_t lease_ms;   /* lease length */
             /* out: claimed tasks, in claim order: state RUNNING, attempt
-             * incremented, new lease_token. Array of `max`, caller-allocated;
+             * incremented, new lease_token, started_ms 0 (held: the body
+             * has not started; readers see a claimed task with started_ms
+             * 0 as PENDING). Array of `max`, caller-allocated;
              * fill with taas_task_rec records owned by the caller afterwards. */
             taas_task_rec *out;
             int n;
@@ -205,8 +207,14 @@ struct taas_store_op {
             int64_t run_after_ms;
             int64_t now_ms;
             /* When this attempt's body started (its started_ms from now
-             * on); 0 keeps the claim's time. */
+             * on); 0 keeps what is stored (0: the body never started). */
             int64_t started_ms;
+            /* The last progress the body reported, kept in the final record
+             * (has_progress false: SUCCEEDED stores 1.0, others keep the
+             * stored progress). Ignored for a retry (PENDING resets it). */
+            bool has_progress;
+            double progress;
+            const char *progress_message;
         } complete;
         struct {
             const char *id;
@@ -214,6 +222,9 @@ struct taas_store_op {
             double progress;
             const char *message;
             int64_t now_ms;
+            /* > 0: the body started then (the start mark: readers see the
+             * task RUNNING from this commit on); 0 leaves it. */
+            int64_t started_ms;
         } progress;
         struct {
             const char *id;
