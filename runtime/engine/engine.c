@@ -121,7 +121,7 @@ static void sync_wait_done(taas_store_op *op, void *arg)
     pthread_mutex_unlock(&w->mu);
 }
 
-static int write_sync(taas_engine *e, taas_store_op *op)
+int taas_engine__write_sync(taas_engine *e, taas_store_op *op)
 {
     sync_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     if (taas_writer_enqueue(e->writer, op, sync_wait_done, &w) != 0)
@@ -249,7 +249,7 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     bool single = strcmp(store->backend, "sqlite") == 0;
     rc.u.recover.now_ms = taas_now_ms();
     rc.u.recover.lease_cutoff_ms = single ? INT64_MAX : 0;
-    int r = write_sync(e, &rc);
+    int r = taas_engine__write_sync(e, &rc);
     if (r != TAAS_STORE_OK) {
         taas_engine__msg(err, errlen, "recovery failed: %s", taas_store_strerror(r));
         goto fail;
@@ -281,6 +281,13 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
         goto fail_threads;
     }
     e->sweeper_started = true;
+    if (store->sched_due) {
+        if (pthread_create(&e->scheduler, NULL, taas_engine__scheduler_main, e) != 0) {
+            taas_engine__msg(err, errlen, "cannot start the scheduler thread");
+            goto fail_threads;
+        }
+        e->scheduler_started = true;
+    }
     if (store->wait_notify) {
         if (pthread_create(&e->notifier, NULL, taas_engine__notifier_main, e) != 0) {
             taas_engine__msg(err, errlen, "cannot start the notification thread");
@@ -353,6 +360,8 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
 
     if (e->sweeper_started)
         pthread_join(e->sweeper, NULL);
+    if (e->scheduler_started)
+        pthread_join(e->scheduler, NULL);
     if (e->notifier_started)
         pthread_join(e->notifier, NULL);
 
@@ -378,7 +387,7 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
     rel.kind = TAAS_OP_RELEASE;
     rel.u.release.owner = e->node_id;
     rel.u.release.now_ms = taas_now_ms();
-    if (write_sync(e, &rel) == TAAS_STORE_OK && rel.u.release.released)
+    if (taas_engine__write_sync(e, &rel) == TAAS_STORE_OK && rel.u.release.released)
         taas_log(TAAS_LOG_INFO, "engine.released", "tasks=%d", rel.u.release.released);
     TAAS_FAULT_POINT("engine.released");
 

@@ -147,6 +147,8 @@ struct taas_engine {
     bool notifier_started;
     pthread_t sweeper;
     bool sweeper_started;
+    pthread_t scheduler;         /* schedules.c: fires due schedules */
+    bool scheduler_started;
     pthread_cond_t sweep_cv;
     atomic_bool accepting;       /* submits accepted */
     atomic_bool stopping;        /* no new claims */
@@ -174,6 +176,9 @@ void taas_engine__cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms);
 /* Newer progress (and the real start) of a task running here, over a read
  * record. Takes e->mu. */
 void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r);
+
+/* Queue op on the writer and wait for its commit; op->result. */
+int taas_engine__write_sync(taas_engine *e, taas_store_op *op);
 
 /* ---- worker.c ---------------------------------------------------------- */
 
@@ -222,6 +227,10 @@ void taas_engine__complete_done(taas_store_op *op, void *arg);
 void *taas_engine__sweeper_main(void *p);
 /* Fail an abandoned job's task with `why` (j->res is left to its body). */
 void taas_engine__fail_abandoned(taas_engine *e, job *j, const char *why);
+
+/* ---- schedules.c ------------------------------------------------------- */
+
+void *taas_engine__scheduler_main(void *p);
 
 /* ---- cluster.c --------------------------------------------------------- */
 

@@ -94,7 +94,7 @@ static void reader_release(pg_store *s, reader *r)
  * dead, run it once more on a new one (a read is safe to repeat). */
 typedef int (*read_fn)(pg_store *s, reader *r, void *arg);
 
-static int with_reader(pg_store *s, read_fn fn, void *arg)
+int taas_pg__with_reader(pg_store *s, read_fn fn, void *arg)
 {
     int err = 0;
     reader *r = reader_acquire(s, false, &err);
@@ -152,7 +152,7 @@ int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out)
     if (!id)
         return TAAS_STORE_EINVAL;
     struct get_args a = {id, out};
-    return with_reader(s, do_get, &a);
+    return taas_pg__with_reader(s, do_get, &a);
 }
 
 /* LQ_LIVE: the state asked for is PENDING or RUNNING; LQ_PEND: PENDING. */
@@ -317,7 +317,7 @@ int taas_pg__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     a.recs = calloc((size_t)q->limit, sizeof(*a.recs));
     if (!a.recs)
         return TAAS_STORE_ENOMEM;
-    int err = with_reader(s, do_list, &a);
+    int err = taas_pg__with_reader(s, do_list, &a);
     if (err) {
         free(a.recs);
         return err;

@@ -274,6 +274,9 @@ static bool op_valid(taas_store_op *op)
     case TAAS_OP_RECOVER: return true;
     case TAAS_OP_RELEASE: return op->u.release.owner != NULL;
     case TAAS_OP_PRUNE: return op->u.prune.limit > 0;
+    case TAAS_OP_SCHED_CREATE:
+    case TAAS_OP_SCHED_SET:
+    case TAAS_OP_SCHED_FIRE: return true; /* checked by postgres_schedule.c */
     }
     return false;
 }
@@ -436,6 +439,10 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_i64(&p, op->u.prune.limit);
         slots[(*ns)++] = (slot){idx, ST_PRUNE};
         return send_prepared(c, ST_PRUNE, &p) ? 1 : -1;
+    case TAAS_OP_SCHED_CREATE:
+    case TAAS_OP_SCHED_SET:
+    case TAAS_OP_SCHED_FIRE:
+        return 0; /* never in the pipelined batch (see taas_pg__apply) */
     }
     return 0;
 }
@@ -741,12 +748,25 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n)
         err = TAAS_STORE_ENOMEM;
         goto fail;
     }
+    size_t nsched = 0;
     for (size_t i = 0; i < n; i++) {
         taas_store__reset_outputs(ops[i]);
         if (!op_valid(ops[i])) {
             ops[i]->result = TAAS_STORE_EINVAL;
             skip[i] = true;
+        } else if (ops[i]->kind >= TAAS_OP_SCHED_CREATE) {
+            skip[i] = true; /* each in a transaction of its own, below */
+            nsched++;
         }
+    }
+    for (size_t i = 0; nsched > 0 && i < n; i++)
+        if (ops[i]->kind >= TAAS_OP_SCHED_CREATE && ops[i]->result == TAAS_STORE_OK)
+            taas_pg__sched_apply(s, ops[i]);
+    if (nsched == n) {
+        free(skip);
+        free(follow);
+        free(slots);
+        return 0;
     }
     for (;;) {
         err = taas_pg__writer_ready(s);

@@ -60,7 +60,7 @@ static reader *reader_open(sq_store *s, int *err)
     return r;
 }
 
-static reader *reader_acquire(sq_store *s, int *err)
+reader *taas_sq__reader_acquire(sq_store *s, int *err)
 {
     if (!s->path) {
         pthread_mutex_lock(&s->mem_mu);
@@ -87,7 +87,7 @@ static reader *reader_acquire(sq_store *s, int *err)
     return r;
 }
 
-static void reader_release(sq_store *s, reader *r)
+void taas_sq__reader_release(sq_store *s, reader *r)
 {
     if (!s->path) {
         pthread_mutex_unlock(&s->mem_mu);
@@ -109,7 +109,7 @@ int taas_sq__get(taas_store *base, const char *id, taas_task_rec *out)
     memset(out, 0, sizeof(*out));
     if (!id)
         return TAAS_STORE_EINVAL;
-    reader *r = reader_acquire(s, &err);
+    reader *r = taas_sq__reader_acquire(s, &err);
     if (!r)
         return err;
     sqlite3_bind_text(r->get, 1, id, -1, SQLITE_STATIC);
@@ -124,7 +124,7 @@ int taas_sq__get(taas_store *base, const char *id, taas_task_rec *out)
     }
     sqlite3_reset(r->get);
     sqlite3_clear_bindings(r->get);
-    reader_release(s, r);
+    taas_sq__reader_release(s, r);
     return err;
 }
 
@@ -168,7 +168,7 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     taas_task_rec *recs = calloc((size_t)q->limit, sizeof(*recs));
     if (!recs)
         return TAAS_STORE_ENOMEM;
-    reader *r = reader_acquire(s, &err);
+    reader *r = taas_sq__reader_acquire(s, &err);
     if (!r) {
         free(recs);
         return err;
@@ -214,7 +214,7 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         rc = sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->list[v], NULL);
         if (rc != SQLITE_OK) {
             taas_sq__set_tl_error("list prepare", r->db);
-            reader_release(s, r);
+            taas_sq__reader_release(s, r);
             free(recs);
             return taas_sq__map_rc(rc);
         }
@@ -248,7 +248,7 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    reader_release(s, r);
+    taas_sq__reader_release(s, r);
     if (err) {
         for (size_t i = 0; i < got; i++)
             taas_task_rec_clear(&recs[i]);

@@ -154,7 +154,7 @@ static int stale_or_missing(sq_store *s, const char *id, taas_store_op *op)
     return 0;
 }
 
-static int op_insert(sq_store *s, taas_store_op *op)
+int taas_sq__op_insert(sq_store *s, taas_store_op *op)
 {
     const taas_task_rec *t = op->u.insert.task;
     if (!t || !uuid_shaped(t->id) || !t->name || !*t->name || !t->input ||
@@ -429,7 +429,7 @@ static int op_prune(sq_store *s, taas_store_op *op)
 static int apply_one(sq_store *s, taas_store_op *op)
 {
     switch (op->kind) {
-    case TAAS_OP_INSERT: return op_insert(s, op);
+    case TAAS_OP_INSERT: return taas_sq__op_insert(s, op);
     case TAAS_OP_CLAIM: return op_claim(s, op);
     case TAAS_OP_COMPLETE: return op_complete(s, op);
     case TAAS_OP_PROGRESS: return op_progress(s, op);
@@ -438,6 +438,9 @@ static int apply_one(sq_store *s, taas_store_op *op)
     case TAAS_OP_RECOVER: return op_recover(s, op);
     case TAAS_OP_RELEASE: return op_release(s, op);
     case TAAS_OP_PRUNE: return op_prune(s, op);
+    case TAAS_OP_SCHED_CREATE:
+    case TAAS_OP_SCHED_SET:
+    case TAAS_OP_SCHED_FIRE: return taas_sq__sched_apply(s, op);
     }
     op->result = TAAS_STORE_EINVAL;
     return 0;

@@ -148,7 +148,10 @@ typedef enum taas_op_kind {
     TAAS_OP_HEARTBEAT,     /* extend every lease held by `owner` */
     TAAS_OP_RECOVER,       /* expired leases -> retry or FAILED("interrupted") */
     TAAS_OP_RELEASE,       /* give back `owner`'s leases (graceful shutdown) */
-    TAAS_OP_PRUNE          /* delete finished tasks older than a cutoff */
+    TAAS_OP_PRUNE,         /* delete finished tasks older than a cutoff */
+    TAAS_OP_SCHED_CREATE,  /* a new schedule */
+    TAAS_OP_SCHED_SET,     /* pause, resume or delete a schedule */
+    TAAS_OP_SCHED_FIRE     /* submit a schedule's due tasks and move it on */
 } taas_op_kind;
 
 typedef struct taas_store_op taas_store_op;
