@@ -28,6 +28,9 @@
  *    for other tasks it is started_at_ms, which the server stamps in
  *    milliseconds, taken as started_at_ms + 0.5 ms (the middle of its
  *    millisecond): each sample is off by up to +-0.5 ms.
+ *
+ * With TAAS_BENCH_TRACE=FILE, each acked submit's send, reply and decoded
+ * times go to FILE (bench/trace joins them with the server's TAAS_TRACE).
  */
 #include "bench_util.h"
 #include "grpc_driver.h"
@@ -42,6 +45,7 @@
 
 typedef struct job {
     int64_t t_submit_ns;
+    int64_t t_reply_ns, t_parsed_ns; /* the reply's callback entered; its message decoded */
     int64_t wall_submit_us;
     char id[40];
     int acked;
@@ -93,6 +97,8 @@ static void on_submit(void *payload, int status, const char *details, const uint
     }
     snprintf(j->id, sizeof j->id, "%s", r->task_id);
     taas__v1__submit_task_response__free_unpacked(r, NULL);
+    j->t_reply_ns = t;
+    j->t_parsed_ns = bench_now_ns();
     j->acked = 1;
     bench_lat_add(&B.res.ack, t - j->t_submit_ns);
     B.acked++;
@@ -192,6 +198,26 @@ static int past(int64_t deadline)
         return 1;
     }
     return 0;
+}
+
+/* TAAS_BENCH_TRACE=FILE: each acked submit's client-side times (CLOCK_MONOTONIC
+ * ns, the clock of the server's TAAS_TRACE), for bench/trace to join with the
+ * server's stages by task id. */
+static void write_trace(const char *path, long n)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "taas-bench: cannot write %s\n", path);
+        return;
+    }
+    fprintf(f, "# taas-bench trace: id t_submit_ns t_reply_ns t_parsed_ns\n");
+    for (long i = 0; i < n; i++) {
+        const job *j = &B.jobs[i];
+        if (j->acked)
+            fprintf(f, "%s %lld %lld %lld\n", j->id, (long long)j->t_submit_ns,
+                    (long long)j->t_reply_ns, (long long)j->t_parsed_ns);
+    }
+    fclose(f);
 }
 
 int main(int argc, char **argv)
@@ -353,6 +379,9 @@ int main(int argc, char **argv)
                  (double)B.round_total_ns / (double)B.rounds / 1e6);
     }
 
+    const char *trace = getenv("TAAS_BENCH_TRACE");
+    if (trace && *trace)
+        write_trace(trace, o->n);
     rc = bench_result_report(res, o);
     bench_result_free(res);
     free(B.jobs);

@@ -1103,6 +1103,9 @@ def source_for_task(t):
         "static int %s_serialize_output_any(taas_ctx *ctx, const void *out, char **json,"
         " size_t *len, taas_error *err)" % N, "{",
         "    return %s_serialize_output(ctx, out, json, len, err);" % N, "}", "",
+        "static size_t %s_input_violations(const char *json, size_t len, taas_error *out,"
+        " size_t max)" % N, "{",
+        "    return taas_schema_violations(&%s_input_schema, json, len, out, max);" % N, "}", "",
         "const taas_task_type taas_task_%s = {" % N,
         "    .abi_version = TAAS_TASK_TYPE_VERSION,",
         "    .name = %s," % c_str(N),
@@ -1118,6 +1121,7 @@ def source_for_task(t):
         "    .parse_input = %s_parse_input_any," % N,
         "    .execute = %s_execute_any," % N,
         "    .serialize_output = %s_serialize_output_any," % N,
+        "    .input_violations = %s_input_violations," % N,
         "};"]
     return "\n".join(o) + "\n"
 

@@ -183,6 +183,11 @@ static int countdown_serialize_output_any(taas_ctx *ctx, const void *out, char *
     return countdown_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t countdown_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&countdown_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_countdown = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "countdown",
@@ -198,4 +203,5 @@ const taas_task_type taas_task_countdown = {
     .parse_input = countdown_parse_input_any,
     .execute = countdown_execute_any,
     .serialize_output = countdown_serialize_output_any,
+    .input_violations = countdown_input_violations,
 };

@@ -339,6 +339,11 @@ static int create_config_serialize_output_any(taas_ctx *ctx, const void *out, ch
     return create_config_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t create_config_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&create_config_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_create_config = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "create_config",
@@ -354,4 +359,5 @@ const taas_task_type taas_task_create_config = {
     .parse_input = create_config_parse_input_any,
     .execute = create_config_execute_any,
     .serialize_output = create_config_serialize_output_any,
+    .input_violations = create_config_input_violations,
 };

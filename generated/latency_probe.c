@@ -116,6 +116,11 @@ static int latency_probe_serialize_output_any(taas_ctx *ctx, const void *out, ch
     return latency_probe_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t latency_probe_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&latency_probe_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_latency_probe = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "latency_probe",
@@ -131,4 +136,5 @@ const taas_task_type taas_task_latency_probe = {
     .parse_input = latency_probe_parse_input_any,
     .execute = latency_probe_execute_any,
     .serialize_output = latency_probe_serialize_output_any,
+    .input_violations = latency_probe_input_violations,
 };

@@ -467,6 +467,11 @@ static int llm_agent_serialize_output_any(taas_ctx *ctx, const void *out, char *
     return llm_agent_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t llm_agent_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&llm_agent_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_llm_agent = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "llm_agent",
@@ -482,4 +487,5 @@ const taas_task_type taas_task_llm_agent = {
     .parse_input = llm_agent_parse_input_any,
     .execute = llm_agent_execute_any,
     .serialize_output = llm_agent_serialize_output_any,
+    .input_violations = llm_agent_input_violations,
 };

@@ -201,6 +201,11 @@ static int load_config_serialize_output_any(taas_ctx *ctx, const void *out, char
     return load_config_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t load_config_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&load_config_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_load_config = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "load_config",
@@ -216,4 +221,5 @@ const taas_task_type taas_task_load_config = {
     .parse_input = load_config_parse_input_any,
     .execute = load_config_execute_any,
     .serialize_output = load_config_serialize_output_any,
+    .input_violations = load_config_input_violations,
 };

@@ -148,6 +148,11 @@ static int my_custom_task_serialize_output_any(taas_ctx *ctx, const void *out, c
     return my_custom_task_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t my_custom_task_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&my_custom_task_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_my_custom_task = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "my_custom_task",
@@ -163,4 +168,5 @@ const taas_task_type taas_task_my_custom_task = {
     .parse_input = my_custom_task_parse_input_any,
     .execute = my_custom_task_execute_any,
     .serialize_output = my_custom_task_serialize_output_any,
+    .input_violations = my_custom_task_input_violations,
 };

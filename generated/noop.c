@@ -116,6 +116,11 @@ static int noop_serialize_output_any(taas_ctx *ctx, const void *out, char **json
     return noop_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t noop_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&noop_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_noop = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "noop",
@@ -131,4 +136,5 @@ const taas_task_type taas_task_noop = {
     .parse_input = noop_parse_input_any,
     .execute = noop_execute_any,
     .serialize_output = noop_serialize_output_any,
+    .input_violations = noop_input_violations,
 };

@@ -212,6 +212,11 @@ static int save_config_serialize_output_any(taas_ctx *ctx, const void *out, char
     return save_config_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t save_config_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&save_config_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_save_config = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "save_config",
@@ -227,4 +232,5 @@ const taas_task_type taas_task_save_config = {
     .parse_input = save_config_parse_input_any,
     .execute = save_config_execute_any,
     .serialize_output = save_config_serialize_output_any,
+    .input_violations = save_config_input_violations,
 };

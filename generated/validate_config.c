@@ -216,6 +216,11 @@ static int validate_config_serialize_output_any(taas_ctx *ctx, const void *out, 
     return validate_config_serialize_output(ctx, out, json, len, err);
 }
 
+static size_t validate_config_input_violations(const char *json, size_t len, taas_error *out, size_t max)
+{
+    return taas_schema_violations(&validate_config_input_schema, json, len, out, max);
+}
+
 const taas_task_type taas_task_validate_config = {
     .abi_version = TAAS_TASK_TYPE_VERSION,
     .name = "validate_config",
@@ -231,4 +236,5 @@ const taas_task_type taas_task_validate_config = {
     .parse_input = validate_config_parse_input_any,
     .execute = validate_config_execute_any,
     .serialize_output = validate_config_serialize_output_any,
+    .input_violations = validate_config_input_violations,
 };

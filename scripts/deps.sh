@@ -14,7 +14,7 @@ set -eu
 BUILD_PKGS="build-essential cmake pkg-config python3 python3-yaml libgrpc-dev libabsl-dev \
 libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev libpq-dev \
 libjsmn-dev libpcre2-dev libcurl4-openssl-dev"
-TEST_PKGS="libcmocka-dev python3-grpcio python3-protobuf protobuf-compiler-grpc openssl python3-pytest \
+TEST_PKGS="libcmocka-dev python3-grpcio python3-protobuf protobuf-compiler-grpc openssl python3-pytest mypy \
 postgresql sqlite3"
 # libFuzzer ships in the clang runtime package (Debian 12: clang 14).
 FUZZ_PKGS="clang libclang-rt-14-dev"
@@ -29,6 +29,11 @@ for p in $want; do
         missing="$missing $p"
     fi
 done
+# node and npm (tests/mcp runs the MCP SDK's client): any install will do,
+# Debian's or one that bundles npm, so only a missing command adds them.
+if [ "${1:-build}" = "test" ] && ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -469,14 +469,34 @@ static int report(const cli *c, const taas_client_error *err)
             fprintf(stderr, "%s: interrupted\n", prog);
         return EXIT_INTERRUPTED;
     }
+    /* Every bad value the server listed (a refused submit), not only the
+     * first one the message names. */
+    taas_client_violation v[16];
+    size_t nv = taas_client_last_violations(v, 16);
+    if (nv > 16)
+        nv = 16;
     if (c->json) {
         fputs("{\"error\":{\"code\":", stderr);
         json_str(stderr, taas_client_code_name(err->code));
         fputs(",\"message\":", stderr);
         json_str(stderr, err->message);
+        if (nv) {
+            fputs(",\"violations\":[", stderr);
+            for (size_t i = 0; i < nv; i++) {
+                fputs(i ? ",{\"field\":" : "{\"field\":", stderr);
+                json_str(stderr, v[i].field);
+                fputs(",\"description\":", stderr);
+                json_str(stderr, v[i].description);
+                fputs("}", stderr);
+            }
+            fputs("]", stderr);
+        }
         fputs("}}\n", stderr);
     } else {
         fprintf(stderr, "%s: %s: %s\n", prog, taas_client_code_name(err->code), err->message);
+        for (size_t i = 0; nv > 1 && i < nv; i++)
+            fprintf(stderr, "%s:   %s: %s\n", prog, v[i].field[0] ? v[i].field : "(inputs)",
+                    v[i].description);
         if (err->code == TAAS_CLIENT_UNAVAILABLE)
             fprintf(stderr, "%s: is a server running at %s? (--server ADDR or TAAS_SERVER; "
                             "--tls-ca FILE if it uses TLS)\n",

@@ -35,7 +35,10 @@ PROTOS = {
     "internal/rpc_status.proto": "rpc_status",
 }
 
-HEADER = "# Written by client/python/gen_stubs.py from proto/%s; do not edit.\n"
+# Generated code is not ours to type-check (and google.protobuf may come
+# without type information).
+HEADER = ("# Written by client/python/gen_stubs.py from proto/%s; do not edit.\n"
+          "# mypy: ignore-errors\n")
 
 
 def rewrite(text, proto, name):

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "internal/rpc_status.pb-c.h"
 #include "rpc.h"
 #include "taas/v1/taas.pb-c.h"
 
@@ -634,4 +635,45 @@ int taas_client_health(taas_client *client, taas_client_health_status *out,
     *out = (taas_client_health_status)((Grpc__Health__V1__HealthCheckResponse *)resp)->status;
     protobuf_c_message_free_unpacked(resp, NULL);
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Error details */
+
+static const char BAD_REQUEST_URL[] = "type.googleapis.com/google.rpc.BadRequest";
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+size_t taas_client_last_violations(taas_client_violation *out, size_t max)
+{
+    size_t len;
+    const uint8_t *buf = rpc_last_status_details(&len);
+    if (!buf)
+        return 0;
+    Taas__Internal__Rpc__Status *st = taas__internal__rpc__status__unpack(NULL, len, buf);
+    if (!st)
+        return 0; /* not a Status: no details to offer */
+    size_t n = 0;
+    for (size_t i = 0; i < st->n_details; i++) {
+        const Taas__Internal__Rpc__Any *any = st->details[i];
+        if (strcmp(any->type_url, BAD_REQUEST_URL) != 0)
+            continue;
+        Taas__Internal__Rpc__BadRequest *br =
+            taas__internal__rpc__bad_request__unpack(NULL, any->value.len, any->value.data);
+        if (!br)
+            continue;
+        for (size_t j = 0; j < br->n_field_violations; j++, n++) {
+            if (n < max) {
+                copy_str(out[n].field, sizeof out[n].field, br->field_violations[j]->field);
+                copy_str(out[n].description, sizeof out[n].description,
+                         br->field_violations[j]->description);
+            }
+        }
+        taas__internal__rpc__bad_request__free_unpacked(br, NULL);
+    }
+    taas__internal__rpc__status__free_unpacked(st, NULL);
+    return n;
 }

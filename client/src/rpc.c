@@ -189,6 +189,43 @@ static int take_message(grpc_byte_buffer *bb, void **out, size_t *out_len)
     return 0;
 }
 
+/*
+ * The grpc-status-details-bin trailer of the last call that ended on this
+ * thread (gRPC has already base64-decoded it), for taas_client_last_violations.
+ * Per thread, because the public error struct has a fixed size (ABI) and a
+ * client may be shared between threads.
+ */
+static _Thread_local unsigned char last_details[8192];
+static _Thread_local size_t last_details_len;
+
+static void details_clear(void)
+{
+    last_details_len = 0;
+}
+
+/* A fixed buffer rather than malloc: nothing to free when a thread ends.
+ * The server caps its details well below this; larger ones are dropped. */
+static void details_keep(const grpc_metadata_array *md)
+{
+    details_clear();
+    for (size_t i = 0; i < md->count; i++) {
+        if (!grpc_slice_str_cmp(md->metadata[i].key, "grpc-status-details-bin")) {
+            size_t n = GRPC_SLICE_LENGTH(md->metadata[i].value);
+            if (n <= sizeof last_details) {
+                memcpy(last_details, GRPC_SLICE_START_PTR(md->metadata[i].value), n);
+                last_details_len = n;
+            }
+            return;
+        }
+    }
+}
+
+const void *rpc_last_status_details(size_t *len)
+{
+    *len = last_details_len;
+    return last_details_len ? last_details : NULL;
+}
+
 /* The user-facing message of a status: the server's details, or the code's name. */
 static void status_error(taas_client_error *err, grpc_status_code code, grpc_slice details)
 {
@@ -370,6 +407,7 @@ int rpc_unary(rpc_channel *ch, const char *method, const void *req, size_t req_l
 {
     *resp = NULL;
     *resp_len = 0;
+    details_clear();
     if (ch->interrupt && atomic_load(ch->interrupt)) {
         set_error(err, TAAS_CLIENT_CANCELLED, "interrupted");
         return TAAS_CLIENT_CANCELLED;
@@ -389,6 +427,7 @@ int rpc_unary(rpc_channel *ch, const char *method, const void *req, size_t req_l
         return TAAS_CLIENT_UNAVAILABLE;
     }
     if (cs->status != GRPC_STATUS_OK) {
+        details_keep(&cs->trailing_md);
         status_error(err, cs->status, cs->details);
         rc = (int)cs->status;
     } else if (!cs->recv) {
@@ -416,6 +455,7 @@ int rpc_stream_open(rpc_stream **out, rpc_channel *ch, const char *method, const
                     size_t req_len, int64_t timeout_ms, taas_client_error *err)
 {
     *out = NULL;
+    details_clear();
     if (ch->interrupt && atomic_load(ch->interrupt)) {
         set_error(err, TAAS_CLIENT_CANCELLED, "interrupted");
         return TAAS_CLIENT_CANCELLED;
@@ -514,6 +554,7 @@ int rpc_stream_read(rpc_stream *s, void **msg, size_t *len, taas_client_error *e
         }
     }
     if (cs->status != GRPC_STATUS_OK) {
+        details_keep(&cs->trailing_md);
         status_error(err, cs->status, cs->details);
         return (int)cs->status;
     }

@@ -57,4 +57,11 @@ int rpc_stream_read(rpc_stream *s, void **msg, size_t *len, taas_client_error *e
 /* Cancels the call if it has not ended, waits (bounded) for it, frees it. */
 void rpc_stream_close(rpc_stream *s);
 
+/*
+ * The grpc-status-details-bin bytes (a packed google.rpc.Status) of the last
+ * call that failed on this thread, or NULL. Valid until the next call ends
+ * on this thread.
+ */
+const void *rpc_last_status_details(size_t *len);
+
 #endif

@@ -26,6 +26,11 @@ static const char *quote(char *buf, size_t cap, const char *s, size_t n)
 {
     size_t j = 0;
     size_t take = n > QUOTE_MAX ? QUOTE_MAX : n;
+    /* Cut between characters: the message is sent as a protobuf string,
+     * which must be valid UTF-8. */
+    if (take < n)
+        while (take > 0 && ((unsigned char)s[take] & 0xC0) == 0x80)
+            take--;
     for (size_t i = 0; i < take && j + 1 < cap; i++) {
         unsigned char c = (unsigned char)s[i];
         buf[j++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
@@ -241,6 +246,19 @@ static int explain_target(const struct stat *st, const char *path, size_t len, c
     return fail(-ENXIO, msg, msgcap, "'%s' is %s; only regular files are used", q, kind);
 }
 
+/* A file with another name elsewhere: a hard link made inside the root to a
+ * file outside it (same file system) would be read, or compared before being
+ * replaced, as if it were the root's own. Links cannot be told apart from the
+ * original, so any file with more than one link is refused. */
+static int hard_linked(const struct stat *st, const char *path, size_t len, char *msg,
+                       size_t msgcap)
+{
+    char q[QUOTE_MAX * 2];
+    return fail(-EMLINK, msg, msgcap,
+                "'%s' has %lu hard links; only files with a single name are used",
+                quote(q, sizeof q, path, len), (unsigned long)st->st_nlink);
+}
+
 int safe_path_stat_target(const safe_path_target *t, const char *path, size_t len,
                           bool *exists, struct stat *st, char *msg, size_t msgcap)
 {
@@ -255,6 +273,8 @@ int safe_path_stat_target(const safe_path_target *t, const char *path, size_t le
     }
     if (!S_ISREG(st->st_mode))
         return explain_target(st, path, len, msg, msgcap);
+    if (st->st_nlink > 1)
+        return hard_linked(st, path, len, msg, msgcap);
     *exists = true;
     return 0;
 }
@@ -298,8 +318,9 @@ int safe_path_open_read(int rootfd, const char *path, size_t len, struct stat *s
         return fail(-e, msg, msgcap, "cannot inspect '%s': %s", quote(q, sizeof q, path, len),
                     strerror(e));
     }
-    if (!S_ISREG(st->st_mode)) {
-        rc = explain_target(st, path, len, msg, msgcap);
+    if (!S_ISREG(st->st_mode) || st->st_nlink > 1) {
+        rc = S_ISREG(st->st_mode) ? hard_linked(st, path, len, msg, msgcap)
+                                  : explain_target(st, path, len, msg, msgcap);
         close(fd);
         return rc;
     }

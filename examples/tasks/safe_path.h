@@ -17,7 +17,9 @@
  *     including UTF-8 names such as "konfigurация.json", are allowed;
  *   - no component may be a symbolic link, whether it points inside the
  *     root, outside it, or nowhere;
- *   - the final component, when it exists, must be a regular file.
+ *   - the final component, when it exists, must be a regular file with a
+ *     single name: a hard link placed inside the root to a file outside it
+ *     is refused (-EMLINK), as a symbolic link is.
  *
  * The lexical rules are checked first (safe_path_check). Then the path is
  * walked from a directory fd of the root with one openat() per component,
@@ -42,7 +44,9 @@
  * missing directory or file, -ENOTDIR for a component that is not a
  * directory, -EISDIR for a final component that is a directory, -ENXIO
  * for one that is another kind of non-regular file (FIFO, socket, device),
- * and other -errno values from the system. Messages quote at most the first 80 bytes of the path.
+ * -EMLINK for a file with several hard links, and other -errno values from the
+ * system. Messages quote at most the first 80 bytes of the path, cut between
+ * UTF-8 characters.
  */
 #ifndef TAAS_EXAMPLES_SAFE_PATH_H
 #define TAAS_EXAMPLES_SAFE_PATH_H

@@ -29,6 +29,7 @@
  * and e->reserved, which submit and start_claimed change here; stop() waits
  * on e->idle_cv under it. No lock is held across a store call.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@
 #include "taas/registry.h"
 #include "util/fault.h"
 #include "util/log.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 /* ------------------------------------------------------------------------ */
@@ -136,18 +138,26 @@ int taas_engine__write_sync(taas_engine *e, taas_store_op *op)
 /* ------------------------------------------------------------------------ */
 /* lifecycle */
 
-/* TAAS_<NAME> environment variables fill options the caller left at 0. */
-static void env_int(const char *name, int *field)
+/* TAAS_<NAME> environment variables fill options the caller left at 0;
+ * a value below `min` (or not a number) is ignored with a warning. -1 means
+ * "off" for some options only: the others pass min 0. */
+static void env_int_min(const char *name, int *field, long min)
 {
     const char *v = getenv(name);
     if (*field == 0 && v && *v) {
         char *end;
+        errno = 0;
         long n = strtol(v, &end, 10);
-        if (*end == '\0' && n >= -1 && n <= 1000000000)
+        if (*end == '\0' && errno == 0 && n >= min && n <= 1000000000)
             *field = (int)n;
         else
             taas_log(TAAS_LOG_WARN, "engine.bad_env", "var=%s value=\"%s\" msg=\"ignored\"", name, v);
     }
+}
+
+static void env_int(const char *name, int *field)
+{
+    env_int_min(name, field, -1);
 }
 
 static void apply_env_defaults(taas_engine_opts *o)
@@ -157,8 +167,9 @@ static void apply_env_defaults(taas_engine_opts *o)
     env_int("TAAS_CLAIM_ON_SUBMIT", &o->claim_on_submit);
     env_int("TAAS_STUCK_GRACE_MS", &o->stuck_grace_ms);
     env_int("TAAS_DEFAULT_TIMEOUT_S", &o->default_timeout_s);
-    env_int("TAAS_RETRY_BASE_MS", &o->retry_base_ms);
-    env_int("TAAS_RETRY_CAP_MS", &o->retry_cap_ms);
+    /* A negative backoff means nothing: 0 is the default. */
+    env_int_min("TAAS_RETRY_BASE_MS", &o->retry_base_ms, 0);
+    env_int_min("TAAS_RETRY_CAP_MS", &o->retry_cap_ms, 0);
     env_int("TAAS_PROGRESS_STORE_MS", &o->progress_store_ms);
     env_int("TAAS_PRUNE_EVERY_MS", &o->prune_every_ms);
     env_int("TAAS_PRUNE_BATCH", &o->prune_batch);
@@ -526,7 +537,8 @@ static void submit_done(taas_store_op *op, void *arg)
     } else if (op->result == TAAS_STORE_ECONFLICT) {
         res.status = TAAS_ST_ALREADY_EXISTS;
         snprintf(msg, sizeof msg,
-                 "idempotency key '%.100s' was already used for %s with different inputs",
+                 "idempotency key '%.*s' was already used for %s with different inputs",
+                 (int)taas_utf8_cut(s->rec.idempotency_key, strlen(s->rec.idempotency_key), 100),
                  s->rec.idempotency_key, s->rec.name);
         res.message = msg;
     } else {

@@ -28,15 +28,22 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/sha256.h"
 
 #define TOKEN_MAX 4096
 #define LINE_MAX_LEN 1024
+/* 1 MiB: some 8,000 tokens. */
+#define TOKENS_FILE_MAX (1 << 20)
 
 struct entry {
     unsigned char hash[32];
@@ -149,27 +156,37 @@ static const char *parse_line(char *line, struct entry *e)
     return NULL;
 }
 
-taas_tokens *taas_tokens_load(const char *path, char *err, size_t errlen)
+taas_tokens *taas_tokens_parse(const char *text, size_t len, const char *name, char *err,
+                               size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    taas_tokens *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "%s: out of memory", name);
         return NULL;
     }
-    taas_tokens *t = calloc(1, sizeof *t);
-    size_t cap = 0;
-    char line[LINE_MAX_LEN + 2];
+    size_t cap = 0, at = 0;
+    char line[LINE_MAX_LEN + 1];
     int lineno = 0;
     const char *why = NULL;
-    while (t && fgets(line, sizeof line, f)) {
+    if (memchr(text, '\0', len)) {
+        /* A text file holds no NUL; strtok would silently cut the line. */
+        lineno = 1;
+        for (const char *q = text; *q; q++)
+            lineno += *q == '\n';
+        why = "a NUL byte (not a text file)";
+    }
+    while (!why && at < len) {
         lineno++;
-        size_t n = strlen(line);
-        if (n && line[n - 1] != '\n' && !feof(f)) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+        if (n > LINE_MAX_LEN) {
             why = "line too long";
             break;
         }
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
-                     line[n - 1] == '\t'))
+        memcpy(line, text + at, n);
+        line[n] = '\0';
+        at += n + (nl ? 1 : 0);
+        while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
             line[--n] = '\0';
         char *p = line;
         while (*p == ' ' || *p == '\t')
@@ -200,25 +217,125 @@ taas_tokens *taas_tokens_load(const char *path, char *err, size_t errlen)
             break;
         t->n++;
     }
-    bool rerr = ferror(f);
-    fclose(f);
-    if (!t) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return NULL;
-    }
-    if (!why && rerr)
-        why = "read error";
     if (!why && t->n == 0)
         why = "no tokens (every call would be refused)";
     if (why) {
         if (strncmp(why, "no tokens", 9) == 0)
-            snprintf(err, errlen, "%s: %s", path, why);
+            snprintf(err, errlen, "%s: %s", name, why);
         else
-            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+            snprintf(err, errlen, "%s:%d: %s", name, lineno, why);
         taas_tokens_free(t);
         return NULL;
     }
     return t;
+}
+
+/*
+ * Whoever can write the tokens file, or replace it through one of its
+ * directories, can make themselves admin. So, as ssh does for
+ * authorized_keys: the file and every directory above it (after resolving
+ * symbolic links) must be owned by the server's user or root and not be
+ * writable by group or others. A world-writable directory with the sticky
+ * bit (/tmp) is accepted: there no one else can remove or rename a file
+ * they do not own.
+ */
+static bool secure_dirs(const char *real, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", real);
+    uid_t me = geteuid();
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            return true;
+        if (slash == dir)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        struct stat st;
+        if (stat(dir, &st) != 0) {
+            snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+            return false;
+        }
+        if (st.st_uid != me && st.st_uid != 0) {
+            snprintf(err, errlen,
+                     "directory %s of the tokens file is owned by uid %u, neither this server's "
+                     "user (%u) nor root: its owner could replace the file",
+                     dir, (unsigned)st.st_uid, (unsigned)me);
+            return false;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+            snprintf(err, errlen,
+                     "directory %s of the tokens file is writable by %s (mode %04o): anyone "
+                     "who can write there could replace the file; chmod go-w %s",
+                     dir, (st.st_mode & S_IWOTH) ? "others" : "its group",
+                     (unsigned)(st.st_mode & 07777), dir);
+            return false;
+        }
+        if (!strcmp(dir, "/"))
+            return true;
+    }
+}
+
+taas_tokens *taas_tokens_load(const char *path, char *err, size_t errlen)
+{
+    /* O_NONBLOCK: opening a FIFO with no writer returns at once (and is then
+     * refused as not a regular file) instead of blocking start-up. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    char real[PATH_MAX];
+    uid_t me = geteuid();
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file (the tokens file must be one)", path);
+    } else if (st.st_uid != me && st.st_uid != 0) {
+        snprintf(err, errlen,
+                 "%s: owned by uid %u, neither this server's user (%u) nor root: refusing a "
+                 "tokens file someone else controls",
+                 path, (unsigned)st.st_uid, (unsigned)me);
+    } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen,
+                 "%s: writable by %s (mode %04o): anyone who can write it can make themselves "
+                 "admin; chmod go-w %s",
+                 path, (st.st_mode & S_IWOTH) ? "others" : "its group",
+                 (unsigned)(st.st_mode & 07777), path);
+    } else if (st.st_size > TOKENS_FILE_MAX) {
+        snprintf(err, errlen, "%s: %lld bytes, over the %d-byte cap of a tokens file", path,
+                 (long long)st.st_size, TOKENS_FILE_MAX);
+    } else if (!realpath(path, real)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    } else if (secure_dirs(real, err, errlen)) {
+        char *buf = malloc((size_t)st.st_size + 1);
+        size_t n = 0;
+        bool rerr = buf == NULL;
+        /* Read at most the cap + 1: a file that grows meanwhile is caught. */
+        while (buf && !rerr && n <= (size_t)st.st_size) {
+            ssize_t r = read(fd, buf + n, (size_t)st.st_size + 1 - n);
+            if (r == 0)
+                break;
+            if (r < 0 && errno != EINTR)
+                rerr = true;
+            else if (r > 0)
+                n += (size_t)r;
+        }
+        close(fd);
+        taas_tokens *t = NULL;
+        if (rerr)
+            snprintf(err, errlen, "%s: %s", path, buf ? "read error" : "out of memory");
+        else if (n > (size_t)st.st_size)
+            snprintf(err, errlen, "%s: changed while being read; try again", path);
+        else
+            t = taas_tokens_parse(buf, n, path, err, errlen);
+        free(buf);
+        return t;
+    }
+    close(fd);
+    return NULL;
 }
 
 size_t taas_tokens_count(const taas_tokens *t)

@@ -107,8 +107,17 @@ typedef struct taas_tokens taas_tokens;
  * scopes submit, read, cancel, admin; '#' comments and blank lines allowed.
  * NULL with a message naming the file and line on any error (the file
  * must hold at least one token). Free with taas_tokens_free.
+ *
+ * Before reading, the file must be a regular file of at most 1 MiB, owned by
+ * the server's user or root and not writable by group or others, in
+ * directories that are the same all the way up (a world-writable one only
+ * with the sticky bit); a device or a FIFO is refused at once. Each refusal
+ * says why and what to change.
  */
 taas_tokens *taas_tokens_load(const char *path, char *err, size_t errlen);
+/* The parsing alone, of text[0..len) (named `name` in messages). */
+taas_tokens *taas_tokens_parse(const char *text, size_t len, const char *name, char *err,
+                               size_t errlen);
 size_t taas_tokens_count(const taas_tokens *t);
 void taas_tokens_free(taas_tokens *t);
 /* The hex SHA-256 of a token, as the tokens file stores it. */

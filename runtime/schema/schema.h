@@ -90,6 +90,15 @@ int taas_schema_validate(const taas_schema *s, const char *json, size_t len,
 int taas_schema_validate_doc(const taas_schema *s, const taas_jdoc *doc, int tok,
                              taas_schema_errors *errs);
 
+/*
+ * Every violation of `s` in json[0..len), in document order: up to `max` are
+ * copied to out[]. Returns how many were found (more than `max` when some
+ * were left out; 0 when the document is valid). For the details of a
+ * refused submit (generated foo.c's input_violations); thread-safe.
+ */
+size_t taas_schema_violations(const taas_schema *s, const char *json, size_t len, taas_error *out,
+                              size_t max);
+
 /* ------------------------------------------------------------------------ */
 /* Task inputs and outputs (what generated foo.c calls)                     */
 

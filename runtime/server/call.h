@@ -86,6 +86,16 @@ void taas_call_unref(taas_call *call);
  */
 void taas_call_reply(taas_call *call, taas_status st, const char *message, void *buf, size_t len);
 
+/*
+ * An error answer with rich details: `details` (malloc'd, owned from here)
+ * is a packed google.rpc.Status, sent as the grpc-status-details-bin trailer
+ * beside the status and `message`. Its code and message must be `st` and
+ * `message` (clients check). Like taas_call_reply, only the first answer
+ * counts.
+ */
+void taas_call_reply_details(taas_call *call, taas_status st, const char *message, void *details,
+                             size_t len);
+
 /* Flags for taas_call_send. */
 #define TAAS_SEND_COALESCE 1u  /* may be replaced by a later COALESCE message while still queued */
 

@@ -50,6 +50,7 @@
 
 #include "server/absl_mutex.h"
 #include "util/log.h"
+#include "util/trace.h"
 #include "util/utf8.h"
 #include "util/util.h"
 
@@ -103,6 +104,11 @@ struct taas_call {
     struct qmsg *qhead, *qtail;
     taas_status fin_status;
     char *fin_msg;
+    /* grpc-status-details-bin (a packed google.rpc.Status), malloc'd; the
+     * trailer's slices point into it until the call is freed. */
+    uint8_t *fin_details;
+    size_t fin_details_len;
+    grpc_metadata fin_trailer;
     atomic_bool cancelled;
     taas_status final_status;
 
@@ -147,13 +153,6 @@ void taas_server_global_shutdown(void)
 const char *taas_server_grpc_version(void)
 {
     return grpc_version_string();
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -208,6 +207,7 @@ static void call_free(taas_call *c)
     gpr_free(c->generic_name);
     gpr_free(c->peer);
     free(c->principal);
+    free(c->fin_details);
     queue_free(c->qhead);
     free(c->fin_msg);
     pthread_mutex_destroy(&c->mu);
@@ -415,6 +415,13 @@ static void start_final_locked(taas_call *c, grpc_byte_buffer *bb)
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)c->fin_status;
     ops[n].data.send_status_from_server.status_details = c->fin_msg ? &details : NULL;
+    if (c->fin_details) {
+        /* A -bin key: gRPC base64-encodes the value on the wire. */
+        c->fin_trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
+        c->fin_trailer.value = grpc_slice_from_static_buffer(c->fin_details, c->fin_details_len);
+        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+        ops[n].data.send_status_from_server.trailing_metadata = &c->fin_trailer;
+    }
     n++;
     if (!c->close_started) {
         ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -425,6 +432,21 @@ static void start_final_locked(taas_call *c, grpc_byte_buffer *bb)
     start_batch_locked(c, ops, n, &c->t_final);
     if (bb)
         grpc_byte_buffer_destroy(bb);
+}
+
+void taas_call_reply_details(taas_call *c, taas_status st, const char *message, void *details,
+                             size_t len)
+{
+    pthread_mutex_lock(&c->mu);
+    bool first = !c->finish_wanted && st != TAAS_ST_OK && details && len;
+    if (first) {
+        c->fin_details = details;
+        c->fin_details_len = len;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!first)
+        free(details);
+    taas_call_reply(c, st, message, NULL, 0);
 }
 
 void taas_call_reply(taas_call *c, taas_status st, const char *message, void *buf, size_t len)
@@ -571,7 +593,7 @@ static void on_final_done(taas_call *c, bool ok)
     else
         c->final_status = c->fin_status;
     if (s->o.done)
-        s->o.done(s->o.arg, c, c->final_status, mono_us() - c->start_us);
+        s->o.done(s->o.arg, c, c->final_status, taas_mono_us() - c->start_us);
 }
 
 static void post_request(taas_server *s, int method_index)
@@ -597,6 +619,7 @@ static void post_request(taas_server *s, int method_index)
 
 static void on_new_call(taas_call *c, bool ok)
 {
+    taas_trace("call.new", c, NULL);
     taas_server *s = c->srv;
     if (!ok) {
         /* A pending request given back at shutdown. */
@@ -606,7 +629,7 @@ static void on_new_call(taas_call *c, bool ok)
     if (atomic_load(&s->accepting))
         post_request(s, c->method_index);
 
-    c->start_us = mono_us();
+    c->start_us = taas_mono_us();
     c->peer = grpc_call_get_peer(c->gc);
     if (c->method_index < 0) {
         c->generic_name = grpc_slice_to_c_string(c->details.method);
@@ -699,6 +722,11 @@ static void add_int_arg(grpc_arg *args, size_t *n, const char *key, int v, int d
 /* Split "host:port" / "[v6]:port" and rebuild it with the bound port. */
 static void format_bound(char *out, size_t cap, const char *listen, int port)
 {
+    /* A socket path has no port: gRPC answers 1 for it, which is no port. */
+    if (!strncmp(listen, "unix:", 5) || !strncmp(listen, "unix-abstract:", 14)) {
+        snprintf(out, cap, "%s", listen);
+        return;
+    }
     const char *colon = strrchr(listen, ':');
     int hostlen = colon ? (int)(colon - listen) : (int)strlen(listen);
     snprintf(out, cap, "%.*s:%d", hostlen, listen, port);

@@ -34,6 +34,7 @@
 #include "store/store.h"
 #include "taas/registry.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #ifndef TAAS_VERSION
 #define TAAS_VERSION "0.0.0"
@@ -210,6 +211,22 @@ static int apply(struct config *c, int opt, const char *v)
         if (!v[0]) {
             fprintf(stderr, "taas-server: --listen: empty address\n");
             return -1;
+        }
+        if (strncmp(v, "unix:", 5) != 0 && strncmp(v, "unix-abstract:", 14) != 0) {
+            /* gRPC reads the port modulo 65536 (99999 listened on 34463):
+             * check it here. */
+            const char *colon = strrchr(v, ':');
+            char *end = NULL;
+            long port = colon && colon[1] >= '0' && colon[1] <= '9' ? strtol(colon + 1, &end, 10)
+                                                                   : -1;
+            if (port < 0 || port > 65535 || *end != '\0' ||
+                (v[0] == '[' && colon[-1] != ']')) {
+                fprintf(stderr,
+                        "taas-server: --listen: expected HOST:PORT with PORT 0 to 65535 (0 picks "
+                        "a free port), [IPv6]:PORT or unix:PATH, got '%s'\n",
+                        v);
+                return -1;
+            }
         }
         c->listen = v;
         return 0;
@@ -676,12 +693,7 @@ int main(int argc, char **argv)
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
     }
-    int64_t t0 = 0;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    }
+    int64_t t0 = taas_mono_ms();
     taas_log(TAAS_LOG_INFO, "server.stopping", "signal=%s grace_ms=%d",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", c.shutdown_grace_ms);
 
@@ -702,10 +714,8 @@ int main(int argc, char **argv)
     if (stuck <= 0)
         store->close(store);
     taas_log_batching_stop();
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     taas_log(TAAS_LOG_INFO, "server.stop", "status=%s took_ms=%lld",
              stuck > 0 ? "bodies_still_running" : rc ? "timeout" : "clean",
-             (long long)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0));
+             (long long)(taas_mono_ms() - t0));
     return rc;
 }

@@ -55,6 +55,20 @@ int svc_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *data, 
 void *svc_pack(const ProtobufCMessage *m, size_t *len);
 /* Answer OK with `m` packed (INTERNAL when out of memory). */
 void svc_reply(taas_call *call, const ProtobufCMessage *m);
+/*
+ * A packed google.rpc.Status{code, message, [BadRequest of v[0..n)]} (capped
+ * in count and size), malloc'd; NULL when out of memory.
+ */
+struct taas_error;
+void *svc_bad_request_status(taas_status code, const char *message, const struct taas_error *v,
+                             size_t n, size_t *len);
+/*
+ * Refuse a submit whose inputs break the task's schema: INVALID_ARGUMENT
+ * with `message` (the first violation, as the engine worded it) and every
+ * violation as error details.
+ */
+void svc_reply_invalid_inputs(taas_call *call, const char *task_name, const char *input,
+                              size_t input_len, const char *message);
 /* "unknown task 'x'; did you mean a, b?" */
 void svc_unknown_task(const char *name, char *buf, size_t cap);
 

@@ -41,6 +41,7 @@
 #include "store/store.h"
 #include "taas/registry.h"
 #include "taas/v1/taas.pb-c.h"
+#include "util/trace.h"
 #include "util/utf8.h"
 #include "util/util.h"
 
@@ -246,6 +247,7 @@ static void unavailable(taas_call *call)
 static void submit_done(void *arg, const taas_submit_result *res)
 {
     taas_call *call = arg;
+    taas_trace("svc.reply", call, res->task_id);
     if (res->status != TAAS_ST_OK) {
         taas_call_reply(call, res->status, res->message ? res->message : taas_status_name(res->status),
                         NULL, 0);
@@ -260,11 +262,15 @@ static void submit_done(void *arg, const taas_submit_result *res)
             resp.task = &p.t;
         }
         svc_reply(call, &resp.base);
+        taas_trace("svc.replied", call, res->task_id);
         if (res->original)
             task_pb_clear(&p);
     }
     taas_call_unref(call);
 }
+
+/* How the engine's message for inputs that break the schema begins. */
+static const char INVALID_INPUTS[] = "invalid inputs for ";
 
 static void submit_task(taas_call *call, void *arg)
 {
@@ -302,9 +308,15 @@ static void submit_task(taas_call *call, void *arg)
             };
             msg[0] = '\0';
             taas_call_ref(call);
+            taas_trace("svc.submit", call, NULL);
             taas_status st = taas_engine_submit(e, &sr, submit_done, call, msg, sizeof msg);
             svc_leave(s);
-            if (st != TAAS_ST_OK) {
+            if (st == TAAS_ST_INVALID_ARGUMENT &&
+                strncmp(msg, INVALID_INPUTS, sizeof INVALID_INPUTS - 1) == 0) {
+                svc_reply_invalid_inputs(call, req->task_name, req->inputs_json,
+                                         strlen(req->inputs_json), msg);
+                taas_call_unref(call);
+            } else if (st != TAAS_ST_OK) {
                 taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
                 taas_call_unref(call);
             }

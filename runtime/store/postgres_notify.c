@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "util/util.h"
 
 /* ------------------------------------------------------------------------ */
 /* Notifications */
@@ -120,8 +121,7 @@ static int listen_wait(pg_store *s, int timeout_ms, void (*on_event)(void *, int
         on_event(arg, TAAS_NOTIFY_RESYNC, NULL);
         return 1;
     }
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = taas_mono_ms();
     for (;;) {
         if (!PQconsumeInput(s->listen) || PQstatus(s->listen) != CONNECTION_OK) {
             listen_lost(s, "listen");
@@ -130,9 +130,7 @@ static int listen_wait(pg_store *s, int timeout_ms, void (*on_event)(void *, int
         int got = deliver(s, on_event, arg);
         if (got)
             return got;
-        struct timespec t1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        long elapsed = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        long elapsed = (long)(taas_mono_ms() - t0);
         if (timeout_ms >= 0 && elapsed >= timeout_ms)
             return 0;
         struct pollfd pfd = {.fd = PQsocket(s->listen), .events = POLLIN};
@@ -172,15 +170,12 @@ int taas_pg_wait_notify(taas_store *base, int timeout_ms)
     pg_store *s = (pg_store *)base;
     if (!s || strcmp(s->parent.backend, "postgresql") != 0)
         return TAAS_STORE_EINVAL;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = taas_mono_ms();
     pthread_mutex_lock(&s->listen_mu);
     int rc;
     for (;;) {
         legacy_wake w = {false};
-        struct timespec t1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        long elapsed = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        long elapsed = (long)(taas_mono_ms() - t0);
         long left = timeout_ms < 0 ? -1 : timeout_ms - elapsed;
         if (timeout_ms >= 0 && left < 0)
             left = 0;

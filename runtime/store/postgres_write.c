@@ -9,12 +9,12 @@
  */
 #include "store/postgres_int.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
+#include "util/util.h"
 
 /*
  * attempts_json gets one {"attempt":N,"error":"...","finished_ms":T} per
@@ -183,21 +183,6 @@ int taas_pg__prepare_writes(pg_store *s, PGconn *c)
     return 0;
 }
 
-static bool uuid_shaped(const char *s)
-{
-    if (!s || strlen(s) != TAAS_ID_LEN)
-        return false;
-    for (int i = 0; i < TAAS_ID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Batches */
 
@@ -256,7 +241,7 @@ static bool op_valid(taas_store_op *op)
     switch (op->kind) {
     case TAAS_OP_INSERT: {
         const taas_task_rec *t = op->u.insert.task;
-        return t && uuid_shaped(t->id) && t->name && *t->name && t->input &&
+        return t && taas_uuid_valid(t->id) && t->name && *t->name && t->input &&
                t->input_len <= 0x7fffffff &&
                !(op->u.insert.claim_owner && t->run_after_ms > t->created_ms);
     }
@@ -317,7 +302,7 @@ static int send_task_events(PGconn *c, taas_store_op *ops[], size_t n, const boo
     int ids = 0, sent = 0;
     for (size_t i = 0; i <= n; i++) {
         const char *id = i < n && !skip[i] ? op_task_id(ops[i]) : NULL;
-        if (id && !uuid_shaped(id))
+        if (id && !taas_uuid_valid(id))
             id = NULL;
         if (id) {
             if (len)

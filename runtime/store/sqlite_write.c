@@ -8,12 +8,12 @@
  */
 #include "store/sqlite_int.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/fault.h"
+#include "util/util.h"
 
 #define APPEND_ATTEMPT(err, when)                                                      \
     "json_insert(attempts_json, '$[#]', json_object('attempt', attempt, 'error', " err \
@@ -98,21 +98,6 @@ static const char *const write_sql[ST_COUNT] = {
                  " ORDER BY finished_ms LIMIT ?2)",
 };
 
-static bool uuid_shaped(const char *s)
-{
-    if (!s || strlen(s) != TAAS_ID_LEN)
-        return false;
-    for (int i = 0; i < TAAS_ID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 
 int taas_sq__prepare_writes(sq_store *s, int *failed)
 {
@@ -157,7 +142,7 @@ static int stale_or_missing(sq_store *s, const char *id, taas_store_op *op)
 int taas_sq__op_insert(sq_store *s, taas_store_op *op)
 {
     const taas_task_rec *t = op->u.insert.task;
-    if (!t || !uuid_shaped(t->id) || !t->name || !*t->name || !t->input ||
+    if (!t || !taas_uuid_valid(t->id) || !t->name || !*t->name || !t->input ||
         (op->u.insert.claim_owner && t->run_after_ms > t->created_ms)) {
         op->result = TAAS_STORE_EINVAL;
         return 0;

@@ -214,6 +214,7 @@ taas_store *taas_store_open(const char *url, const taas_store_opts *opts, char *
         taas_store__seterr(err, errlen, "sqlite URL names a directory, not a database file");
         return NULL;
     }
+    taas_store__tracevfs_register(); /* with TAAS_TRACE only: times the WAL's writes */
     return taas_store__sqlite_open(url, path, opts, err, errlen);
 }
 

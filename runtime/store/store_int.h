@@ -16,6 +16,11 @@
 taas_store *taas_store__sqlite_open(const char *url, const char *path,
                                     const taas_store_opts *opts, char *err, size_t errlen);
 
+/* With tracing on (util/trace.h), make the timestamping VFS shim
+ * (tracevfs.c) SQLite's default before the first connection opens; off, a
+ * no-op. */
+void taas_store__tracevfs_register(void);
+
 /* snprintf into err when err is not NULL. */
 void taas_store__seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -132,6 +132,14 @@ void taas_call_finish(taas_call *call, taas_status st, const char *message)
     taas_call_reply(call, st, message, NULL, 0);
 }
 
+void taas_call_reply_details(taas_call *call, taas_status st, const char *message, void *details,
+                             size_t len)
+{
+    (void)len;
+    free(details);
+    taas_call_reply(call, st, message, NULL, 0);
+}
+
 bool taas_call_cancelled(const taas_call *call) { return false; }
 void taas_call_on_cancel(taas_call *call, taas_call_hook_fn fn, void *arg) {}
 void taas_call_on_sent(taas_call *call, taas_call_hook_fn fn, void *arg) {}

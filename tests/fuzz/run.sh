@@ -31,7 +31,7 @@ done
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 fz="$src/tests/fuzz"
-all="json validators proto request_path safe_path"
+all="json validators proto request_path safe_path page_token tokens_file idempotency strings"
 targets=${only:-$all}
 for t in $targets; do
     case " $all " in *" $t "*) ;; *) echo "fuzz: no target '$t' (one of: $all)" >&2; exit 2 ;; esac

@@ -163,6 +163,27 @@ class Cli(unittest.TestCase):
         self.assertIn("UNAVAILABLE", err)
         self.assertNotIn("file_line", err)
 
+    def test_every_violation(self):
+        # The server lists every bad value (status details); the CLI shows
+        # them under the message, which names the first.
+        bad = '{"seconds":-1,"step_ms":"x","bogus":1}'
+        rc, out, err = taas("submit", "countdown", "--input", bad)
+        self.assertEqual(rc, 5, err)
+        lines = err.splitlines()
+        self.assertTrue(lines[0].startswith("taas: INVALID_ARGUMENT: invalid inputs for countdown: "),
+                        err)
+        self.assertEqual(sorted(l.split(":")[1].strip() for l in lines[1:]),
+                         ["/bogus", "/seconds", "/step_ms"], err)
+        rc, out, err = taas("submit", "countdown", "--input", bad, "--json")
+        self.assertEqual(rc, 5, err)
+        e = json.loads(err)["error"]
+        self.assertEqual(e["code"], "INVALID_ARGUMENT")
+        self.assertEqual(sorted(v["field"] for v in e["violations"]),
+                         ["/bogus", "/seconds", "/step_ms"])
+        # A later failure without details does not show the earlier ones.
+        rc, out, err = taas("get", UNKNOWN_ID, "--json")
+        self.assertNotIn("violations", err)
+
     def test_server_placement(self):
         e = {"TAAS_SERVER": ""}
         for argv in (["--server", server.address, "health"],

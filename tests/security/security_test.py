@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import struct
@@ -519,12 +520,92 @@ def test_tokens_file():
     r = subprocess.run([BIN, "--listen", "127.0.0.1:0", "--tokens-file", path("missing")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "missing" in r.stderr, r.stderr
+    tokens_file_checks()
     # the environment variable names the file too
     s = Server(env={"TAAS_TOKENS_FILE": tokens_file()})
     expect(s.unary(REG + "ListTaskTypes", pb.ListTaskTypesRequest())[0],
            grpc.StatusCode.UNAUTHENTICATED, "TAAS_TOKENS_FILE")
     expect(s.unary(REG + "ListTaskTypes", pb.ListTaskTypesRequest(), metadata=md("bob"))[0], OK,
            "TAAS_TOKENS_FILE with a token")
+    s.stop()
+
+
+def start_refused(tokens_path, timeout=10):
+    """Start a server on tokens_path; it must exit 1 within timeout s."""
+    t0 = time.monotonic()
+    r = subprocess.run([BIN, "--listen", "127.0.0.1:0", "--tokens-file", tokens_path],
+                       capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, DATABASE_URL="sqlite:///" + path("x.db")))
+    assert r.returncode == 1, (tokens_path, r.returncode, r.stderr)
+    return r.stderr, time.monotonic() - t0
+
+
+def tokens_file_checks():
+    """Whoever can write the tokens file or its directory can make
+    themselves admin: such files are refused, as ssh refuses them."""
+    good = tokens_file()
+    d = path("tokdir")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o700)
+    f = os.path.join(d, "tokens")
+    shutil.copyfile(good, f)
+    for mode, want in ((0o666, "writable by others"), (0o646, "writable by others"),
+                       (0o664, "writable by its group")):
+        os.chmod(f, mode)
+        err, _ = start_refused(f)
+        assert want in err and "chmod go-w" in err, (oct(mode), err)
+    os.chmod(f, 0o600)
+    os.chown(f, 4242, -1)  # the tests run as root: another user's file
+    err, _ = start_refused(f)
+    assert "owned by uid 4242" in err, err
+    os.chown(f, os.geteuid(), -1)
+    os.chmod(d, 0o777)
+    err, _ = start_refused(f)
+    assert "directory %s" % os.path.realpath(d) in err and "writable by others" in err, err
+    # ... also reached through a symbolic link from a safe place
+    link = path("tokens-link")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(f, link)
+    err, _ = start_refused(link)
+    assert "writable by others" in err, err
+    os.chmod(d, 0o775)
+    err, _ = start_refused(f)
+    assert "writable by its group" in err, err
+    os.chown(d, 4242, -1)
+    os.chmod(d, 0o700)
+    err, _ = start_refused(f)
+    assert "owned by uid 4242" in err, err
+    os.chown(d, os.geteuid(), -1)
+    # Not regular files: refused at once, not read forever or waited on.
+    err, took = start_refused("/dev/zero")
+    assert "not a regular file" in err and took < 5, (err, took)
+    fifo = path("tokens-fifo")
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo, 0o600)
+    err, took = start_refused(fifo)
+    assert "not a regular file" in err and took < 5, (err, took)
+    err, _ = start_refused(d)
+    assert "not a regular file" in err or "Is a directory" in err, err
+    # A size cap
+    big = os.path.join(d, "big")
+    with open(big, "w") as fh:
+        fh.write("#" * (1 << 20) + "\n")
+    os.chmod(big, 0o600)
+    err, _ = start_refused(big)
+    assert "cap" in err, err
+    # A NUL byte is not silently cut
+    nul = os.path.join(d, "nul")
+    with open(nul, "wb") as fh:
+        fh.write(open(good, "rb").read() + b"sha256:" + b"cd" * 32 + b" eve\0x admin\n")
+    os.chmod(nul, 0o600)
+    err, _ = start_refused(nul)
+    assert "NUL" in err, err
+    # The safe layout starts, through the link as well
+    os.chmod(f, 0o600)
+    s = Server(env={"TAAS_TOKENS_FILE": link})
+    expect(s.unary(REG + "ListTaskTypes", pb.ListTaskTypesRequest(), metadata=md("bob"))[0], OK,
+           "a safe tokens file")
     s.stop()
 
 

@@ -364,6 +364,49 @@ def test_cli():
     s.stop()
 
 
+def test_config_checks():
+    """--listen ports outside 0..65535 are refused (gRPC would take them
+    modulo 65536), a unix socket's start line names the socket, and a
+    negative TAAS_RETRY_BASE_MS is warned about and ignored."""
+    env = dict(os.environ, DATABASE_URL="sqlite:///" + os.path.join(TMP, "c.db"))
+    for bad in ("127.0.0.1:99999", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:", "127.0.0.1",
+                "127.0.0.1:12ab", "[::1:50051"):
+        out = subprocess.run([BIN, "--listen", bad], capture_output=True, text=True, timeout=30,
+                             env=env)
+        assert out.returncode == 2, (bad, out.returncode, out.stderr)
+        assert "PORT 0 to 65535" in out.stderr and bad in out.stderr, (bad, out.stderr)
+    out = subprocess.run([BIN, "--listen", "127.0.0.1:99999"], capture_output=True, text=True,
+                         timeout=30, env=dict(env, TAAS_LISTEN="127.0.0.1:0"))
+    assert out.returncode == 2, out.stderr
+
+    sock = os.path.join(TMP, "taas.sock")
+    p = subprocess.Popen([BIN, "--listen", "unix:" + sock], stderr=subprocess.PIPE, text=True,
+                         env=dict(env, TAAS_RETRY_BASE_MS="-1", TAAS_RETRY_CAP_MS="-5"))
+    log = []
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = p.stderr.readline()
+            if not line:
+                break
+            log.append(line)
+            if "server.start" in line:
+                break
+        text = "".join(log)
+        assert "listen=unix:%s " % sock in text, text
+        for var in ("TAAS_RETRY_BASE_MS", "TAAS_RETRY_CAP_MS"):
+            assert re.search(r"engine\.bad_env.*var=%s" % var, text), text
+        ch = grpc.insecure_channel("unix:" + sock)
+        body = ch.unary_unary(HEALTH + "Check")(hpb.HealthCheckRequest().SerializeToString(),
+                                               timeout=10)
+        assert hpb.HealthCheckResponse.FromString(body).status == \
+            hpb.HealthCheckResponse.SERVING
+        ch.close()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+
+
 def test_log_no_secrets():
     s = Server()
     s.unary(REG + "ListTaskTypes", b"", metadata=[("authorization", "Bearer t0psecret")])

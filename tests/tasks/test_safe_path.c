@@ -162,6 +162,13 @@ static void test_targets_and_reads(void **state)
     tt_symlinkf("/etc/passwd", f->dir, "out_link");
     tt_symlinkf("nowhere", f->dir, "dangling");
     assert_int_equal(mkfifoat(f->rootfd, "fifo", 0600), 0);
+    /* A hard link inside the root to a file outside it (same file system:
+     * the fixture's parent), and the outside name of an inside file. */
+    char outside[128], inside[128];
+    snprintf(outside, sizeof outside, "%s-outside", f->dir);
+    tt_write_file("/", outside + 1, "secret");
+    snprintf(inside, sizeof inside, "%s/hard", f->dir);
+    assert_int_equal(link(outside, inside), 0);
 
     struct {
         const char *path;
@@ -175,6 +182,7 @@ static void test_targets_and_reads(void **state)
         {"out_link", -ELOOP, "symbolic link"},
         {"dangling", -ELOOP, "symbolic link"},
         {"fifo", -ENXIO, "a FIFO"},
+        {"hard", -EMLINK, "2 hard links"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = strlen(cases[i].path);
@@ -198,6 +206,32 @@ static void test_targets_and_reads(void **state)
     assert_int_equal(safe_path_open_read(f->rootfd, "fifo", 4, &st, msg, sizeof msg), -ENXIO);
     assert_int_equal(safe_path_open_read(f->rootfd, "out_link", 8, &st, msg, sizeof msg), -ELOOP);
     assert_int_equal(safe_path_open_read(f->rootfd, "dir", 3, &st, msg, sizeof msg), -EISDIR);
+    assert_int_equal(safe_path_open_read(f->rootfd, "hard", 4, &st, msg, sizeof msg), -EMLINK);
+    assert_non_null(strstr(msg, "hard links"));
+    unlink(outside);
+    /* Once the other name is gone, the file is the root's own. */
+    fd = safe_path_open_read(f->rootfd, "hard", 4, &st, msg, sizeof msg);
+    assert_true(fd >= 0);
+    close(fd);
+
+    /* A long name of two-byte characters is quoted cut between them. */
+    char longname[200];
+    size_t o = 0;
+    longname[o++] = 'a'; /* so that byte 80 falls inside a character */
+    while (o + 2 < 180) {
+        longname[o++] = (char)0xC3;
+        longname[o++] = (char)0xA9;
+    }
+    longname[o] = '\0';
+    {
+        size_t cut = o;
+        char m2[512];
+        if (safe_path_open_read(f->rootfd, longname, cut, &st, m2, sizeof m2) >= 0)
+            fail_msg("read of a missing file");
+        for (size_t i = 0; m2[i]; i++)
+            if ((unsigned char)m2[i] == 0xC3 && (unsigned char)m2[i + 1] != 0xA9)
+                fail_msg("a character cut in '%s'", m2);
+    }
 }
 
 static void test_root(void **state)

@@ -74,6 +74,25 @@ typedef struct taas_client_error {
     char message[1024];
 } taas_client_error;
 
+/*
+ * One bad value of a refused submit: a JSON Pointer into the inputs ("" =
+ * the whole document, "/param2", "/items/3") and what is wrong with it.
+ */
+typedef struct taas_client_violation {
+    char field[256];
+    char description[512];
+} taas_client_violation;
+
+/*
+ * The field violations the server listed (google.rpc.BadRequest in the
+ * status details) for the last call on this thread that failed, e.g. a
+ * submit refused with TAAS_CLIENT_INVALID_ARGUMENT: every bad value of the
+ * inputs, where err->message names only the first. Copies up to `max` into
+ * out[] (out may be NULL when max is 0) and returns how many there are; 0
+ * when that call carried none. Valid until the next call on this thread.
+ */
+TAAS_CLIENT_API size_t taas_client_last_violations(taas_client_violation *out, size_t max);
+
 /* The life of a task: PENDING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED. */
 typedef enum taas_client_state {
     TAAS_CLIENT_STATE_UNSPECIFIED = 0,

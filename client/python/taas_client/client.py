@@ -141,9 +141,12 @@ class TaasClient:
             self._channel = grpc.aio.secure_channel(self.server, creds, options=opts)
         else:
             self._channel = grpc.aio.insecure_channel(self.server, options=opts)
-        self._tasks = taas_pb2_grpc.TaskServiceStub(self._channel)
-        self._registry = taas_pb2_grpc.RegistryServiceStub(self._channel)
-        self._health = health_pb2_grpc.HealthStub(self._channel)
+        # The generated stubs are untyped: hold them as Any.
+        grpc_stubs: Any = taas_pb2_grpc
+        health_stubs: Any = health_pb2_grpc
+        self._tasks: Any = grpc_stubs.TaskServiceStub(self._channel)
+        self._registry: Any = grpc_stubs.RegistryServiceStub(self._channel)
+        self._health: Any = health_stubs.HealthStub(self._channel)
         self._typed: Optional["Tasks"] = None
 
     # -- lifetime ---------------------------------------------------------
@@ -253,7 +256,8 @@ class TaasClient:
         token = ""
         n = 0
         while True:
-            req = taas_pb2.ListTasksRequest(state=int(state or 0), task_name=task_name or "",
+            req = taas_pb2.ListTasksRequest(state=int(state or 0),  # type: ignore[arg-type]
+                                            task_name=task_name or "",
                                             page_size=page_size, page_token=token)
             resp = await self._call(self._tasks.ListTasks, req, "ListTasks")
             for t in resp.tasks:
@@ -314,7 +318,7 @@ class TaasClient:
         try:
             return await asyncio.wait_for(follow(), timeout)
         except asyncio.TimeoutError:
-            raise DeadlineExceeded("task %s did not finish within %g s" % (task_id, timeout),
+            raise DeadlineExceeded("task %s did not finish within %s s" % (task_id, timeout),
                                    method="WatchTask") from None
 
     # -- registry and health ------------------------------------------------

@@ -304,3 +304,66 @@ def test_plain_stubs_in_the_same_process(server, tmp_path):
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["noop", "noop"]
+
+
+def test_invalid_inputs_every_violation(server):
+    async def go():
+        async with client(server) as c:
+            with pytest.raises(InvalidInputs) as ei:
+                await c.submit_task("countdown", {"seconds": -1, "step_ms": "x", "bogus": 1})
+            fields = sorted(v.field for v in ei.value.violations)
+            assert fields == ["/bogus", "/seconds", "/step_ms"], ei.value.violations
+            assert all(v.description for v in ei.value.violations)
+            # The message still names the first, as before.
+            assert ei.value.message.startswith("invalid inputs for countdown: /")
+            # Not JSON at all is a violation of the whole document ("").
+            with pytest.raises(InvalidInputs) as ei:
+                await c._call(c._tasks.SubmitTask, taas_client._proto.taas_pb2.SubmitTaskRequest(
+                    task_name="noop", inputs_json="{nope"), "SubmitTask")
+            assert [v.field for v in ei.value.violations] == [""]
+            # The list is capped; the call still works with 200 bad values.
+            with pytest.raises(InvalidInputs) as ei:
+                await c.submit_task("countdown", dict({"seconds": 1},
+                                                      **{"x%03d" % i: i for i in range(200)}))
+            assert 1 <= len(ei.value.violations) <= 16
+    run(go())
+
+
+def test_status_details_match_trailers(server):
+    # What any grpcio client sees: the google.rpc.Status in
+    # grpc-status-details-bin has the trailers' code and message.
+    from taas_client._proto import rpc_status_pb2, taas_pb2, taas_pb2_grpc
+    with grpc.insecure_channel(server.address) as ch:
+        stub = taas_pb2_grpc.TaskServiceStub(ch)
+        with pytest.raises(grpc.RpcError) as ei:
+            stub.SubmitTask(taas_pb2.SubmitTaskRequest(
+                task_name="my_custom_task", inputs_json='{"param2":"x"}'), timeout=10)
+    e = ei.value
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    md = dict(e.trailing_metadata())
+    st = rpc_status_pb2.Status.FromString(md["grpc-status-details-bin"])
+    assert st.code == 3 and st.message == e.details()
+    assert st.details[0].type_url == "type.googleapis.com/google.rpc.BadRequest"
+    br = rpc_status_pb2.BadRequest.FromString(st.details[0].value)
+    assert sorted(v.field for v in br.field_violations) == ["/param1", "/param2"], br
+
+
+def test_typed_task_methods(server):
+    from taas_client import TaskFailed
+
+    async def go():
+        async with client(server) as c:
+            out = await c.tasks.my_custom_task(param1="test", param2=42)
+            assert out == {"result": "Processed test with 42"}
+            assert (await c.tasks.my_custom_task(param1="x"))["result"] == "Processed x with 0"
+            cfg = await c.tasks.with_options(priority=2).create_config(app_name="demo",
+                                                                       features=["b", "a", "b"])
+            assert cfg["features"] == ["a", "b"] and cfg["app_name"] == "demo"
+            assert (await c.tasks.noop(anything=1)) == {"ok": True}
+            with pytest.raises(InvalidInputs) as ei:
+                await c.tasks.my_custom_task(param1="test", param2="42")  # type: ignore
+            assert [v.field for v in ei.value.violations] == ["/param2"]
+            with pytest.raises(TaskFailed) as ei:
+                await c.tasks.load_config(path="does/not/exist.json")
+            assert ei.value.task.state is TaskState.FAILED
+    run(go())

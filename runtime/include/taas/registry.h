@@ -64,6 +64,15 @@ typedef struct taas_task_type {
      */
     int (*serialize_output)(taas_ctx *ctx, const void *out, char **json, size_t *len,
                             taas_error *err);
+
+    /*
+     * Every violation of the input schema in json[0..len), in document
+     * order; up to `max` go to out[]. Returns how many were found (0 for
+     * valid inputs). The server calls it only for inputs parse_input
+     * refused, to list them all in the error details. NULL in types
+     * generated before it existed (the details then name the first only).
+     */
+    size_t (*input_violations)(const char *json, size_t len, taas_error *out, size_t max);
 } taas_task_type;
 
 extern const taas_task_type *const taas_registry[];

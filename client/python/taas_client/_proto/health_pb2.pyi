@@ -1,4 +1,5 @@
 # Written by client/python/gen_stubs.py from proto/grpc/health/v1/health.proto; do not edit.
+# mypy: ignore-errors
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

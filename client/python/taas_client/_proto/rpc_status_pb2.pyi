@@ -1,4 +1,5 @@
 # Written by client/python/gen_stubs.py from proto/internal/rpc_status.proto; do not edit.
+# mypy: ignore-errors
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -1,4 +1,5 @@
 # Written by client/python/gen_stubs.py from proto/taas/v1/taas.proto; do not edit.
+# mypy: ignore-errors
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
