@@ -104,7 +104,7 @@ class Scheduling(unittest.TestCase):
         is RUNNING."""
         n = self.node = Node(workers=1)
         n.warm_up()  # short bodies: the engine holds tasks beyond its worker
-        blocker = n.submit("crash_probe", {"ms": 2500}).task_id
+        blocker = n.submit("crash_probe", {"ms": 6000}).task_id
         n.wait_state(blocker, S.TASK_STATE_RUNNING)
         prios = [random.choice([0, 1, 3, 5, 9]) for _ in range(40)]
         random.shuffle(prios)
@@ -141,7 +141,7 @@ class Scheduling(unittest.TestCase):
         a higher priority."""
         n = self.node = Node(workers=1)
         n.warm_up()
-        blocker = n.submit("crash_probe", {"ms": 1500}).task_id
+        blocker = n.submit("crash_probe", {"ms": 4000}).task_id
         n.wait_state(blocker, S.TASK_STATE_RUNNING)
         low = [n.submit("crash_probe", {"ms": 0}, priority=1).task_id for _ in range(10)]
         high = n.submit("crash_probe", {"ms": 0}, priority=7).task_id
@@ -193,7 +193,7 @@ class Scheduling(unittest.TestCase):
         each is CANCELLED within 100 ms of the request, and none ever starts."""
         n = self.node = Node(workers=1)
         n.warm_up()
-        blocker = n.submit("crash_probe", {"ms": 4000}).task_id
+        blocker = n.submit("crash_probe", {"ms": 20000}).task_id  # cancelled below
         n.wait_state(blocker, S.TASK_STATE_RUNNING)
         held = [n.submit("crash_probe", {"ms": 0}).task_id for _ in range(100)]
         took = []
@@ -209,6 +209,8 @@ class Scheduling(unittest.TestCase):
         took.sort()
         p99 = took[98]
         self.assertLess(p99, 0.100, "p99 %.1f ms, max %.1f ms" % (p99 * 1e3, took[-1] * 1e3))
+        self.assertEqual(n.get(blocker).state, S.TASK_STATE_RUNNING)  # it held the worker
+        n.tasks.CancelTask(S.CancelTaskRequest(task_id=blocker), timeout=T)
         n.wait_final([blocker])
         started = set(n.starts())
         self.assertEqual([t for t in held if t in started], [], "cancelled bodies started")
