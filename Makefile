@@ -1,7 +1,8 @@
 # Thin wrapper over CMake. The real build is CMakeLists.txt.
 #
 #   make            install missing Debian packages, configure and build (build/)
-#   make run        build and start taas-server on the embedded SQLite default
+#   make run        build and start taas-server on the embedded SQLite default, with the
+#                   dashboard at http://127.0.0.1:8080/
 #   make test       build and run every test through ctest
 #   make test-asan  the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make new-task NAME=foo   scaffold task-specs/foo.yaml and tasks/foo.c
@@ -40,8 +41,9 @@ configure: deps
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The dashboard and the HTTP API at http://127.0.0.1:8080/ (TAAS_HTTP=off: none).
 run: build
-	./$(BUILD_DIR)/taas-server
+	TAAS_HTTP=$${TAAS_HTTP:-127.0.0.1:8080} ./$(BUILD_DIR)/taas-server
 
 test: deps-test
 	$(MAKE) build

@@ -9,13 +9,15 @@
 # so that nothing half-configured is built.
 set -eu
 
+# python3-grpcio: the README's first call after `make run` is the Python
+# client (examples/simple_task.py).
 # libabsl-dev comes with libgrpc-dev; it is named because runtime/server/absl_mutex.cc
 # includes its headers (and build-essential brings the C++ compiler for that file).
 BUILD_PKGS="build-essential cmake pkg-config python3 python3-yaml libgrpc-dev libabsl-dev \
 libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev libpq-dev \
-libjsmn-dev libpcre2-dev libcurl4-openssl-dev"
+libjsmn-dev libpcre2-dev libcurl4-openssl-dev libmicrohttpd-dev python3-grpcio"
 TEST_PKGS="libcmocka-dev python3-grpcio python3-protobuf protobuf-compiler-grpc openssl python3-pytest mypy \
-postgresql sqlite3"
+postgresql sqlite3 chromium prometheus"
 # libFuzzer ships in the clang runtime package (Debian 12: clang 14).
 FUZZ_PKGS="clang libclang-rt-14-dev"
 

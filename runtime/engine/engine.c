@@ -85,10 +85,46 @@ static const char *store_message(int code)
 
 taas_status taas_engine__check_id(const char *id, char *msg, size_t msglen)
 {
+    if (!id || !id[0]) {
+        taas_engine__msg(msg, msglen, "task_id: required");
+        return TAAS_ST_INVALID_ARGUMENT;
+    }
     if (taas_uuid_valid(id))
         return TAAS_ST_OK;
-    taas_engine__msg(msg, msglen, "task '%.64s' not found (task ids are 36-character UUIDs)", id);
+    taas_engine__msg(msg, msglen, "task '%.*s' not found (task ids are 36-character UUIDs)",
+                     (int)taas_utf8_cut(id, strlen(id), 64), id);
     return TAAS_ST_NOT_FOUND;
+}
+
+taas_status taas_engine__not_found(const char *id, char *msg, size_t msglen)
+{
+    taas_engine__msg(msg, msglen, "task '%s' not found", id);
+    return TAAS_ST_NOT_FOUND;
+}
+
+bool taas_engine__may_see(const taas_task_rec *r, const char *principal)
+{
+    return !principal || (r->principal && strcmp(r->principal, principal) == 0);
+}
+
+void taas_engine_unknown_task(const char *name, char *buf, size_t cap)
+{
+    const char *near[3];
+    size_t n = taas_registry_suggest(name, near, 3);
+    int w = snprintf(buf, cap, "unknown task '%.*s'", (int)taas_utf8_cut(name, strlen(name), 64),
+                     name);
+    if (w < 0 || (size_t)w >= cap)
+        return;
+    if (n == 0) {
+        snprintf(buf + w, cap - (size_t)w, "; see RegistryService.ListTaskTypes");
+        return;
+    }
+    w += snprintf(buf + w, cap - (size_t)w, "; did you mean ");
+    for (size_t i = 0; i < n && (size_t)w < cap; i++)
+        w += snprintf(buf + w, cap - (size_t)w, "%s%s", i ? (i + 1 == n ? " or " : ", ") : "",
+                      near[i]);
+    if ((size_t)w < cap)
+        snprintf(buf + w, cap - (size_t)w, "?");
 }
 
 void taas_engine__cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms)
@@ -575,25 +611,22 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
         return TAAS_ST_UNAVAILABLE;
     }
     const char *name = req->task_name ? req->task_name : "";
+    if (!name[0]) {
+        taas_engine__msg(msg, msglen, "task_name: required");
+        return TAAS_ST_INVALID_ARGUMENT;
+    }
     const taas_task_type *type = taas_registry_find(name);
     if (!type) {
-        const char *sugg[3];
-        size_t n = taas_registry_suggest(name, sugg, 3);
-        if (n == 0)
-            taas_engine__msg(msg, msglen, "unknown task '%.100s'; see ListTaskTypes for the registered tasks",
-                    name);
-        else if (n == 1)
-            taas_engine__msg(msg, msglen, "unknown task '%.100s'; did you mean %s?", name, sugg[0]);
-        else if (n == 2)
-            taas_engine__msg(msg, msglen, "unknown task '%.100s'; did you mean %s or %s?", name, sugg[0],
-                    sugg[1]);
-        else
-            taas_engine__msg(msg, msglen, "unknown task '%.100s'; did you mean %s, %s or %s?", name,
-                    sugg[0], sugg[1], sugg[2]);
+        if (msg && msglen)
+            taas_engine_unknown_task(name, msg, msglen);
         return TAAS_ST_NOT_FOUND;
     }
-    if (req->timeout_s < 0) {
-        taas_engine__msg(msg, msglen, "timeout_s must not be negative");
+    if (req->timeout_s < 0 || req->run_after_ms < 0 || req->priority < -1000000 ||
+        req->priority > 1000000) {
+        taas_engine__msg(msg, msglen, "%s",
+                         req->timeout_s < 0      ? "timeout_s: must not be negative"
+                         : req->run_after_ms < 0 ? "run_after_ms: must not be negative"
+                                                 : "priority: out of range");
         return TAAS_ST_INVALID_ARGUMENT;
     }
     const char *input = req->input ? req->input : "";
@@ -744,17 +777,19 @@ void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r)
         r->state = TAAS_TASK_PENDING;
 }
 
-taas_status taas_engine_get(taas_engine *e, const char *id, taas_task_rec *out, char *msg,
-                            size_t msglen)
+taas_status taas_engine_get(taas_engine *e, const char *id, const char *principal,
+                            taas_task_rec *out, char *msg, size_t msglen)
 {
     memset(out, 0, sizeof *out);
     taas_status st = taas_engine__check_id(id, msg, msglen);
     if (st != TAAS_ST_OK)
         return st;
     int r = e->store->get(e->store, id, out);
-    if (r == TAAS_STORE_ENOTFOUND) {
-        taas_engine__msg(msg, msglen, "task '%s' not found", id);
-        return TAAS_ST_NOT_FOUND;
+    if (r == TAAS_STORE_ENOTFOUND)
+        return taas_engine__not_found(id, msg, msglen);
+    if (r == TAAS_STORE_OK && !taas_engine__may_see(out, principal)) {
+        taas_task_rec_clear(out);
+        return taas_engine__not_found(id, msg, msglen);
     }
     if (r != TAAS_STORE_OK) {
         taas_engine__msg(msg, msglen, "cannot read the task store: %s", taas_store_strerror(r));
@@ -806,6 +841,7 @@ typedef struct cancel_op {
     void *arg;
     job *held;               /* a task held here, not started: completed directly */
     char id[TAAS_ID_LEN + 1];
+    char principal[];        /* the caller's, when it may see only its own tasks */
 } cancel_op;
 
 /* The COMPLETE (CANCELLED) of a task that was held here has committed. */
@@ -844,26 +880,32 @@ static void cancel_done(taas_store_op *op, void *arg)
         if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED)
             taas_engine__notify_final(e, c->id);
     } else if (op->result == TAAS_STORE_ENOTFOUND) {
-        snprintf(msg, sizeof msg, "task '%s' not found", c->id);
-        c->done(c->arg, TAAS_ST_NOT_FOUND, 0, msg);
+        c->done(c->arg, taas_engine__not_found(c->id, msg, sizeof msg), 0, msg);
     } else {
         c->done(c->arg, store_status(op->result), 0, store_message(op->result));
     }
     free(c);
 }
 
-taas_status taas_engine_cancel(taas_engine *e, const char *id, taas_cancel_fn done, void *arg,
-                               char *msg, size_t msglen)
+taas_status taas_engine_cancel(taas_engine *e, const char *id, const char *principal,
+                               taas_cancel_fn done, void *arg, char *msg, size_t msglen)
 {
     taas_status st = taas_engine__check_id(id, msg, msglen);
     if (st != TAAS_ST_OK)
         return st;
-    cancel_op *c = calloc(1, sizeof *c);
+    size_t plen = principal ? strlen(principal) + 1 : 0;
+    cancel_op *c = calloc(1, sizeof *c + plen);
     if (!c) {
         taas_engine__msg(msg, msglen, "out of memory");
         return TAAS_ST_RESOURCE_EXHAUSTED;
     }
     memcpy(c->id, id, TAAS_ID_LEN + 1);
+    if (principal) {
+        /* The store refuses another principal's task as unknown, inside
+         * the same statement that cancels, so no read goes before it. */
+        memcpy(c->principal, principal, plen);
+        c->op.u.cancel.principal = c->principal;
+    }
     c->e = e;
     c->done = done;
     c->arg = arg;

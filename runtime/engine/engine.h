@@ -127,18 +127,30 @@ typedef void (*taas_submit_fn)(void *arg, const taas_submit_result *res);
 
 /*
  * Validate and queue a submit. Synchronous errors (returned, callback not
- * called): NOT_FOUND for an unknown task name (message names the closest
- * registered names), INVALID_ARGUMENT for inputs that are not valid JSON or
- * break the schema ("/param2: expected number, got string"), UNAVAILABLE when
+ * called): INVALID_ARGUMENT for a missing task name, a priority outside
+ * +-1,000,000, a negative timeout_s or run_after_ms ("field: reason"),
+ * NOT_FOUND for an unknown task name (message names the closest registered
+ * names), INVALID_ARGUMENT for inputs that are not valid JSON or break the
+ * schema ("/param2: expected number, got string"), UNAVAILABLE when
  * stopping. `msg` receives the message. On TAAS_ST_OK, `done` is called once
  * after the durable commit (or with an error status if the commit failed).
  */
 taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_submit_fn done,
                                void *arg, char *msg, size_t msglen);
 
+/*
+ * Who may see a task. get, cancel and watch take the caller's principal:
+ * NULL sees every task (no authentication, or an admin); otherwise a task
+ * submitted by another principal is answered NOT_FOUND with the very
+ * message of an unknown id, so its existence is not revealed. (ListTasks
+ * carries the same filter in taas_list_query.principal.) An empty id is
+ * INVALID_ARGUMENT ("task_id: required"); an id that is not a UUID is
+ * NOT_FOUND.
+ */
+
 /* Read one task (thread-safe). NOT_FOUND or UNAVAILABLE with msg. */
-taas_status taas_engine_get(taas_engine *e, const char *id, taas_task_rec *out, char *msg,
-                            size_t msglen);
+taas_status taas_engine_get(taas_engine *e, const char *id, const char *principal,
+                            taas_task_rec *out, char *msg, size_t msglen);
 
 /* ListTasks (thread-safe). See taas_store.list for ownership of *out. */
 taas_status taas_engine_list(taas_engine *e, const taas_list_query *q, taas_task_rec **out,
@@ -148,8 +160,12 @@ typedef void (*taas_cancel_fn)(void *arg, taas_status st, int state_after, const
 
 /* Cancel (see CancelTaskResponse). NOT_FOUND for an unknown id is reported
  * through the callback. */
-taas_status taas_engine_cancel(taas_engine *e, const char *id, taas_cancel_fn done, void *arg,
-                               char *msg, size_t msglen);
+taas_status taas_engine_cancel(taas_engine *e, const char *id, const char *principal,
+                               taas_cancel_fn done, void *arg, char *msg, size_t msglen);
+
+/* The message for a task name that is not registered, naming the closest
+ * registered names ("unknown task 'x'; did you mean y?"). */
+void taas_engine_unknown_task(const char *name, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------------ */
 /* Schedules
@@ -235,8 +251,9 @@ typedef struct taas_watch taas_watch;
  * which case there is nothing to release). Every non-NULL handle is passed to
  * taas_engine_unwatch exactly once, also after its final event.
  */
-taas_status taas_engine_watch(taas_engine *e, const char *id, taas_watch_fn fn, void *arg,
-                              taas_watch **out, char *msg, size_t msglen);
+taas_status taas_engine_watch(taas_engine *e, const char *id, const char *principal,
+                              taas_watch_fn fn, void *arg, taas_watch **out, char *msg,
+                              size_t msglen);
 
 /* Stop a watch. After it returns, `fn` is not running and will not be called. */
 void taas_engine_unwatch(taas_engine *e, taas_watch *w);

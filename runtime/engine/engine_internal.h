@@ -169,8 +169,13 @@ typedef struct worker_arg {
 /* snprintf into a caller's optional message buffer (NULL or 0 length: nothing). */
 void taas_engine__msg(char *msg, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* TAAS_ST_OK when `id` looks like a task id; else NOT_FOUND with the message. */
+/* TAAS_ST_OK when `id` looks like a task id; else INVALID_ARGUMENT (empty)
+ * or NOT_FOUND, with the message. */
 taas_status taas_engine__check_id(const char *id, char *msg, size_t msglen);
+/* NOT_FOUND with the unknown-id message. */
+taas_status taas_engine__not_found(const char *id, char *msg, size_t msglen);
+/* Whether `principal` may see the task `r` (NULL sees all). */
+bool taas_engine__may_see(const taas_task_rec *r, const char *principal);
 /* Wait on `cv` (with `mu` held) for at most `ms` milliseconds. */
 void taas_engine__cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms);
 /* Newer progress (and the real start) of a task running here, over a read

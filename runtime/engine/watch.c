@@ -110,8 +110,9 @@ void taas_engine__unwatch_all(taas_engine *e)
     pthread_mutex_unlock(&e->watch_mu);
 }
 
-taas_status taas_engine_watch(taas_engine *e, const char *id, taas_watch_fn fn, void *arg,
-                              taas_watch **out, char *msg, size_t msglen)
+taas_status taas_engine_watch(taas_engine *e, const char *id, const char *principal,
+                              taas_watch_fn fn, void *arg, taas_watch **out, char *msg,
+                              size_t msglen)
 {
     *out = NULL;
     taas_status st = taas_engine__check_id(id, msg, msglen);
@@ -134,13 +135,15 @@ taas_status taas_engine_watch(taas_engine *e, const char *id, taas_watch_fn fn, 
     memset(&rec, 0, sizeof rec);
     pthread_mutex_lock(&e->watch_mu);
     int r = e->store->get(e->store, id, &rec);
+    if (r == TAAS_STORE_OK && !taas_engine__may_see(&rec, principal)) {
+        taas_task_rec_clear(&rec);
+        r = TAAS_STORE_ENOTFOUND;
+    }
     if (r != TAAS_STORE_OK) {
         pthread_mutex_unlock(&e->watch_mu);
         free(w);
-        if (r == TAAS_STORE_ENOTFOUND) {
-            taas_engine__msg(msg, msglen, "task '%s' not found", id);
-            return TAAS_ST_NOT_FOUND;
-        }
+        if (r == TAAS_STORE_ENOTFOUND)
+            return taas_engine__not_found(id, msg, msglen);
         taas_engine__msg(msg, msglen, "cannot read the task store: %s", taas_store_strerror(r));
         return TAAS_ST_UNAVAILABLE;
     }

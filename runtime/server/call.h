@@ -149,6 +149,53 @@ unsigned taas_call_scopes(const taas_call *call);
 /* The status the call ended with (valid in the server's done callback). */
 taas_status taas_call_final_status(const taas_call *call);
 
+
+/*
+ * Other transports. A call made by another transport (the HTTP port,
+ * runtime/http/) is a struct whose first member points to its operations;
+ * every taas_call_* function above hands such a call to them, so the
+ * middleware and the services serve both transports with the same code.
+ * A gRPC call's first member is NULL.
+ */
+typedef struct taas_call_ops {
+    const char *transport; /* "http" */
+    const char *(*method_name)(const taas_call *c);
+    const taas_method *(*method)(const taas_call *c);
+    const uint8_t *(*request)(const taas_call *c, size_t *len);
+    bool (*has_request)(const taas_call *c);
+    const char *(*peer)(const taas_call *c);
+    const char *(*metadata)(const taas_call *c, const char *key, size_t *len);
+    int64_t (*deadline_left_ms)(const taas_call *c);
+    int64_t (*start_us)(const taas_call *c);
+    void (*ref)(taas_call *c);
+    void (*unref)(taas_call *c);
+    void (*reply)(taas_call *c, taas_status st, const char *message, void *buf, size_t len);
+    void (*reply_details)(taas_call *c, taas_status st, const char *message, void *details,
+                          size_t len);
+    int (*send)(taas_call *c, void *buf, size_t len, unsigned flags);
+    bool (*cancelled)(const taas_call *c);
+    void (*on_cancel)(taas_call *c, taas_call_hook_fn fn, void *arg);
+    void (*on_sent)(taas_call *c, taas_call_hook_fn fn, void *arg);
+    void (*set_data)(taas_call *c, void *data, void (*destroy)(void *data));
+    void *(*data)(const taas_call *c);
+    void (*set_principal)(taas_call *c, const char *principal, unsigned scopes);
+    const char *(*principal)(const taas_call *c);
+    unsigned (*scopes)(const taas_call *c);
+    taas_status (*final_status)(const taas_call *c);
+} taas_call_ops;
+
+/* The ops of a call of another transport, NULL for a gRPC call. */
+static inline const taas_call_ops *taas_call_ops_of(const taas_call *c)
+{
+    return *(const taas_call_ops *const *)(const void *)c;
+}
+/* "grpc" or the other transport's name (metrics, logs). */
+static inline const char *taas_call_transport(const taas_call *c)
+{
+    const taas_call_ops *o = taas_call_ops_of(c);
+    return o ? o->transport : "grpc";
+}
+
 #ifdef __cplusplus
 }
 #endif

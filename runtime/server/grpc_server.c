@@ -72,6 +72,8 @@ struct qmsg {
 };
 
 struct taas_call {
+    /* NULL: the first member of every call (call.h, other transports). */
+    const taas_call_ops *ops;
     struct tag t_new, t_send, t_close, t_final;
     taas_server *srv;
     const taas_method *method; /* NULL: generic (unknown method) */
@@ -216,17 +218,27 @@ static void call_free(taas_call *c)
 
 void taas_call_ref(taas_call *c)
 {
+    if (c->ops) {
+        c->ops->ref(c);
+        return;
+    }
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
 void taas_call_unref(taas_call *c)
 {
+    if (c->ops) {
+        c->ops->unref(c);
+        return;
+    }
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
         call_free(c);
 }
 
 const char *taas_call_method_name(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->method_name(c);
     if (c->method)
         return c->method->name;
     return c->generic_name ? c->generic_name : "";
@@ -234,11 +246,15 @@ const char *taas_call_method_name(const taas_call *c)
 
 const taas_method *taas_call_method(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->method(c);
     return c->method;
 }
 
 const uint8_t *taas_call_request(const taas_call *c, size_t *len)
 {
+    if (c->ops)
+        return c->ops->request(c, len);
     if (!c->has_req) {
         *len = 0;
         return (const uint8_t *)"";
@@ -249,16 +265,22 @@ const uint8_t *taas_call_request(const taas_call *c, size_t *len)
 
 bool taas_call_has_request(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->has_request(c);
     return c->has_req;
 }
 
 const char *taas_call_peer(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->peer(c);
     return c->peer ? c->peer : "unknown";
 }
 
 const char *taas_call_metadata(const taas_call *c, const char *key, size_t *len)
 {
+    if (c->ops)
+        return c->ops->metadata(c, key, len);
     size_t klen = strlen(key);
     for (size_t i = 0; i < c->md.count; i++) {
         const grpc_slice *k = &c->md.metadata[i].key;
@@ -274,6 +296,8 @@ const char *taas_call_metadata(const taas_call *c, const char *key, size_t *len)
 
 int64_t taas_call_deadline_left_ms(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->deadline_left_ms(c);
     gpr_timespec d = c->deadline;
     if (d.clock_type == GPR_TIMESPAN || gpr_time_cmp(d, gpr_inf_future(d.clock_type)) == 0)
         return -1;
@@ -285,16 +309,24 @@ int64_t taas_call_deadline_left_ms(const taas_call *c)
 
 int64_t taas_call_start_us(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->start_us(c);
     return c->start_us;
 }
 
 bool taas_call_cancelled(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->cancelled(c);
     return atomic_load(&((taas_call *)c)->cancelled);
 }
 
 void taas_call_set_principal(taas_call *c, const char *principal, unsigned scopes)
 {
+    if (c->ops) {
+        c->ops->set_principal(c, principal, scopes);
+        return;
+    }
     free(c->principal);
     c->principal = principal ? strdup(principal) : NULL;
     c->scopes = c->principal ? scopes : 0;
@@ -302,32 +334,48 @@ void taas_call_set_principal(taas_call *c, const char *principal, unsigned scope
 
 const char *taas_call_principal(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->principal(c);
     return c->principal;
 }
 
 unsigned taas_call_scopes(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->scopes(c);
     return c->scopes;
 }
 
 taas_status taas_call_final_status(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->final_status(c);
     return c->final_status;
 }
 
 void taas_call_set_data(taas_call *c, void *data, void (*destroy)(void *))
 {
+    if (c->ops) {
+        c->ops->set_data(c, data, destroy);
+        return;
+    }
     c->data = data;
     c->destroy = destroy;
 }
 
 void *taas_call_data(const taas_call *c)
 {
+    if (c->ops)
+        return c->ops->data(c);
     return c->data;
 }
 
 void taas_call_on_cancel(taas_call *c, taas_call_hook_fn fn, void *arg)
 {
+    if (c->ops) {
+        c->ops->on_cancel(c, fn, arg);
+        return;
+    }
     pthread_mutex_lock(&c->mu);
     /* Cancelled before the hook was set: the close event has come and gone,
      * so run the hook here, once. */
@@ -343,6 +391,10 @@ void taas_call_on_cancel(taas_call *c, taas_call_hook_fn fn, void *arg)
 
 void taas_call_on_sent(taas_call *c, taas_call_hook_fn fn, void *arg)
 {
+    if (c->ops) {
+        c->ops->on_sent(c, fn, arg);
+        return;
+    }
     pthread_mutex_lock(&c->mu);
     c->on_sent = fn;
     c->on_sent_arg = arg;
@@ -437,6 +489,10 @@ static void start_final_locked(taas_call *c, grpc_byte_buffer *bb)
 void taas_call_reply_details(taas_call *c, taas_status st, const char *message, void *details,
                              size_t len)
 {
+    if (c->ops) {
+        c->ops->reply_details(c, st, message, details, len);
+        return;
+    }
     pthread_mutex_lock(&c->mu);
     bool first = !c->finish_wanted && st != TAAS_ST_OK && details && len;
     if (first) {
@@ -451,6 +507,10 @@ void taas_call_reply_details(taas_call *c, taas_status st, const char *message, 
 
 void taas_call_reply(taas_call *c, taas_status st, const char *message, void *buf, size_t len)
 {
+    if (c->ops) {
+        c->ops->reply(c, st, message, buf, len);
+        return;
+    }
     pthread_mutex_lock(&c->mu);
     if (c->finish_wanted) {
         pthread_mutex_unlock(&c->mu);
@@ -494,6 +554,8 @@ void taas_call_reply(taas_call *c, taas_status st, const char *message, void *bu
 
 int taas_call_send(taas_call *c, void *buf, size_t len, unsigned flags)
 {
+    if (c->ops)
+        return c->ops->send(c, buf, len, flags);
     pthread_mutex_lock(&c->mu);
     if (c->finish_wanted || atomic_load(&c->cancelled) || !c->gc) {
         pthread_mutex_unlock(&c->mu);

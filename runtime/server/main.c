@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "http/http.h"
+#include "metrics/metrics.h"
 #include "middleware/middleware.h"
 #include "server/server.h"
 #include "services/services.h"
@@ -45,6 +47,7 @@
 
 struct config {
     const char *listen;
+    const char *http; /* NULL: no HTTP port */
     const char *database_url;
     int workers;
     int log_level;
@@ -79,6 +82,11 @@ static void usage(FILE *f)
             "\n"
             "  --listen HOST:PORT        TAAS_LISTEN           address to serve on; port 0 picks a\n"
             "                                                  free port (default 127.0.0.1:50051)\n"
+            "  --http HOST:PORT          TAAS_HTTP             also serve the HTTP/JSON API, /metrics,\n"
+            "                                                  /healthz, /readyz and the dashboard\n"
+            "                                                  here (default: off; `make run` uses\n"
+            "                                                  127.0.0.1:8080); same exposure rules\n"
+            "                                                  as --listen; \"off\" turns it off\n"
             "  --database-url URL        DATABASE_URL          sqlite:///relative.db, sqlite:////abs.db,\n"
             "                                                  postgresql://user:pass@host:5432/db or\n"
             "                                                  \"host=... dbname=...\" (libpq keywords)\n"
@@ -190,7 +198,7 @@ enum { OPT_LISTEN = 1000, OPT_DB, OPT_WORKERS, OPT_LEVEL, OPT_FORMAT, OPT_MAXMSG
        OPT_RATE_PEER, OPT_GRACE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TOKENS, OPT_INSECURE,
        OPT_ROLE, OPT_HASH_TOKEN, OPT_STREAMS, OPT_METADATA, OPT_KA, OPT_KA_TIMEOUT, OPT_IDLE,
        OPT_STRIKES, OPT_MIN_PING, OPT_LEASE, OPT_PREFETCH, OPT_RETENTION, OPT_NODE,
-       OPT_ASYNC_COMMIT };
+       OPT_ASYNC_COMMIT, OPT_HTTP };
 
 /* Transport limits: -1 (gRPC's default) up to INT32_MAX. */
 static int parse_limit(const char *what, const char *v, int *out)
@@ -229,6 +237,13 @@ static int apply(struct config *c, int opt, const char *v)
             }
         }
         c->listen = v;
+        return 0;
+    case OPT_HTTP:
+        if (!v[0]) {
+            fprintf(stderr, "taas-server: --http: empty address\n");
+            return -1;
+        }
+        c->http = strcmp(v, "off") == 0 ? NULL : v;
         return 0;
     case OPT_DB:
         c->database_url = v;
@@ -422,6 +437,11 @@ static int hash_token_main(void)
     return 0;
 }
 
+static int http_ready(void *arg, char *msg, size_t cap)
+{
+    return taas_services_ready(arg, msg, cap);
+}
+
 /* Many idle clients each hold a descriptor: take all the kernel allows. */
 static void raise_fd_limit(void)
 {
@@ -448,6 +468,7 @@ int main(int argc, char **argv)
         int opt;
     } envs[] = {
         {"TAAS_LISTEN", OPT_LISTEN},           {"DATABASE_URL", OPT_DB},
+        {"TAAS_HTTP", OPT_HTTP},
         {"TAAS_WORKERS", OPT_WORKERS},         {"TAAS_LOG_LEVEL", OPT_LEVEL},
         {"TAAS_LOG_FORMAT", OPT_FORMAT},       {"TAAS_MAX_MESSAGE_BYTES", OPT_MAXMSG},
         {"TAAS_RATE_LIMIT", OPT_RATE},         {"TAAS_RATE_LIMIT_PEER", OPT_RATE_PEER},
@@ -468,6 +489,7 @@ int main(int argc, char **argv)
     }
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"http", required_argument, NULL, OPT_HTTP},
         {"database-url", required_argument, NULL, OPT_DB},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"log-level", required_argument, NULL, OPT_LEVEL},
@@ -547,6 +569,14 @@ int main(int argc, char **argv)
                 c.tokens_file ? "" : "bearer tokens");
         return 2;
     }
+    if (c.http && !listen_is_loopback(c.http) && !(c.tls_cert && c.tokens_file) && !c.insecure) {
+        fprintf(stderr,
+                "taas-server: refusing to serve HTTP on %s without TLS and bearer tokens.\n"
+                "The HTTP port runs tasks like the gRPC port. Give --tls-cert/--tls-key and\n"
+                "--tokens-file (see SECURITY.md), use 127.0.0.1, or pass --insecure.\n",
+                c.http);
+        return 2;
+    }
     char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     if (c.tls_cert) {
         tls_cert = read_pem("--tls-cert", c.tls_cert);
@@ -623,7 +653,8 @@ int main(int argc, char **argv)
     size_t n_tokens = taas_tokens_count(tokens);
     /* Order: log sees every call; role and auth refuse before any work;
      * the rate limiter then keys by principal; sizes last. */
-    bool chain_ok = svc && chain && taas_chain_push(chain, taas_mw_log_new()) == 0 &&
+    bool chain_ok = svc && chain && taas_chain_push(chain, taas_metrics_middleware_new()) == 0 &&
+                    taas_chain_push(chain, taas_mw_log_new()) == 0 &&
                     (c.role != ROLE_WORKER || taas_chain_push(chain, taas_mw_worker_role_new()) == 0);
     if (tokens) {
         taas_tokens *t = tokens;
@@ -662,13 +693,15 @@ int main(int argc, char **argv)
      * 100 ms late; every other line, server.start included, at once. */
     taas_log_batching_start(LOG_BATCH_MS);
     taas_server *srv = taas_server_start(&so, err, sizeof err);
-    /* gRPC copied the PEM text; the key should not linger in this heap. */
-    if (tls_key)
-        memset(tls_key, 0, strlen(tls_key));
-    free(tls_cert);
-    free(tls_key);
-    free(tls_ca);
+    int rc_early = 0;
+    /* gRPC (and the HTTP port, below) copy the PEM text; the key is wiped
+     * from this heap once both have started. */
     if (!srv) {
+        if (tls_key)
+            memset(tls_key, 0, strlen(tls_key));
+        free(tls_cert);
+        free(tls_key);
+        free(tls_ca);
         taas_log(TAAS_LOG_ERROR, "server.listen_error", "listen=%s error=\"%s\"", c.listen, err);
         taas_services_drain(svc);
         taas_engine_stop(engine, 0);
@@ -678,17 +711,52 @@ int main(int argc, char **argv)
         store->close(store);
         return 1;
     }
+    taas_http *http = NULL;
+    if (c.http) {
+        taas_http_opts ho = {
+            .listen = c.http,
+            .tls_cert_pem = tls_cert,
+            .tls_key_pem = tls_key,
+            .max_body_bytes = (size_t)c.max_message_bytes,
+            .version = TAAS_VERSION,
+            .methods = methods,
+            .n_methods = n_methods,
+            .dispatch = taas_chain_call,
+            .done = taas_chain_done,
+            .arg = chain,
+            .ready = http_ready,
+            .ready_arg = svc,
+        };
+        http = taas_http_start(&ho, err, sizeof err);
+        if (!http) {
+            taas_log(TAAS_LOG_ERROR, "server.listen_error", "http=%s error=\"%s\"", c.http, err);
+            rc_early = 1;
+        }
+    }
+    if (tls_key)
+        memset(tls_key, 0, strlen(tls_key));
+    free(tls_cert);
+    free(tls_key);
+    free(tls_ca);
     char desc[1024];
     redact_url(store->describe(store), desc, sizeof desc);
     if (!listen_is_loopback(c.listen) && !(c.tls_cert && n_tokens))
         taas_log(TAAS_LOG_WARN, "server.insecure",
                  "listen=%s tls=%s auth=%s what=exposed without TLS and tokens (--insecure)",
                  taas_server_address(srv), c.tls_cert ? "on" : "off", n_tokens ? "tokens" : "off");
-    taas_log(TAAS_LOG_INFO, "server.start",
-             "listen=%s store=%s workers=%d tasks=%zu role=%s tls=%s auth=%s version=%s",
-             taas_server_address(srv), desc, c.workers, taas_registry_count, role_names[c.role],
-             !c.tls_cert ? "off" : c.tls_client_ca ? "mutual" : "on",
-             n_tokens ? "tokens" : "off", TAAS_VERSION);
+    if (rc_early) {
+        kill(getpid(), SIGTERM); /* stop below, in the usual order */
+    } else if (http) {
+        taas_log(TAAS_LOG_INFO, "server.http", "http=%s url=%s://%s/", taas_http_address(http),
+                 c.tls_cert ? "https" : "http", taas_http_address(http));
+    }
+    if (!rc_early)
+        taas_log(TAAS_LOG_INFO, "server.start",
+                 "listen=%s store=%s workers=%d tasks=%zu role=%s tls=%s auth=%s version=%s%s%s",
+                 taas_server_address(srv), desc, c.workers, taas_registry_count,
+                 role_names[c.role], !c.tls_cert ? "off" : c.tls_client_ca ? "mutual" : "on",
+                 n_tokens ? "tokens" : "off", TAAS_VERSION, http ? " http=" : "",
+                 http ? taas_http_address(http) : "");
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
@@ -699,11 +767,16 @@ int main(int argc, char **argv)
 
     taas_services_set_serving(svc, false);
     taas_server_stop_accepting(srv);
+    if (http)
+        taas_http_stop_accepting(http);
     taas_services_drain(svc);
     /* > 0: bodies that ignored cancellation still run; the engine and its
      * writer stay alive, so the store must stay open and the process exits. */
     int stuck = taas_engine_stop(engine, c.shutdown_grace_ms);
-    int rc = stuck > 0 ? 1 : 0;
+    int rc = stuck > 0 || rc_early ? 1 : 0;
+    /* Every answer the engine owed has been given: the HTTP connections
+     * can close. */
+    taas_http_stop(http);
     if (taas_server_shutdown(srv, SERVER_STOP_TIMEOUT_MS) != 0) {
         rc = 1; /* calls still held: leave the server and what it uses allocated */
     } else {

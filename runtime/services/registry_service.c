@@ -60,7 +60,7 @@ static void get_task_type(taas_call *call, void *arg)
         const taas_task_type *tt = taas_registry_find(req->name);
         if (!tt) {
             char msg[512];
-            svc_unknown_task(req->name, msg, sizeof msg);
+            taas_engine_unknown_task(req->name, msg, sizeof msg);
             taas_call_reply(call, TAAS_ST_NOT_FOUND, msg, NULL, 0);
         } else {
             Taas__V1__TaskType t;

@@ -47,54 +47,10 @@ void svc_reply(taas_call *call, const ProtobufCMessage *m)
     taas_call_reply(call, TAAS_ST_OK, NULL, buf, len);
 }
 
-void svc_unknown_task(const char *name, char *buf, size_t cap)
+const char *svc_principal(const taas_call *call)
 {
-    const char *near[3];
-    size_t n = taas_registry_suggest(name, near, 3);
-    int w = snprintf(buf, cap, "unknown task '%.*s'", (int)taas_utf8_cut(name, strlen(name), 64),
-                     name);
-    if (w < 0 || (size_t)w >= cap)
-        return;
-    if (n == 0) {
-        snprintf(buf + w, cap - (size_t)w, "; see RegistryService.ListTaskTypes");
-        return;
-    }
-    w += snprintf(buf + w, cap - (size_t)w, "; did you mean ");
-    for (size_t i = 0; i < n && (size_t)w < cap; i++)
-        w += snprintf(buf + w, cap - (size_t)w, "%s%s", i ? (i + 1 == n ? " or " : ", ") : "",
-                      near[i]);
-    if ((size_t)w < cap)
-        snprintf(buf + w, cap - (size_t)w, "?");
-}
-
-bool svc_isolated(const taas_call *call)
-{
-    return taas_call_principal(call) && !(taas_call_scopes(call) & TAAS_SCOPE_ADMIN);
-}
-
-bool svc_may_see(taas_services *s, taas_call *call, const char *id)
-{
-    if (!svc_isolated(call))
-        return true;
-    /* The owner is stored with the task. A task that cannot be read here is
-     * answered by the handler itself (NOT_FOUND or UNAVAILABLE). */
-    bool mine = true;
-    taas_engine *e = svc_enter(s);
-    if (e) {
-        taas_task_rec rec;
-        char ignored[128];
-        if (taas_engine_get(e, id, &rec, ignored, sizeof ignored) == TAAS_ST_OK) {
-            mine = rec.principal && strcmp(rec.principal, taas_call_principal(call)) == 0;
-            taas_task_rec_clear(&rec);
-        }
-        svc_leave(s);
-    }
-    if (mine)
-        return true;
-    char msg[128];
-    snprintf(msg, sizeof msg, "task '%.*s' not found", (int)taas_utf8_cut(id, strlen(id), 64), id);
-    taas_call_reply(call, TAAS_ST_NOT_FOUND, msg, NULL, 0);
-    return false;
+    const char *p = taas_call_principal(call);
+    return p && !(taas_call_scopes(call) & TAAS_SCOPE_ADMIN) ? p : NULL;
 }
 
 taas_services *taas_services_new(taas_engine *engine)
@@ -134,6 +90,39 @@ void taas_services_drain(taas_services *s)
         s->engine = NULL;
     }
     pthread_rwlock_unlock(&s->gate);
+}
+
+int taas_services_ready(taas_services *s, char *msg, size_t cap)
+{
+    if (!atomic_load(&s->serving)) {
+        snprintf(msg, cap, "shutting down");
+        return -1;
+    }
+    taas_engine *e = svc_enter(s);
+    if (!e) {
+        snprintf(msg, cap, "shutting down");
+        return -1;
+    }
+    int rc = 0;
+    if (!taas_engine_serving(e)) {
+        snprintf(msg, cap, "the engine is not accepting work");
+        rc = -1;
+    } else {
+        /* A read of an id that cannot exist: NOT_FOUND means the store
+         * answered; anything else (UNAVAILABLE, INTERNAL) that it did not. */
+        taas_task_rec rec;
+        char emsg[256] = "";
+        taas_status st = taas_engine_get(e, "00000000-0000-0000-0000-000000000000", NULL, &rec, emsg,
+                                         sizeof emsg);
+        if (st == TAAS_ST_OK)
+            taas_task_rec_clear(&rec);
+        else if (st != TAAS_ST_NOT_FOUND) {
+            snprintf(msg, cap, "the store does not answer: %s", emsg[0] ? emsg : taas_status_name(st));
+            rc = -1;
+        }
+    }
+    svc_leave(s);
+    return rc;
 }
 
 void taas_services_free(taas_services *s)

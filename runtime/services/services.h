@@ -36,6 +36,12 @@ const taas_method *taas_services_methods(taas_services *s, size_t *n);
 void taas_services_set_serving(taas_services *s, bool serving);
 /* See above. Idempotent. */
 void taas_services_drain(taas_services *s);
+/*
+ * Readiness (/readyz): 0 when the services accept work, the engine is
+ * serving and the store answers a read; else -1 with the reason in msg.
+ * Safe during shutdown (it goes through the same gate as the handlers).
+ */
+int taas_services_ready(taas_services *s, char *msg, size_t cap);
 void taas_services_free(taas_services *s);
 
 #ifdef __cplusplus

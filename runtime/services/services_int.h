@@ -69,17 +69,13 @@ void *svc_bad_request_status(taas_status code, const char *message, const struct
  */
 void svc_reply_invalid_inputs(taas_call *call, const char *task_name, const char *input,
                               size_t input_len, const char *message);
-/* "unknown task 'x'; did you mean a, b?" */
-void svc_unknown_task(const char *name, char *buf, size_t cap);
-
 /*
- * Isolation: true when the call may see task `id` - authentication is off,
- * the caller is admin, or the caller submitted it. Otherwise answers the
- * call NOT_FOUND exactly as for a task that does not exist, and is false.
+ * Isolation: the principal whose tasks alone the call may see - NULL when
+ * authentication is off or the caller is admin. The engine applies it
+ * (GetTask, CancelTask, WatchTask, ListTasks) and answers another's task
+ * exactly as one that does not exist.
  */
-bool svc_may_see(taas_services *s, taas_call *call, const char *id);
-/* True when the call's tasks are filtered by principal (authenticated, not admin). */
-bool svc_isolated(const taas_call *call);
+const char *svc_principal(const taas_call *call);
 
 /* Method tables of each file: fill methods[*i..] and advance *i. */
 void svc_task_methods(taas_services *s, size_t *i);

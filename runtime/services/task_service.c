@@ -28,15 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef JSMN_STRICT
-#define JSMN_STRICT
-#endif
-#ifndef JSMN_PARENT_LINKS
-#define JSMN_PARENT_LINKS
-#endif
-#define JSMN_STATIC
-#include <jsmn.h>
-
+#include "json/json.h"
+#include "metrics/metrics.h"
 #include "services/services_int.h"
 #include "store/store.h"
 #include "taas/registry.h"
@@ -45,74 +38,12 @@
 #include "util/utf8.h"
 #include "util/util.h"
 
-#define MAX_ID_LEN 64
-
 /* ------------------------------------------------------------------------ */
 /* taas_task_rec -> taas.v1.Task */
 
 static char *str_or_empty(const char *s)
 {
     return (char *)(s ? s : "");
-}
-
-/* Decode the JSON string token into a malloc'd UTF-8 string. */
-static char *json_unescape(const char *p, size_t n)
-{
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\\' || i + 1 >= n) {
-            out[o++] = p[i];
-            continue;
-        }
-        char e = p[++i];
-        switch (e) {
-        case 'n': out[o++] = '\n'; break;
-        case 't': out[o++] = '\t'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'u': {
-            if (i + 4 >= n) {
-                i = n;
-                break;
-            }
-            unsigned cp = (unsigned)strtoul((char[5]){p[i + 1], p[i + 2], p[i + 3], p[i + 4], 0}, NULL, 16);
-            i += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < n + 0 && p[i + 1] == '\\' && p[i + 2] == 'u') {
-                unsigned lo = (unsigned)strtoul((char[5]){p[i + 3], p[i + 4], p[i + 5], p[i + 6], 0}, NULL, 16);
-                if (lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    i += 6;
-                }
-            }
-            if (cp == 0 || (cp >= 0xD800 && cp < 0xE000))
-                cp = 0xFFFD;
-            /* Each UTF-8 form is no longer than its escape, so out never overflows. */
-            if (cp < 0x80) {
-                out[o++] = (char)cp;
-            } else if (cp < 0x800) {
-                out[o++] = (char)(0xC0 | (cp >> 6));
-                out[o++] = (char)(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                out[o++] = (char)(0xE0 | (cp >> 12));
-                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                out[o++] = (char)(0x80 | (cp & 0x3F));
-            } else {
-                out[o++] = (char)(0xF0 | (cp >> 18));
-                out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                out[o++] = (char)(0x80 | (cp & 0x3F));
-            }
-            break;
-        }
-        default: out[o++] = e; break;
-        }
-    }
-    out[o] = '\0';
-    return out;
 }
 
 struct task_pb {
@@ -123,57 +54,47 @@ struct task_pb {
     size_t n;
 };
 
-/* attempts_json: [{"attempt":1,"error":"...","finished_ms":...}, ...] */
+/* attempts_json: [{"attempt":1,"error":"...","finished_ms":...}, ...], as
+ * the store writes it; anything else shows no attempts. */
 static void fill_attempts(struct task_pb *p, const char *json)
 {
     if (!json || !json[0])
         return;
-    size_t len = strlen(json);
-    jsmn_parser jp;
-    jsmn_init(&jp);
-    int ntok = jsmn_parse(&jp, json, len, NULL, 0);
-    if (ntok <= 0)
+    taas_jdoc doc;
+    if (taas_json_parse(&doc, json, strlen(json), NULL, NULL, 0) != 0)
         return;
-    jsmntok_t *tok = malloc(sizeof *tok * (size_t)ntok);
-    if (!tok)
-        return;
-    jsmn_init(&jp);
-    if (jsmn_parse(&jp, json, len, tok, (unsigned)ntok) != ntok || tok[0].type != JSMN_ARRAY ||
-        tok[0].size <= 0) {
-        free(tok);
-        return;
+    size_t cap = taas_json_kind_of(&doc, 0) == TAAS_JSON_ARRAY && doc.toks[0].size > 0
+                     ? (size_t)doc.toks[0].size
+                     : 0;
+    if (cap) {
+        p->att = calloc(cap, sizeof *p->att);
+        p->attp = calloc(cap, sizeof *p->attp);
+        p->errs = calloc(cap, sizeof *p->errs);
     }
-    size_t cap = (size_t)tok[0].size;
-    p->att = calloc(cap, sizeof *p->att);
-    p->attp = calloc(cap, sizeof *p->attp);
-    p->errs = calloc(cap, sizeof *p->errs);
     if (!p->att || !p->attp || !p->errs) {
-        free(tok);
+        taas_json_free(&doc);
         return;
     }
-    for (int i = 1; i < ntok; i++) {
-        if (tok[i].parent != 0 || tok[i].type != JSMN_OBJECT || p->n >= cap)
+    for (int i = 1; i < doc.ntoks && p->n < cap; i = taas_json_next(&doc, i)) {
+        if (taas_json_kind_of(&doc, i) != TAAS_JSON_OBJECT)
             continue;
         Taas__V1__Attempt *a = &p->att[p->n];
         taas__v1__attempt__init(a);
         a->error = "";
-        for (int k = i + 1; k + 1 < ntok && tok[k].start < tok[i].end; k++) {
-            if (tok[k].parent != i || tok[k].type != JSMN_STRING)
-                continue;
-            const char *key = json + tok[k].start;
-            size_t klen = (size_t)(tok[k].end - tok[k].start);
-            const jsmntok_t *v = &tok[k + 1];
-            const char *val = json + v->start;
-            size_t vlen = (size_t)(v->end - v->start);
-            if (klen == 7 && memcmp(key, "attempt", 7) == 0 && v->type == JSMN_PRIMITIVE)
-                a->number = (int32_t)strtol(val, NULL, 10);
-            else if (klen == 11 && memcmp(key, "finished_ms", 11) == 0 && v->type == JSMN_PRIMITIVE)
-                a->finished_at_ms = strtoll(val, NULL, 10);
-            else if (klen == 5 && memcmp(key, "error", 5) == 0 && v->type == JSMN_STRING &&
-                     !p->errs[p->n]) {
-                p->errs[p->n] = json_unescape(val, vlen);
-                if (p->errs[p->n])
-                    a->error = p->errs[p->n];
+        int64_t x;
+        int v = taas_json_obj_get(&doc, i, "attempt", 7);
+        if (v >= 0 && taas_json_int64(&doc, v, &x) == 0)
+            a->number = (int32_t)x;
+        v = taas_json_obj_get(&doc, i, "finished_ms", 11);
+        if (v >= 0 && taas_json_int64(&doc, v, &x) == 0)
+            a->finished_at_ms = x;
+        v = taas_json_obj_get(&doc, i, "error", 5);
+        if (v >= 0 && taas_json_kind_of(&doc, v) == TAAS_JSON_STRING) {
+            char *e = malloc(taas_json_str_rawlen(&doc, v) + 1);
+            if (e) {
+                taas_json_str_decode(&doc, v, e);
+                p->errs[p->n] = e;
+                a->error = e;
             }
         }
         p->attp[p->n] = a;
@@ -181,7 +102,7 @@ static void fill_attempts(struct task_pb *p, const char *json)
     }
     p->t.n_attempts = p->n;
     p->t.attempts = p->attp;
-    free(tok);
+    taas_json_free(&doc);
 }
 
 /* Fill p->t from r (strings borrowed from r). `full`: with inputs, output, attempts. */
@@ -224,30 +145,26 @@ static void task_pb_clear(struct task_pb *p)
 /* ------------------------------------------------------------------------ */
 /* Unary methods */
 
-static bool id_ok(taas_call *call, const char *id)
-{
-    if (!id[0]) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "task_id: required", NULL, 0);
-        return false;
-    }
-    if (strlen(id) > MAX_ID_LEN || !taas_uuid_valid(id)) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "no task with id '%.*s'", (int)taas_utf8_cut(id, strlen(id), 64), id);
-        taas_call_reply(call, TAAS_ST_NOT_FOUND, msg, NULL, 0);
-        return false;
-    }
-    return true;
-}
-
 static void unavailable(taas_call *call)
 {
     taas_call_reply(call, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
 }
 
+/* What a submit's callback needs: the call, and the task's name (static,
+ * from the registry) for the metrics. */
+struct submit_ctx {
+    taas_call *call;
+    const char *task;
+};
+
 static void submit_done(void *arg, const taas_submit_result *res)
 {
-    taas_call *call = arg;
+    struct submit_ctx *sc = arg;
+    taas_call *call = sc->call;
     taas_trace("svc.reply", call, res->task_id);
+    if (res->status == TAAS_ST_OK)
+        taas_metrics_submitted(sc->task, res->duplicate, taas_mono_us() - taas_call_start_us(call));
+    free(sc);
     if (res->status != TAAS_ST_OK) {
         taas_call_reply(call, res->status, res->message ? res->message : taas_status_name(res->status),
                         NULL, 0);
@@ -279,47 +196,46 @@ static void submit_task(taas_call *call, void *arg)
     if (!req)
         return;
     char msg[1024];
-    if (!req->task_name[0]) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, "task_name: required", NULL, 0);
-    } else if (!taas_registry_find(req->task_name)) {
-        svc_unknown_task(req->task_name, msg, sizeof msg);
-        taas_call_reply(call, TAAS_ST_NOT_FOUND, msg, NULL, 0);
-    } else if (req->priority < -1000000 || req->priority > 1000000 || req->timeout_s < 0 ||
-               req->run_after_ms < 0) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT,
-                        req->timeout_s < 0      ? "timeout_s: must not be negative"
-                        : req->run_after_ms < 0 ? "run_after_ms: must not be negative"
-                                                : "priority: out of range",
-                        NULL, 0);
+    taas_engine *e = svc_enter(s);
+    if (!e) {
+        unavailable(call);
     } else {
-        taas_engine *e = svc_enter(s);
-        if (!e) {
-            unavailable(call);
-        } else {
-            taas_submit_req sr = {
-                .task_name = req->task_name,
-                .input = req->inputs_json,
-                .input_len = strlen(req->inputs_json),
-                .idempotency_key = req->idempotency_key[0] ? req->idempotency_key : NULL,
-                .priority = req->priority,
-                .run_after_ms = req->run_after_ms,
-                .timeout_s = req->timeout_s,
-                .principal = taas_call_principal(call),
-            };
-            msg[0] = '\0';
+        taas_submit_req sr = {
+            .task_name = req->task_name,
+            .input = req->inputs_json,
+            .input_len = strlen(req->inputs_json),
+            .idempotency_key = req->idempotency_key[0] ? req->idempotency_key : NULL,
+            .priority = req->priority,
+            .run_after_ms = req->run_after_ms,
+            .timeout_s = req->timeout_s,
+            .principal = taas_call_principal(call),
+        };
+        msg[0] = '\0';
+        struct submit_ctx *sc = malloc(sizeof *sc);
+        taas_status st = TAAS_ST_INTERNAL;
+        if (sc) {
+            /* The registry's name outlives the request; the engine refuses
+             * an unknown name before any callback. */
+            const taas_task_type *tt = taas_registry_find(req->task_name);
+            sc->call = call;
+            sc->task = tt ? tt->name : "";
             taas_call_ref(call);
             taas_trace("svc.submit", call, NULL);
-            taas_status st = taas_engine_submit(e, &sr, submit_done, call, msg, sizeof msg);
-            svc_leave(s);
-            if (st == TAAS_ST_INVALID_ARGUMENT &&
-                strncmp(msg, INVALID_INPUTS, sizeof INVALID_INPUTS - 1) == 0) {
-                svc_reply_invalid_inputs(call, req->task_name, req->inputs_json,
-                                         strlen(req->inputs_json), msg);
-                taas_call_unref(call);
-            } else if (st != TAAS_ST_OK) {
-                taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
-                taas_call_unref(call);
-            }
+            st = taas_engine_submit(e, &sr, submit_done, sc, msg, sizeof msg);
+        }
+        svc_leave(s);
+        if (!sc) {
+            taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
+        } else if (st == TAAS_ST_INVALID_ARGUMENT &&
+                   strncmp(msg, INVALID_INPUTS, sizeof INVALID_INPUTS - 1) == 0) {
+            svc_reply_invalid_inputs(call, req->task_name, req->inputs_json,
+                                     strlen(req->inputs_json), msg);
+            free(sc);
+            taas_call_unref(call);
+        } else if (st != TAAS_ST_OK) {
+            taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
+            free(sc);
+            taas_call_unref(call);
         }
     }
     taas__v1__submit_task_request__free_unpacked(req, NULL);
@@ -331,28 +247,26 @@ static void get_task(taas_call *call, void *arg)
     Taas__V1__GetTaskRequest *req = (Taas__V1__GetTaskRequest *)svc_unpack(call, &taas__v1__get_task_request__descriptor);
     if (!req)
         return;
-    if (id_ok(call, req->task_id) && svc_may_see(s, call, req->task_id)) {
-        taas_engine *e = svc_enter(s);
-        if (!e) {
-            unavailable(call);
+    taas_engine *e = svc_enter(s);
+    if (!e) {
+        unavailable(call);
+    } else {
+        taas_task_rec rec;
+        memset(&rec, 0, sizeof rec);
+        char msg[512] = "";
+        taas_status st = taas_engine_get(e, req->task_id, svc_principal(call), &rec, msg, sizeof msg);
+        svc_leave(s);
+        if (st != TAAS_ST_OK) {
+            taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
         } else {
-            taas_task_rec rec;
-            memset(&rec, 0, sizeof rec);
-            char msg[512] = "";
-            taas_status st = taas_engine_get(e, req->task_id, &rec, msg, sizeof msg);
-            svc_leave(s);
-            if (st != TAAS_ST_OK) {
-                taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
-            } else {
-                struct task_pb p;
-                task_pb_fill(&p, &rec, true);
-                Taas__V1__GetTaskResponse resp = TAAS__V1__GET_TASK_RESPONSE__INIT;
-                resp.task = &p.t;
-                svc_reply(call, &resp.base);
-                task_pb_clear(&p);
-            }
-            taas_task_rec_clear(&rec);
+            struct task_pb p;
+            task_pb_fill(&p, &rec, true);
+            Taas__V1__GetTaskResponse resp = TAAS__V1__GET_TASK_RESPONSE__INIT;
+            resp.task = &p.t;
+            svc_reply(call, &resp.base);
+            task_pb_clear(&p);
         }
+        taas_task_rec_clear(&rec);
     }
     taas__v1__get_task_request__free_unpacked(req, NULL);
 }
@@ -377,7 +291,7 @@ static void list_tasks(taas_call *call, void *arg)
                 .name = req->task_name[0] ? req->task_name : NULL,
                 .limit = req->page_size ? req->page_size : 50,
                 .page_token = req->page_token[0] ? req->page_token : NULL,
-                .principal = svc_isolated(call) ? taas_call_principal(call) : NULL,
+                .principal = svc_principal(call),
             };
             taas_task_rec *recs = NULL;
             size_t n = 0;
@@ -436,19 +350,18 @@ static void cancel_task(taas_call *call, void *arg)
     Taas__V1__CancelTaskRequest *req = (Taas__V1__CancelTaskRequest *)svc_unpack(call, &taas__v1__cancel_task_request__descriptor);
     if (!req)
         return;
-    if (id_ok(call, req->task_id) && svc_may_see(s, call, req->task_id)) {
-        taas_engine *e = svc_enter(s);
-        if (!e) {
-            unavailable(call);
-        } else {
-            char msg[512] = "";
-            taas_call_ref(call);
-            taas_status st = taas_engine_cancel(e, req->task_id, cancel_done, call, msg, sizeof msg);
-            svc_leave(s);
-            if (st != TAAS_ST_OK) {
-                taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
-                taas_call_unref(call);
-            }
+    taas_engine *e = svc_enter(s);
+    if (!e) {
+        unavailable(call);
+    } else {
+        char msg[512] = "";
+        taas_call_ref(call);
+        taas_status st = taas_engine_cancel(e, req->task_id, svc_principal(call), cancel_done, call,
+                                            msg, sizeof msg);
+        svc_leave(s);
+        if (st != TAAS_ST_OK) {
+            taas_call_reply(call, st, msg[0] ? msg : taas_status_name(st), NULL, 0);
+            taas_call_unref(call);
         }
     }
     taas__v1__cancel_task_request__free_unpacked(req, NULL);
@@ -642,10 +555,6 @@ static void watch_task(taas_call *call, void *arg)
     Taas__V1__WatchTaskRequest *req = (Taas__V1__WatchTaskRequest *)svc_unpack(call, &taas__v1__watch_task_request__descriptor);
     if (!req)
         return;
-    if (!id_ok(call, req->task_id) || !svc_may_see(s, call, req->task_id)) {
-        taas__v1__watch_task_request__free_unpacked(req, NULL);
-        return;
-    }
     struct svc_watch *w = calloc(1, sizeof *w);
     if (!w) {
         taas__v1__watch_task_request__free_unpacked(req, NULL);
@@ -673,7 +582,8 @@ static void watch_task(taas_call *call, void *arg)
 
         taas_watch *h = NULL;
         char msg[512] = "";
-        taas_status st = taas_engine_watch(e, req->task_id, watch_event, w, &h, msg, sizeof msg);
+        taas_status st = taas_engine_watch(e, req->task_id, svc_principal(call), watch_event, w,
+                                           &h, msg, sizeof msg);
         if (st != TAAS_ST_OK) {
             pthread_mutex_lock(&w->mu);
             w->closed = true;

@@ -120,7 +120,8 @@ static const char *const write_sql[ST_COUNT] = {
     /* Lock the row, read its state, and change it by that state, in one
      * statement; returns the state before (no row: unknown id). */
     [ST_CANCEL] =
-        "WITH o AS (SELECT id, state, lease_token FROM tasks WHERE id = $1::text FOR UPDATE),"
+        "WITH o AS (SELECT id, state, lease_token FROM tasks WHERE id = $1::text"
+        " AND ($3::text IS NULL OR principal = $3::text) FOR UPDATE),"
         " u AS (UPDATE tasks t SET"
         "  state = CASE WHEN o.state = 1 THEN 5 ELSE t.state END,"
         "  cancel_requested = true,"
@@ -397,6 +398,7 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
     case TAAS_OP_CANCEL:
         p_text(&p, op->u.cancel.id);
         p_i64(&p, op->u.cancel.now_ms);
+        p_text(&p, op->u.cancel.principal);
         slots[(*ns)++] = (slot){idx, ST_CANCEL};
         return send_prepared(c, ST_CANCEL, &p) ? 1 : -1;
     case TAAS_OP_HEARTBEAT:

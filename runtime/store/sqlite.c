@@ -158,6 +158,7 @@ static void sq_close(taas_store *base)
     sq_store *s = (sq_store *)base;
     if (!s)
         return;
+    taas_sq__checkpointer_stop(s);
     reader *r = s->free_readers;
     while (r) {
         reader *next = r->next;
@@ -268,6 +269,12 @@ taas_store *taas_store__sqlite_open(const char *url, const char *path,
         }
         snprintf(s->describe, sizeof(s->describe), "%s (in memory, not durable)", url);
     } else {
+        rc = taas_sq__checkpointer_start(s);
+        if (rc != SQLITE_OK) {
+            taas_store__seterr(err, errlen, "cannot start the checkpoint thread of %s: %s", url,
+                               s->ckpt_db ? sqlite3_errmsg(s->ckpt_db) : sqlite3_errstr(rc));
+            goto fail;
+        }
         snprintf(s->describe, sizeof(s->describe), "%s (WAL, synchronous=FULL)", url);
     }
     return &s->parent;

@@ -90,6 +90,13 @@ typedef struct sq_store {
     /* in memory: one connection for everything, under mem_mu */
     pthread_mutex_t mem_mu;
     reader mem_reader;
+
+    /* the checkpoint thread (sqlite_checkpoint.c); files only */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_wanted, ckpt_stopping, ckpt_init, ckpt_running;
 } sq_store;
 
 /* ---- sqlite.c ---------------------------------------------------------- */
@@ -121,6 +128,14 @@ int taas_sq__prepare_writes(sq_store *s, int *failed);
 int taas_sq__apply(taas_store *base, taas_store_op *ops[], size_t n);
 /* INSERT of one task inside apply()'s transaction (op->u.insert). */
 int taas_sq__op_insert(sq_store *s, taas_store_op *op);
+
+/* ---- sqlite_checkpoint.c ---------------------------------------------- */
+
+/* Move WAL checkpoints off the writer's commits onto a thread with its own
+ * connection; an SQLite code. Stop (idempotent, also after a failed start)
+ * before closing the writer connection. */
+int taas_sq__checkpointer_start(sq_store *s);
+void taas_sq__checkpointer_stop(sq_store *s);
 
 /* ---- sqlite_read.c ----------------------------------------------------- */
 

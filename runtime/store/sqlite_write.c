@@ -59,7 +59,7 @@ static const char *const write_sql[ST_COUNT] = {
         " started_ms = CASE WHEN ?8 > 0 THEN ?8 ELSE started_ms END,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?7"
         " WHERE id = ?1 AND state = 2 AND lease_token = ?2",
-    [ST_LOOKUP] = "SELECT state, lease_token FROM tasks WHERE id = ?1",
+    [ST_LOOKUP] = "SELECT state, lease_token, principal FROM tasks WHERE id = ?1",
     [ST_PROGRESS] = "UPDATE tasks SET progress = ?3, progress_message = ?4, updated_ms = ?5,"
                     " started_ms = CASE WHEN ?6 > 0 THEN ?6 ELSE started_ms END"
                     " WHERE id = ?1 AND state = 2 AND lease_token = ?2",
@@ -310,13 +310,17 @@ static int op_cancel(sq_store *s, taas_store_op *op)
     int rc = sqlite3_step(st);
     taas_task_state cur = TAAS_TASK_UNSPECIFIED;
     int64_t token = 0;
+    bool theirs = false; /* another principal's task: unknown to this caller */
     if (rc == SQLITE_ROW) {
         cur = (taas_task_state)sqlite3_column_int(st, 0);
         token = sqlite3_column_int64(st, 1);
+        const char *owner = (const char *)sqlite3_column_text(st, 2);
+        theirs = op->u.cancel.principal &&
+                 strcmp(owner ? owner : "", op->u.cancel.principal) != 0;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc == SQLITE_DONE) {
+    if (rc == SQLITE_DONE || (rc == SQLITE_ROW && theirs)) {
         op->result = TAAS_STORE_ENOTFOUND;
         return 0;
     }

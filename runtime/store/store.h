@@ -232,6 +232,9 @@ struct taas_store_op {
         struct {
             const char *id;
             int64_t now_ms;
+            /* NULL, or only a task of this principal: another's is
+             * TAAS_STORE_ENOTFOUND, as if the id were unknown. */
+            const char *principal;
             /* out: state after the call. PENDING tasks become CANCELLED at once;
              * RUNNING ones get cancel_requested = true (state stays RUNNING);
              * final ones are unchanged and result is TAAS_STORE_EFINAL. */

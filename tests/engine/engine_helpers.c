@@ -127,7 +127,7 @@ taas_task_state wait_final(fixture *f, const char *id, taas_task_rec *out, int m
     char msg[256];
     for (int waited = 0; waited < ms; waited += 10) {
         taas_task_rec r;
-        assert_int_equal(taas_engine_get(f->engine, id, &r, msg, sizeof msg), TAAS_ST_OK);
+        assert_int_equal(taas_engine_get(f->engine, id, NULL, &r, msg, sizeof msg), TAAS_ST_OK);
         if (taas_task_state_final(r.state)) {
             if (out)
                 *out = r;

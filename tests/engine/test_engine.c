@@ -63,10 +63,105 @@ static void test_submit_errors(void **state)
     assert_int_equal(submit(f, "my_custom_task", "{\"param1\":", NULL, 0, NULL, NULL, msg),
                      TAAS_ST_INVALID_ARGUMENT);
     taas_task_rec r;
-    assert_int_equal(taas_engine_get(f->engine, "00000000-0000-7000-8000-000000000000", &r, msg,
+    assert_int_equal(taas_engine_get(f->engine, "00000000-0000-7000-8000-000000000000", NULL, &r, msg,
                                      sizeof msg),
                      TAAS_ST_NOT_FOUND);
-    assert_int_equal(taas_engine_get(f->engine, "nope", &r, msg, sizeof msg), TAAS_ST_NOT_FOUND);
+    assert_int_equal(taas_engine_get(f->engine, "nope", NULL, &r, msg, sizeof msg), TAAS_ST_NOT_FOUND);
+}
+
+static void on_event_ignore(void *arg, const taas_watch_event *ev)
+{
+    (void)arg;
+    (void)ev;
+}
+
+/* The engine owns the request checks the services used to repeat. */
+static void test_submit_checks(void **state)
+{
+    fixture *f = *state;
+    char msg[256];
+    assert_int_equal(submit(f, "", "{}", NULL, 0, NULL, NULL, msg), TAAS_ST_INVALID_ARGUMENT);
+    assert_string_equal(msg, "task_name: required");
+    taas_submit_req req = {.task_name = "my_custom_task", .input = "{\"param1\":\"x\"}",
+                           .input_len = 14, .priority = 1000001};
+    assert_int_equal(taas_engine_submit(f->engine, &req, on_submit, NULL, msg, sizeof msg),
+                     TAAS_ST_INVALID_ARGUMENT);
+    assert_string_equal(msg, "priority: out of range");
+    req.priority = 0;
+    req.timeout_s = -1;
+    assert_int_equal(taas_engine_submit(f->engine, &req, on_submit, NULL, msg, sizeof msg),
+                     TAAS_ST_INVALID_ARGUMENT);
+    assert_string_equal(msg, "timeout_s: must not be negative");
+    req.timeout_s = 0;
+    req.run_after_ms = -5;
+    assert_int_equal(taas_engine_submit(f->engine, &req, on_submit, NULL, msg, sizeof msg),
+                     TAAS_ST_INVALID_ARGUMENT);
+    assert_string_equal(msg, "run_after_ms: must not be negative");
+    taas_task_rec r;
+    assert_int_equal(taas_engine_get(f->engine, "", NULL, &r, msg, sizeof msg),
+                     TAAS_ST_INVALID_ARGUMENT);
+    assert_string_equal(msg, "task_id: required");
+}
+
+/* A principal sees only its own tasks: another's answers exactly as an
+ * unknown id, for get, watch and cancel alike; NULL (admin) sees all. */
+static void test_principal_isolation(void **state)
+{
+    fixture *f = *state;
+    char id[40], msg[256], unknown_msg[256];
+    taas_submit_req req = {.task_name = "my_custom_task",
+                           .input = "{\"param1\":\"p\",\"param2\":1}",
+                           .input_len = 25, .run_after_ms = taas_now_ms() + 3600000,
+                           .principal = "alice"};
+    waiter w;
+    waiter_init(&w);
+    assert_int_equal(taas_engine_submit(f->engine, &req, on_submit, &w, msg, sizeof msg),
+                     TAAS_ST_OK);
+    waiter_wait(&w);
+    assert_int_equal(w.st, TAAS_ST_OK);
+    snprintf(id, sizeof id, "%s", w.id);
+
+    taas_task_rec r;
+    assert_int_equal(taas_engine_get(f->engine, id, "alice", &r, msg, sizeof msg), TAAS_ST_OK);
+    assert_string_equal(r.principal, "alice");
+    taas_task_rec_clear(&r);
+    assert_int_equal(taas_engine_get(f->engine, id, NULL, &r, msg, sizeof msg), TAAS_ST_OK);
+    taas_task_rec_clear(&r);
+    assert_int_equal(taas_engine_get(f->engine, id, "bob", &r, msg, sizeof msg),
+                     TAAS_ST_NOT_FOUND);
+    /* The same words as for an id nobody used. */
+    char other[40];
+    snprintf(other, sizeof other, "%s", id);
+    other[35] = other[35] == '0' ? '1' : '0';
+    assert_int_equal(taas_engine_get(f->engine, other, NULL, &r, unknown_msg, sizeof unknown_msg),
+                     TAAS_ST_NOT_FOUND);
+    char *a = strstr(msg, "' not found"), *b = strstr(unknown_msg, "' not found");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, b);
+
+    taas_watch *h = (taas_watch *)1;
+    assert_int_equal(taas_engine_watch(f->engine, id, "bob", on_event_ignore, NULL, &h, msg,
+                                       sizeof msg),
+                     TAAS_ST_NOT_FOUND);
+    assert_null(h);
+
+    waiter c;
+    waiter_init(&c);
+    assert_int_equal(taas_engine_cancel(f->engine, id, "bob", cancel_cb, &c, msg, sizeof msg),
+                     TAAS_ST_OK);
+    waiter_wait(&c);
+    assert_int_equal(c.st, TAAS_ST_NOT_FOUND);
+    assert_int_equal(taas_engine_get(f->engine, id, NULL, &r, msg, sizeof msg), TAAS_ST_OK);
+    assert_int_equal(r.state, TAAS_TASK_PENDING); /* bob's cancel changed nothing */
+    taas_task_rec_clear(&r);
+
+    waiter_init(&c);
+    assert_int_equal(taas_engine_cancel(f->engine, id, "alice", cancel_cb, &c, msg, sizeof msg),
+                     TAAS_ST_OK);
+    waiter_wait(&c);
+    assert_int_equal(c.st, TAAS_ST_OK);
+    assert_int_equal(c.state, TAAS_TASK_CANCELLED);
 }
 
 static void test_idempotency(void **state)
@@ -145,7 +240,7 @@ static void test_watch_countdown_and_cancel_running(void **state)
                      TAAS_ST_OK);
     events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
     taas_watch *w = NULL;
-    assert_int_equal(taas_engine_watch(f->engine, id, on_event, &ev, &w, msg, sizeof msg),
+    assert_int_equal(taas_engine_watch(f->engine, id, NULL, on_event, &ev, &w, msg, sizeof msg),
                      TAAS_ST_OK);
     /* Wait for a few progress events, then cancel the running body. */
     for (int i = 0; i < 300; i++) {
@@ -158,7 +253,7 @@ static void test_watch_countdown_and_cancel_running(void **state)
     }
     waiter cw;
     waiter_init(&cw);
-    assert_int_equal(taas_engine_cancel(f->engine, id, cancel_cb, &cw, msg, sizeof msg), TAAS_ST_OK);
+    assert_int_equal(taas_engine_cancel(f->engine, id, NULL, cancel_cb, &cw, msg, sizeof msg), TAAS_ST_OK);
     waiter_wait(&cw);
     assert_int_equal(cw.st, TAAS_ST_OK);
     assert_int_equal(cw.state, TAAS_TASK_RUNNING);
@@ -185,7 +280,7 @@ static void test_cancel_pending_and_unknown(void **state)
                      TAAS_ST_OK);
     waiter w;
     waiter_init(&w);
-    assert_int_equal(taas_engine_cancel(f->engine, id, cancel_cb, &w, msg, sizeof msg), TAAS_ST_OK);
+    assert_int_equal(taas_engine_cancel(f->engine, id, NULL, cancel_cb, &w, msg, sizeof msg), TAAS_ST_OK);
     waiter_wait(&w);
     assert_int_equal(w.st, TAAS_ST_OK);
     assert_int_equal(w.state, TAAS_TASK_CANCELLED);
@@ -194,7 +289,7 @@ static void test_cancel_pending_and_unknown(void **state)
     taas_task_rec_clear(&r);
 
     waiter_init(&w);
-    assert_int_equal(taas_engine_cancel(f->engine, "00000000-0000-7000-8000-000000000000",
+    assert_int_equal(taas_engine_cancel(f->engine, "00000000-0000-7000-8000-000000000000", NULL,
                                         cancel_cb, &w, msg, sizeof msg),
                      TAAS_ST_OK);
     waiter_wait(&w);
@@ -254,6 +349,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_submit_runs_to_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_submit_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_principal_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_countdown_and_cancel_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_pending_and_unknown, setup, teardown),

@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             taas_task_rec rec;
             char msg[256];
-            FUZZ_CHECK(taas_engine_get(env_engine, s.id, &rec, msg, sizeof msg) == TAAS_ST_OK,
+            FUZZ_CHECK(taas_engine_get(env_engine, s.id, NULL, &rec, msg, sizeof msg) == TAAS_ST_OK,
                        "get %s: %s", s.id, msg);
             FUZZ_CHECK(key[0] ? rec.idempotency_key && !strcmp(rec.idempotency_key, key)
                               : !rec.idempotency_key || !rec.idempotency_key[0],
@@ -127,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     for (int i = 0; i < nm; i++)
-        FUZZ_CHECK(taas_engine_cancel(env_engine, model[i].id, cancelled, NULL, NULL, 0) ==
+        FUZZ_CHECK(taas_engine_cancel(env_engine, model[i].id, NULL, cancelled, NULL, NULL, 0) ==
                        TAAS_ST_OK,
                    "cancel %s", model[i].id);
     return 0;
