@@ -565,7 +565,7 @@ static void submit_done(taas_store_op *op, void *arg)
         res.state = TAAS_TASK_PENDING;
         if (res.duplicate) {
             char ignored[160];
-            if (taas_engine_get(e, res.task_id, &orig, ignored, sizeof ignored) == TAAS_ST_OK) {
+            if (taas_engine_get(e, res.task_id, NULL, &orig, ignored, sizeof ignored) == TAAS_ST_OK) {
                 res.state = orig.state;
                 res.original = &orig;
             }
@@ -872,7 +872,7 @@ static void cancel_done(taas_store_op *op, void *arg)
             taas_engine__stop_local(e, c->id, TAAS_STOP_CANCEL);
             taas_task_rec rec;
             char ignored[160];
-            if (taas_engine_get(e, c->id, &rec, ignored, sizeof ignored) == TAAS_ST_OK)
+            if (taas_engine_get(e, c->id, NULL, &rec, ignored, sizeof ignored) == TAAS_ST_OK)
                 st = rec.state; /* PENDING while another server holds it unstarted */
             taas_task_rec_clear(&rec);
         }
@@ -912,7 +912,7 @@ taas_status taas_engine_cancel(taas_engine *e, const char *id, const char *princ
     /* Held here and not started: one COMPLETE ends it, and the body never
      * starts (it is off the ready queue before a worker could take it). */
     pthread_mutex_lock(&e->mu);
-    c->held = taas_engine__take_held_locked(e, c->id);
+    c->held = taas_engine__take_held_locked(e, c->id, principal);
     pthread_mutex_unlock(&e->mu);
     if (c->held) {
         if (taas_engine__cancel_held(e, c->held, held_cancel_done, c) != 0) {

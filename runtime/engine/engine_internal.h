@@ -206,8 +206,8 @@ void taas_engine__job_unref(job *j);
  * CANCELLED at once (its body never starts). */
 void taas_engine__stop_local(taas_engine *e, const char *id, int why);
 /* Take task `id` off the ready queue (held here, not started); NULL if it
- * is not there. */
-job *taas_engine__take_held_locked(taas_engine *e, const char *id);
+ * is not there, or principal is not NULL and not the task's. */
+job *taas_engine__take_held_locked(taas_engine *e, const char *id, const char *principal);
 /* Complete a job taken off the ready queue as CANCELLED: one COMPLETE,
  * whose callback is done(op, arg), or taas_engine__complete_done(op, j)
  * when done is NULL (done must then call that itself). Returns -1 when the

@@ -241,12 +241,14 @@ static void job_release(job *j)
     taas_engine__job_unref(j);
 }
 
-job *taas_engine__take_held_locked(taas_engine *e, const char *id)
+job *taas_engine__take_held_locked(taas_engine *e, const char *id, const char *principal)
 {
     job *prev = NULL;
     for (job *j = e->ready_head; j; prev = j, j = j->next) {
         if (strcmp(j->rec.id, id) != 0)
             continue;
+        if (principal && strcmp(principal, j->rec.principal ? j->rec.principal : "") != 0)
+            return NULL; /* another's task: the store answers it as unknown */
         if (prev)
             prev->next = j->next;
         else
@@ -291,7 +293,7 @@ void taas_engine__stop_local(taas_engine *e, const char *id, int why)
     /* A cancelled task held here but not started ends now, without waiting
      * for a worker: its body never starts. */
     if (why == TAAS_STOP_CANCEL)
-        held = taas_engine__take_held_locked(e, id);
+        held = taas_engine__take_held_locked(e, id, NULL);
     for (job *j = e->ready_head; j; j = j->next)
         if (strcmp(j->rec.id, id) == 0)
             atomic_store(&j->stop, why);
