@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 #include "engine_internal.h"
 #include "json/json.h"
 #include "taas/registry.h"
@@ -427,16 +428,64 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
         for (int i = 0; i < e->nworkers; i++)
             pthread_join(e->workers[i], NULL);
 
-    /* Give back every lease this node still holds: the next start (or
-     * another node) runs those tasks again without consuming an attempt. */
-    taas_store_op rel;
-    memset(&rel, 0, sizeof rel);
-    rel.kind = TAAS_OP_RELEASE;
-    rel.u.release.owner = e->node_id;
-    rel.u.release.now_ms = taas_now_ms();
-    if (taas_engine__write_sync(e, &rel) == TAAS_STORE_OK && rel.u.release.released)
-        taas_log(TAAS_LOG_INFO, "engine.released", "tasks=%d", rel.u.release.released);
+    /* Bodies that finished: their completions must land before any lease
+     * is given back, or the RELEASE below would make a task whose body ran
+     * PENDING again. The store may be down for a while: keep sending them
+     * for up to COMPLETE_STOP_WAIT_MS. */
+    int64_t cuntil = taas_mono_ms() + COMPLETE_STOP_WAIT_MS;
+    int left;
+    while ((left = taas_engine__resend_completions(e)) > 0 && taas_mono_ms() < cuntil)
+        usleep(20000);
+    atomic_store(&e->completions_closed, true);
+
+    if (left > 0 || atomic_load(&e->release_unsafe)) {
+        /* Some started attempt's row may still be RUNNING under our lease.
+         * RELEASE would make it PENDING and its body would run again: leave
+         * every lease to expire instead, and recovery to apply the rules of
+         * an interrupted attempt (docs/reliability.md). */
+        taas_log(TAAS_LOG_WARN, "engine.release_skipped",
+                 "unsent_completions=%d msg=\"the store refused completions: leases left to "
+                 "expire so that no started body runs again\"",
+                 left);
+    } else {
+        /* Give back every lease this node still holds: the next start (or
+         * another node) runs those tasks again without consuming an
+         * attempt. Only tasks whose bodies never started here, or
+         * idempotent ones stopped by the shutdown, are left. */
+        taas_store_op rel;
+        memset(&rel, 0, sizeof rel);
+        rel.kind = TAAS_OP_RELEASE;
+        rel.u.release.owner = e->node_id;
+        rel.u.release.now_ms = taas_now_ms();
+        if (taas_engine__write_sync(e, &rel) == TAAS_STORE_OK && rel.u.release.released)
+            taas_log(TAAS_LOG_INFO, "engine.released", "tasks=%d", rel.u.release.released);
+    }
     TAAS_FAULT_POINT("engine.released");
+    /* Completions not sent: drop them (in-flight ones end in complete_done,
+     * which retries no more). */
+    for (;;) {
+        job *drop = NULL;
+        pthread_mutex_lock(&e->mu);
+        for (job *j = e->completing; j; j = j->cnext)
+            if (j->cretry_mono) {
+                drop = j;
+                break;
+            }
+        if (drop) {
+            drop->cretry_mono = 0;
+            if (drop->cprev)
+                drop->cprev->cnext = drop->cnext;
+            else
+                e->completing = drop->cnext;
+            if (drop->cnext)
+                drop->cnext->cprev = drop->cprev;
+            drop->completing = false;
+        }
+        pthread_mutex_unlock(&e->mu);
+        if (!drop)
+            break;
+        taas_engine__job_unref(drop);
+    }
 
     if (stuck > 0) {
         /* Bodies that ignore cancellation keep their threads; the process is
@@ -877,8 +926,11 @@ static void cancel_done(taas_store_op *op, void *arg)
             taas_task_rec_clear(&rec);
         }
         c->done(c->arg, TAAS_ST_OK, st, NULL);
-        if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED)
+        if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED) {
+            /* A pending task cancelled: its name is not at hand here. */
+            taas_metrics_finished(NULL, TAAS_TASK_CANCELLED);
             taas_engine__notify_final(e, c->id);
+        }
     } else if (op->result == TAAS_STORE_ENOTFOUND) {
         c->done(c->arg, taas_engine__not_found(c->id, msg, sizeof msg), 0, msg);
     } else {

@@ -61,6 +61,8 @@
  * with no extra write, and this server's readers see them from memory. */
 #define START_MARK_MS 20
 #define RECOVER_EVERY_MS 2000
+/* How long a stop keeps sending completions the store refused. */
+#define COMPLETE_STOP_WAIT_MS 10000
 
 typedef struct job job;
 
@@ -95,7 +97,12 @@ struct job {
     char progress_msg_op[256];
     taas_store_op progress_op;
 
-    /* Completion. */
+    /* Completion. A COMPLETE the store refused for a passing reason (busy,
+     * I/O, full) is sent again at cretry_mono (0: none due) while the job
+     * stays on the completing list: the body's result is kept until the
+     * store takes it or this node dies. */
+    int64_t cretry_mono;
+    int cretries;
     taas_store_op complete_op;
     taas_run_result res;
     char error[1100];
@@ -143,6 +150,13 @@ struct taas_engine {
     int claim_cap;               /* workers + prefetch: most tasks held at once */
     int64_t body_avg_us;         /* running average of body durations (1/8 weight) */
     int abandoned_alive;         /* abandoned bodies whose threads still run */
+    /* A started attempt whose completion the store refused and that is not
+     * retried (an abandoned body's): its row may still be RUNNING under our
+     * lease, so the RELEASE at stop, which makes our RUNNING rows PENDING,
+     * would run it again. Stop then leaves every lease to expire instead. */
+    atomic_bool release_unsafe;
+    /* Set by stop once it stops re-sending completions. */
+    atomic_bool completions_closed;
     pthread_t notifier;
     bool notifier_started;
     pthread_t sweeper;
@@ -226,6 +240,9 @@ int taas_engine__timeout_s(const taas_engine *e, const job *j);
 void taas_engine__complete_begin(job *j);
 /* The writer's callback for j->complete_op; drops the job's reference. */
 void taas_engine__complete_done(taas_store_op *op, void *arg);
+/* Send again the completions whose retry is due; takes e->mu. Returns how
+ * many jobs are still on the completing list. */
+int taas_engine__resend_completions(taas_engine *e);
 
 /* ---- sweeper.c --------------------------------------------------------- */
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/metrics.h"
 #include "engine_internal.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -38,6 +39,8 @@ static void periodic_done(taas_store_op *op, void *arg)
     taas_engine *e = arg;
     if (op->kind == TAAS_OP_HEARTBEAT)
         atomic_store(&e->hb_failed, op->result != TAAS_STORE_OK);
+    if (op->result == TAAS_STORE_OK && op->kind == TAAS_OP_RECOVER)
+        taas_metrics_lease_recovered(op->u.recover.retried + op->u.recover.failed);
     if (op->result != TAAS_STORE_OK)
         taas_log(TAAS_LOG_WARN, "engine.sweep_failed", "op=%s error=\"%s\"",
                  op->kind == TAAS_OP_HEARTBEAT ? "heartbeat"
@@ -173,7 +176,8 @@ void *taas_engine__sweeper_main(void *p)
             e->pending_prio_max = INT_MAX;
         }
         taas_engine__maybe_claim_locked(e);
-        bool do_hb = e->busy + e->ready_count + nabandon > 0 &&
+        /* Completions waiting to be sent again keep their leases too. */
+        bool do_hb = (e->busy + e->ready_count + nabandon > 0 || e->completing) &&
                      mono - last_heartbeat >= e->opts.lease_ms / 3;
         /* After a failed heartbeat, recover only once one commits again -
          * unless nothing runs here, when no lease of ours can be lapsed. */
@@ -184,7 +188,10 @@ void *taas_engine__sweeper_main(void *p)
         bool do_prune = e->opts.retention_s > 0 &&
                         (mono - last_prune >= e->opts.prune_every_ms ||
                          (last_pruned >= e->opts.prune_batch && mono - last_prune >= 200));
+        bool resend = e->completing != NULL;
         pthread_mutex_unlock(&e->mu);
+        if (resend)
+            taas_engine__resend_completions(e);
         for (int k = 0; k < nabandon; k++)
             finish_abandoned(e, abandon[k]);
         if (!atomic_load(&e->prune_busy) && e->prune_op.kind == TAAS_OP_PRUNE) {

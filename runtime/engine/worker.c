@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 #include "engine_internal.h"
 #include "taas/registry.h"
 #include "util/fault.h"
@@ -399,16 +400,76 @@ static int64_t backoff_ms(const taas_engine *e, int attempt)
     return d / 2 + (int64_t)(r % (uint32_t)(d / 2 + 1));
 }
 
+/* Store errors that pass: the database is busy, unreachable, or its disk is
+ * full or failing for now. */
+static bool transient(int result)
+{
+    return result == TAAS_STORE_EBUSY || result == TAAS_STORE_EIO ||
+           result == TAAS_STORE_EFULL || result == TAAS_STORE_ENOMEM;
+}
+
+int taas_engine__resend_completions(taas_engine *e)
+{
+    job *due[32];
+    int n = 0, left = 0;
+    int64_t mono = taas_mono_ms();
+    pthread_mutex_lock(&e->mu);
+    for (job *j = e->completing; j; j = j->cnext) {
+        left++;
+        if (j->cretry_mono && mono >= j->cretry_mono && n < 32) {
+            j->cretry_mono = 0;
+            due[n++] = j;
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    for (int k = 0; k < n; k++) {
+        job *j = due[k];
+        j->complete_op.u.complete.now_ms = taas_now_ms();
+        if (taas_writer_enqueue(e->writer, &j->complete_op, taas_engine__complete_done, j) != 0) {
+            pthread_mutex_lock(&e->mu);
+            j->cretry_mono = mono + 1000;
+            pthread_mutex_unlock(&e->mu);
+        }
+    }
+    return left;
+}
+
 void taas_engine__complete_done(taas_store_op *op, void *arg)
 {
     job *j = arg;
     taas_engine *e = j->e;
+    if (transient(op->result)) {
+        /* The body ran: its attempt is spent whatever happens now. Keep the
+         * result and send it again (100 ms, doubling to 3.2 s) until the
+         * store takes it; the heartbeat keeps the lease meanwhile. If the
+         * node dies first, the lease expires and recovery applies. */
+        bool retry = false;
+        pthread_mutex_lock(&e->mu);
+        if (j->completing && !atomic_load(&e->completions_closed)) {
+            int shift = j->cretries < 5 ? j->cretries : 5;
+            j->cretries++;
+            j->cretry_mono = taas_mono_ms() + ((int64_t)100 << shift);
+            retry = true;
+        } else {
+            atomic_store(&e->release_unsafe, true);
+        }
+        pthread_mutex_unlock(&e->mu);
+        if (retry) {
+            taas_log(j->cretries == 1 ? TAAS_LOG_WARN : TAAS_LOG_DEBUG, "task.complete_retry",
+                     "id=%s attempt=%d retry=%d error=\"%s\" msg=\"the result is kept and sent "
+                     "again\"",
+                     j->rec.id, j->rec.attempt, j->cretries, taas_store_strerror(op->result));
+            return;
+        }
+    }
     completing_done(e, j);
     if (op->result == TAAS_STORE_OK) {
         taas_task_state st = op->u.complete.state;
         if (taas_task_state_final(st)) {
+            taas_metrics_finished(j->rec.name, st);
             taas_engine__notify_final(e, j->rec.id);
         } else {
+            taas_metrics_retry();
             /* A retry: back to PENDING; the claimer may pick it up when due. */
             taas_engine__notify(e, j->rec.id, TAAS_TASK_PENDING, 0, NULL, NULL);
             pthread_mutex_lock(&e->mu);
@@ -424,7 +485,10 @@ void taas_engine__complete_done(taas_store_op *op, void *arg)
                  "id=%s attempt=%d msg=\"completion refused: this attempt lost its lease\"",
                  j->rec.id, j->rec.attempt);
     } else {
-        /* The lease will expire and recovery decides (retry or interrupted). */
+        /* Not retried (a permanent error, or the engine is past retrying):
+         * the lease will expire and recovery decides. Until then the row
+         * is RUNNING under our lease: no RELEASE may make it PENDING. */
+        atomic_store(&e->release_unsafe, true);
         taas_log(TAAS_LOG_ERROR, "task.complete_failed", "id=%s error=\"%s\"", j->rec.id,
                  taas_store_strerror(op->result));
     }
@@ -505,6 +569,7 @@ static bool build_completion(taas_engine *e, job *j)
             op->u.complete.state = TAAS_TASK_CANCELLED;
             snprintf(j->error, sizeof j->error, "cancelled by a client while running");
         } else {
+            taas_metrics_timeout();
             op->u.complete.state = TAAS_TASK_FAILED;
             snprintf(j->error, sizeof j->error, "timed out after %d s",
                      taas_engine__timeout_s(e, j));
@@ -600,9 +665,11 @@ void *taas_engine__worker_main(void *p)
         if (runs)
             taas_engine__notify(e, j->rec.id, TAAS_TASK_RUNNING, 0, NULL, NULL);
 
+        taas_metrics_started(j->body_started_ms - j->rec.run_after_ms);
         int64_t t0 = taas_mono_us();
         run_body(e, j);
         int64_t took = taas_mono_us() - t0;
+        taas_metrics_ended(took / 1000);
         TAAS_FAULT_POINT("engine.body_done");
 
         pthread_mutex_lock(&e->mu);

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "taas/registry.h"
 #include "util/util.h"
 
 #define MAX_TASKS 256
@@ -72,12 +71,21 @@ static pthread_mutex_t states_mu = PTHREAD_MUTEX_INITIALIZER;
 static taas_metrics_states_fn states_fn;
 static void *states_arg;
 
+static const char *const *task_names;
+static size_t n_task_names;
+
+void taas_metrics_set_tasks(const char *const *names, size_t n)
+{
+    task_names = names;
+    n_task_names = n < MAX_TASKS ? n : MAX_TASKS;
+}
+
 static size_t task_index(const char *task)
 {
-    size_t lo = 0, hi = taas_registry_count < MAX_TASKS ? taas_registry_count : MAX_TASKS;
+    size_t lo = 0, hi = n_task_names;
     while (task && lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = strcmp(task, taas_registry[mid]->name);
+        int c = strcmp(task, task_names[mid]);
         if (c == 0)
             return mid;
         if (c < 0)
@@ -263,13 +271,13 @@ static void hist_render(struct buf *b, const char *name, const char *help, struc
 
 static const char *task_label(size_t i)
 {
-    return i < MAX_TASKS && i < taas_registry_count ? taas_registry[i]->name : "unknown";
+    return i < n_task_names ? task_names[i] : "unknown";
 }
 
 char *taas_metrics_render(const char *version, size_t *len)
 {
     struct buf b = {0};
-    size_t nt = taas_registry_count < MAX_TASKS ? taas_registry_count : MAX_TASKS;
+    size_t nt = n_task_names;
 
     family(&b, "taas_build_info", "gauge", "Version of this server; the value is always 1.");
     bprintf(&b, "taas_build_info{version=\"%s\"} 1\n", version ? version : "unknown");

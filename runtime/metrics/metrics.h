@@ -29,6 +29,11 @@ extern "C" {
 #define TAAS_METRICS_SAMPLE_S 10
 #define TAAS_METRICS_HISTORY 360 /* one hour of samples */
 
+/* The task names of this server, sorted (taas_registry[] order), for the
+ * per-task label; set once at start-up, before any hook runs. Other names
+ * count as task="unknown". */
+void taas_metrics_set_tasks(const char *const *names, size_t n);
+
 /* One finished call: transport "grpc" or "http", its method name
  * ("/taas.v1.TaskService/SubmitTask") and status. */
 void taas_metrics_call(const char *transport, const char *method, taas_status st,

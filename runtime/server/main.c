@@ -647,6 +647,12 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    static const char *task_names[1024];
+    size_t n_names = taas_registry_count < 1024 ? taas_registry_count : 1024;
+    for (size_t i = 0; i < n_names; i++)
+        task_names[i] = taas_registry[i]->name;
+    taas_metrics_set_tasks(task_names, n_names);
+
     taas_server_global_init();
     taas_services *svc = taas_services_new(engine);
     taas_chain *chain = taas_chain_new();

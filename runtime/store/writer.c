@@ -13,6 +13,7 @@
  * Callbacks run on the writer thread and must be short; they may enqueue
  * further operations (the queue lock is not held while they run).
  */
+#include "metrics/metrics.h"
 #include "store/store.h"
 #include "util/fault.h"
 #include "util/trace.h"
@@ -90,6 +91,7 @@ static void *writer_main(void *arg)
         uint64_t t0 = (uint64_t)taas_mono_us(), c0 = thread_cpu_us();
         int rc = w->store->apply(w->store, w->batch, n);
         uint64_t t1 = (uint64_t)taas_mono_us(), c1 = thread_cpu_us();
+        taas_metrics_commit(n, (int64_t)(t1 - t0));
         taas_trace_batch("writer.applied");
         taas_trace_set_batch(NULL, 0);
 

@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(key + pre, data + at, kl);
         key[pre + kl] = '\0';
         at += klen;
-        if (b & 0x80) /* make some keys long */
+        if ((b & 0x80) && klen) /* make some keys long (prefixed: never shared) */
             for (size_t n = strlen(key); n < 250 + (b & 15) && n + 1 < sizeof key; n++)
                 key[n] = 'k', key[n + 1] = '\0';
 

@@ -387,8 +387,13 @@ class HttpApi(unittest.TestCase):
         after = scrape()
         self.assertEqual(value(after, "taas_tasks_submitted_total", '{task="my_custom_task"}') -
                          value(before, "taas_tasks_submitted_total", '{task="my_custom_task"}'), 1)
-        self.assertGreater(value(after, "taas_submit_ack_seconds_count"),
-                           value(before, "taas_submit_ack_seconds_count"))
+        lbl = '{task="my_custom_task",state="succeeded"}'
+        self.assertEqual(value(after, "taas_tasks_finished_total", lbl) -
+                         value(before, "taas_tasks_finished_total", lbl), 1)
+        for family in ["taas_submit_ack_seconds_count", "taas_task_run_seconds_count",
+                       "taas_task_queue_wait_seconds_count", "taas_store_commit_seconds_count",
+                       "taas_store_commit_batch_operations_count"]:
+            self.assertGreater(value(after, family), value(before, family), family)
         lbl = '{transport="http",method="/taas.v1.TaskService/GetTask",code="NOT_FOUND"}'
         self.assertEqual(value(after, "taas_calls_total", lbl) - value(before, "taas_calls_total", lbl), 1)
         promtool = shutil.which("promtool")

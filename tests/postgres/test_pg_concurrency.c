@@ -66,7 +66,7 @@ static void test_claimers_never_share(void **state)
     taas_store_op *o = calloc(NTASKS, sizeof(*o));
     taas_store_op **ops = calloc(NTASKS, sizeof(*ops));
     for (int i = 0; i < NTASKS; i++) {
-        pt_id(recs[i].id);
+        st_id(recs[i].id);
         recs[i].name = "q";
         recs[i].input = "{}";
         recs[i].priority = i % 3;
@@ -130,20 +130,20 @@ static void test_skip_locked(void **state)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     taas_task_rec out[2];
-    int n = pt_claim(f->s, "w", 2, 10, 100, out);
+    int n = st_claim(f->s, "w", 2, 10, 100, out);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_int_equal(n, 1);
     assert_string_equal(out[0].id, b);
-    pt_clear_all(out, n);
+    st_clear_all(out, n);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     assert_true(ms < 1000.0); /* the lock timeout is 5 s: no waiting happened */
 
     PQclear(PQexec(other, "ROLLBACK"));
     PQfinish(other);
-    n = pt_claim(f->s, "w", 2, 10, 100, out);
+    n = st_claim(f->s, "w", 2, 10, 100, out);
     assert_int_equal(n, 1);
     assert_string_equal(out[0].id, a);
-    pt_clear_all(out, n);
+    st_clear_all(out, n);
 }
 
 /* Server A's lease expires; server B recovers and re-runs the task; A's late
@@ -153,27 +153,27 @@ static void test_fencing_across_servers(void **state)
     pt_fix *f = *state;
     taas_store *a = f->s, *b = pt_open(f->url);
     char id[TAAS_ID_LEN + 1];
-    pt_task t = {.max_attempts = 3, .idempotent = true, .created_ms = 1};
-    assert_int_equal(pt_insert(a, &t, id), 0);
+    st_task t = {.max_attempts = 3, .idempotent = true, .created_ms = 1};
+    assert_int_equal(st_insert(a, &t, id), 0);
     taas_task_rec out[1];
-    assert_int_equal(pt_claim(a, "A", 1, 10, 100, out), 1);
+    assert_int_equal(st_claim(a, "A", 1, 10, 100, out), 1);
     int64_t ta = out[0].lease_token;
-    pt_clear_all(out, 1);
+    st_clear_all(out, 1);
     taas_store_op rec = {.kind = TAAS_OP_RECOVER};
     rec.u.recover.now_ms = 500;
-    assert_int_equal(pt_apply1(b, &rec), 0);
+    assert_int_equal(st_apply1(b, &rec), 0);
     assert_int_equal(rec.u.recover.retried, 1);
-    assert_int_equal(pt_claim(b, "B", 1, 500, 1000, out), 1);
+    assert_int_equal(st_claim(b, "B", 1, 500, 1000, out), 1);
     int64_t tb = out[0].lease_token;
-    pt_clear_all(out, 1);
+    st_clear_all(out, 1);
     assert_true(tb > ta);
-    assert_int_equal(pt_progress(a, id, ta, 0.9, "late", 600), TAAS_STORE_ESTALE);
-    assert_int_equal(pt_complete(a, id, ta, TAAS_TASK_SUCCEEDED, "{\"by\":\"A\"}", NULL, 0, 600),
+    assert_int_equal(st_progress(a, id, ta, 0.9, "late", 600), TAAS_STORE_ESTALE);
+    assert_int_equal(st_complete(a, id, ta, TAAS_TASK_SUCCEEDED, "{\"by\":\"A\"}", NULL, 0, 600),
                      TAAS_STORE_ESTALE);
-    assert_int_equal(pt_complete(b, id, tb, TAAS_TASK_SUCCEEDED, "{\"by\":\"B\"}", NULL, 0, 700),
+    assert_int_equal(st_complete(b, id, tb, TAAS_TASK_SUCCEEDED, "{\"by\":\"B\"}", NULL, 0, 700),
                      TAAS_STORE_OK);
     taas_task_rec r;
-    pt_get(a, id, &r);
+    st_get(a, id, &r);
     assert_string_equal(r.output, "{\"by\":\"B\"}");
     assert_int_equal(r.attempt, 2);
     taas_task_rec_clear(&r);

@@ -201,10 +201,10 @@ static void test_notify(void **state)
     assert_int_equal(taas_pg_wait_notify(a, 50), 0);
     /* A claim and a final completion make nothing runnable: no wake-up. */
     taas_task_rec out[1];
-    assert_int_equal(pt_claim(b, "w", 1, 10, 100, out), 1);
-    assert_int_equal(pt_complete(b, id, out[0].lease_token, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 20),
+    assert_int_equal(st_claim(b, "w", 1, 10, 100, out), 1);
+    assert_int_equal(st_complete(b, id, out[0].lease_token, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 20),
                      TAAS_STORE_OK);
-    pt_clear_all(out, 1);
+    st_clear_all(out, 1);
     assert_int_equal(taas_pg_wait_notify(a, 200), 0);
     /* A refused insert commits nothing runnable either. */
     taas_task_rec bad;
@@ -214,15 +214,15 @@ static void test_notify(void **state)
     bad.input = "{}";
     taas_store_op op = {.kind = TAAS_OP_INSERT};
     op.u.insert.task = &bad;
-    assert_int_equal(pt_apply1(b, &op), TAAS_STORE_EINVAL);
+    assert_int_equal(st_apply1(b, &op), TAAS_STORE_EINVAL);
     assert_int_equal(taas_pg_wait_notify(a, 200), 0);
     /* A retry does. */
     pt_insert_simple(b, 0, 0, id);
     assert_int_equal(taas_pg_wait_notify(a, 5000), 1);
-    assert_int_equal(pt_claim(b, "w", 1, 10, 100, out), 1);
-    assert_int_equal(pt_complete(b, id, out[0].lease_token, TAAS_TASK_PENDING, NULL, "again", 0, 20),
+    assert_int_equal(st_claim(b, "w", 1, 10, 100, out), 1);
+    assert_int_equal(st_complete(b, id, out[0].lease_token, TAAS_TASK_PENDING, NULL, "again", 0, 20),
                      TAAS_STORE_OK);
-    pt_clear_all(out, 1);
+    st_clear_all(out, 1);
     assert_int_equal(taas_pg_wait_notify(a, 5000), 1);
     a->close(a);
     b->close(b);
@@ -296,54 +296,54 @@ static void test_task_events(void **state)
 
     /* Claim, progress, cancel request and completion each name the task. */
     taas_task_rec out[1];
-    assert_int_equal(pt_claim(b, "w", 1, 10, 100, out), 1);
+    assert_int_equal(st_claim(b, "w", 1, 10, 100, out), 1);
     collect(a, &ev, 1, 5000);
     assert_int_equal(ev.tasks, 1);
     assert_string_equal(ev.ids[0], id);
     assert_int_equal(ev.runnable, 0);
-    assert_int_equal(pt_progress(b, id, out[0].lease_token, 0.5, "half", 11), TAAS_STORE_OK);
+    assert_int_equal(st_progress(b, id, out[0].lease_token, 0.5, "half", 11), TAAS_STORE_OK);
     collect(a, &ev, 1, 5000);
     assert_int_equal(ev.tasks, 1);
     assert_string_equal(ev.ids[0], id);
     taas_store_op op = {.kind = TAAS_OP_CANCEL};
     op.u.cancel.id = id;
     op.u.cancel.now_ms = 12;
-    assert_int_equal(pt_apply1(b, &op), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(b, &op), TAAS_STORE_OK);
     collect(a, &ev, 1, 5000);
     assert_int_equal(ev.tasks, 1);
     assert_int_equal(ev.cancels, 1); /* the node running it must stop the body */
     assert_string_equal(ev.ids[0], id);
-    assert_int_equal(pt_complete(b, id, out[0].lease_token, TAAS_TASK_CANCELLED, NULL, "cancelled",
+    assert_int_equal(st_complete(b, id, out[0].lease_token, TAAS_TASK_CANCELLED, NULL, "cancelled",
                                  0, 20),
                      TAAS_STORE_OK);
-    pt_clear_all(out, 1);
+    st_clear_all(out, 1);
     collect(a, &ev, 1, 5000);
     assert_int_equal(ev.tasks, 1);
     assert_int_equal(ev.cancels, 0);
     assert_string_equal(ev.ids[0], id);
 
     /* Recovery of an expired lease names the task, and makes it runnable. */
-    pt_task t = {.name = "t", .input = "{}", .max_attempts = 3, .idempotent = true};
-    assert_int_equal(pt_insert(b, &t, id), TAAS_STORE_OK);
-    assert_int_equal(pt_claim(b, "gone", 1, 10, 100, out), 1);
-    pt_clear_all(out, 1);
+    st_task t = {.name = "t", .input = "{}", .max_attempts = 3, .idempotent = true};
+    assert_int_equal(st_insert(b, &t, id), TAAS_STORE_OK);
+    assert_int_equal(st_claim(b, "gone", 1, 10, 100, out), 1);
+    st_clear_all(out, 1);
     collect(a, &ev, 1, 5000);
     taas_store_op rc = {.kind = TAAS_OP_RECOVER};
     rc.u.recover.now_ms = 1000;
-    assert_int_equal(pt_apply1(b, &rc), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(b, &rc), TAAS_STORE_OK);
     assert_int_equal(rc.u.recover.retried, 1);
     collect(a, &ev, 1, 5000);
     assert_true(has_id(&ev, id));
     assert_true(ev.runnable >= 1 || a->wait_notify(a, 1000, on_event, &ev) == 1);
 
     /* Release gives it back, named. */
-    assert_int_equal(pt_claim(b, "leaving", 1, 2000, 100000, out), 1);
-    pt_clear_all(out, 1);
+    assert_int_equal(st_claim(b, "leaving", 1, 2000, 100000, out), 1);
+    st_clear_all(out, 1);
     collect(a, &ev, 1, 5000);
     taas_store_op rel = {.kind = TAAS_OP_RELEASE};
     rel.u.release.owner = "leaving";
     rel.u.release.now_ms = 2001;
-    assert_int_equal(pt_apply1(b, &rel), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(b, &rel), TAAS_STORE_OK);
     assert_int_equal(rel.u.release.released, 1);
     collect(a, &ev, 1, 5000);
     assert_true(has_id(&ev, id));
@@ -357,7 +357,7 @@ static void test_task_events(void **state)
         ; /* drain the wake-ups of those inserts */
     taas_task_rec *many = calloc(MANY + 1, sizeof(*many));
     assert_non_null(many);
-    assert_int_equal(pt_claim(b, "w", MANY + 1, 3000, 100000, many), MANY + 1);
+    assert_int_equal(st_claim(b, "w", MANY + 1, 3000, 100000, many), MANY + 1);
     collect(a, &ev, MANY + 1, 5000);
     assert_int_equal(ev.tasks, MANY + 1);
     for (int i = 0; i < MANY; i++)
@@ -383,7 +383,7 @@ static void test_task_events(void **state)
     assert_int_equal(ev.tasks, MANY + 1);
     for (int i = 0; i < MANY; i++)
         assert_true(has_id(&ev, ids[i]));
-    pt_clear_all(many, MANY + 1);
+    st_clear_all(many, MANY + 1);
     free(many);
     free(cops);
     free(pops);

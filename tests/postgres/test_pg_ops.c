@@ -24,12 +24,12 @@ static void test_insert_get(void **state)
 {
     taas_store *s = S(state);
     char id[TAAS_ID_LEN + 1];
-    pt_task t = {.name = "resize", .input = "{\"w\":640,\"text\":\"h\\u00e9llo\"}", .priority = 7,
+    st_task t = {.name = "resize", .input = "{\"w\":640,\"text\":\"h\\u00e9llo\"}", .priority = 7,
                  .max_attempts = 3, .idempotent = true, .key = "k1", .hash = "abc",
                  .created_ms = 1111, .run_after_ms = 2222};
-    assert_int_equal(pt_insert(s, &t, id), TAAS_STORE_OK);
+    assert_int_equal(st_insert(s, &t, id), TAAS_STORE_OK);
     taas_task_rec r;
-    pt_get(s, id, &r);
+    st_get(s, id, &r);
     assert_string_equal(r.id, id);
     assert_string_equal(r.name, "resize");
     assert_string_equal(r.input, t.input);
@@ -58,9 +58,9 @@ static void test_insert_get(void **state)
     taas_task_rec_clear(&r);
 
     /* Defaults: no key, max_attempts 0 -> 1. */
-    pt_task d = {.name = "plain", .created_ms = 5};
-    assert_int_equal(pt_insert(s, &d, id), TAAS_STORE_OK);
-    pt_get(s, id, &r);
+    st_task d = {.name = "plain", .created_ms = 5};
+    assert_int_equal(st_insert(s, &d, id), TAAS_STORE_OK);
+    st_get(s, id, &r);
     assert_int_equal(r.max_attempts, 1);
     assert_false(r.idempotent);
     assert_null(r.idempotency_key);
@@ -77,7 +77,7 @@ static void test_insert_invalid_in_batch(void **state)
     taas_store *s = S(state);
     taas_task_rec good, bad_id, nul;
     memset(&good, 0, sizeof(good));
-    pt_id(good.id);
+    st_id(good.id);
     good.name = "t";
     good.input = "{}";
     bad_id = good;
@@ -86,11 +86,11 @@ static void test_insert_invalid_in_batch(void **state)
      * this op may fail, not the batch. */
     static const char with_nul[] = "{\"a\":\"x\0y\"}";
     nul = good;
-    pt_id(nul.id);
+    st_id(nul.id);
     nul.input = (char *)with_nul;
     nul.input_len = sizeof(with_nul) - 1;
     taas_task_rec good2 = good;
-    pt_id(good2.id);
+    st_id(good2.id);
 
     taas_store_op o[4];
     memset(o, 0, sizeof(o));
@@ -107,14 +107,14 @@ static void test_insert_invalid_in_batch(void **state)
     assert_int_equal(o[2].result, TAAS_STORE_EINVAL);
     assert_int_equal(o[3].result, TAAS_STORE_OK);
     taas_task_rec r;
-    pt_get(s, good.id, &r);
+    st_get(s, good.id, &r);
     taas_task_rec_clear(&r);
-    pt_get(s, good2.id, &r);
+    st_get(s, good2.id, &r);
     taas_task_rec_clear(&r);
     assert_int_equal(s->get(s, nul.id, &r), TAAS_STORE_ENOTFOUND);
 
     /* The same id twice: the second is a conflict. */
-    assert_int_equal(pt_apply1(s, &(taas_store_op){.kind = TAAS_OP_INSERT,
+    assert_int_equal(st_apply1(s, &(taas_store_op){.kind = TAAS_OP_INSERT,
                                                     .u.insert.task = &good}),
                      TAAS_STORE_ECONFLICT);
 }
@@ -132,7 +132,7 @@ static void test_claim_order(void **state)
     pt_insert_simple(s, 9, 5000, fut); /* not yet runnable */
 
     taas_task_rec out[10];
-    int n = pt_claim(s, "w1", 10, 1000, 30000, out);
+    int n = st_claim(s, "w1", 10, 1000, 30000, out);
     assert_int_equal(n, 5);
     const char *want[5] = {c, b, a, d, e};
     for (int i = 0; i < 5; i++) {
@@ -146,37 +146,37 @@ static void test_claim_order(void **state)
         assert_int_equal(out[i].updated_ms, 1000);
         assert_string_equal(out[i].input, "{}");
     }
-    pt_clear_all(out, n);
-    assert_int_equal(pt_claim(s, "w1", 10, 1000, 30000, out), 0);
+    st_clear_all(out, n);
+    assert_int_equal(st_claim(s, "w1", 10, 1000, 30000, out), 0);
     /* max caps the claim; 0 claims nothing. */
-    assert_int_equal(pt_claim(s, "w2", 0, 9000, 1000, out), 0);
-    n = pt_claim(s, "w2", 1, 9000, 1000, out);
+    assert_int_equal(st_claim(s, "w2", 0, 9000, 1000, out), 0);
+    n = st_claim(s, "w2", 1, 9000, 1000, out);
     assert_int_equal(n, 1);
     assert_string_equal(out[0].id, fut);
-    pt_clear_all(out, n);
+    st_clear_all(out, n);
 
     taas_store_op bad = {.kind = TAAS_OP_CLAIM};
     bad.u.claim.owner = NULL;
     bad.u.claim.out = out;
     bad.u.claim.max = 1;
-    assert_int_equal(pt_apply1(s, &bad), TAAS_STORE_EINVAL);
+    assert_int_equal(st_apply1(s, &bad), TAAS_STORE_EINVAL);
 }
 
 static void test_complete_and_retry(void **state)
 {
     taas_store *s = S(state);
     char id[TAAS_ID_LEN + 1], id2[TAAS_ID_LEN + 1];
-    pt_task t = {.max_attempts = 3, .idempotent = true, .created_ms = 1};
-    assert_int_equal(pt_insert(s, &t, id), TAAS_STORE_OK);
+    st_task t = {.max_attempts = 3, .idempotent = true, .created_ms = 1};
+    assert_int_equal(st_insert(s, &t, id), TAAS_STORE_OK);
     taas_task_rec out[2], r;
-    assert_int_equal(pt_claim(s, "w", 1, 10, 100, out), 1);
+    assert_int_equal(st_claim(s, "w", 1, 10, 100, out), 1);
     int64_t tok = out[0].lease_token;
-    pt_clear_all(out, 1);
-    assert_int_equal(pt_progress(s, id, tok, 0.5, "half", 20), TAAS_STORE_OK);
+    st_clear_all(out, 1);
+    assert_int_equal(st_progress(s, id, tok, 0.5, "half", 20), TAAS_STORE_OK);
     /* A retryable failure: back to PENDING at run_after, attempt kept. */
-    assert_int_equal(pt_complete(s, id, tok, TAAS_TASK_PENDING, NULL, "boom \"quoted\"\n", 500, 30),
+    assert_int_equal(st_complete(s, id, tok, TAAS_TASK_PENDING, NULL, "boom \"quoted\"\n", 500, 30),
                      TAAS_STORE_OK);
-    pt_get(s, id, &r);
+    st_get(s, id, &r);
     assert_int_equal(r.state, TAAS_TASK_PENDING);
     assert_int_equal(r.attempt, 1);
     assert_int_equal(r.run_after_ms, 500);
@@ -190,18 +190,18 @@ static void test_complete_and_retry(void **state)
                         "[{\"attempt\":1,\"error\":\"boom \\\"quoted\\\"\\n\",\"finished_ms\":30}]");
     taas_task_rec_clear(&r);
     /* Not runnable before run_after. */
-    assert_int_equal(pt_claim(s, "w", 1, 499, 100, out), 0);
-    assert_int_equal(pt_claim(s, "w", 1, 500, 100, out), 1);
+    assert_int_equal(st_claim(s, "w", 1, 499, 100, out), 0);
+    assert_int_equal(st_claim(s, "w", 1, 500, 100, out), 1);
     assert_int_equal(out[0].attempt, 2);
     assert_int_equal(out[0].lease_token, 2);
     assert_true(out[0].progress == 0.0);
     tok = out[0].lease_token;
-    pt_clear_all(out, 1);
+    st_clear_all(out, 1);
     /* The old token is fenced off. */
-    assert_int_equal(pt_complete(s, id, 1, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 40), TAAS_STORE_ESTALE);
-    assert_int_equal(pt_complete(s, id, tok, TAAS_TASK_SUCCEEDED, "{\"ok\":true}", NULL, 0, 600),
+    assert_int_equal(st_complete(s, id, 1, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 40), TAAS_STORE_ESTALE);
+    assert_int_equal(st_complete(s, id, tok, TAAS_TASK_SUCCEEDED, "{\"ok\":true}", NULL, 0, 600),
                      TAAS_STORE_OK);
-    pt_get(s, id, &r);
+    st_get(s, id, &r);
     assert_int_equal(r.state, TAAS_TASK_SUCCEEDED);
     assert_string_equal(r.output, "{\"ok\":true}");
     assert_int_equal(r.output_len, 11);
@@ -214,21 +214,21 @@ static void test_complete_and_retry(void **state)
                         "[{\"attempt\":1,\"error\":\"boom \\\"quoted\\\"\\n\",\"finished_ms\":30}]");
     taas_task_rec_clear(&r);
     /* Finished: a second completion is stale; unknown ids are not found. */
-    assert_int_equal(pt_complete(s, id, tok, TAAS_TASK_FAILED, NULL, "x", 0, 700), TAAS_STORE_ESTALE);
-    assert_int_equal(pt_complete(s, "0190a000-0000-7000-8000-0000000fffff", 1, TAAS_TASK_FAILED,
+    assert_int_equal(st_complete(s, id, tok, TAAS_TASK_FAILED, NULL, "x", 0, 700), TAAS_STORE_ESTALE);
+    assert_int_equal(st_complete(s, "0190a000-0000-7000-8000-0000000fffff", 1, TAAS_TASK_FAILED,
                                  NULL, "x", 0, 700),
                      TAAS_STORE_ENOTFOUND);
     /* RUNNING is not a completion state. */
-    assert_int_equal(pt_complete(s, id, tok, TAAS_TASK_RUNNING, NULL, NULL, 0, 700), TAAS_STORE_EINVAL);
+    assert_int_equal(st_complete(s, id, tok, TAAS_TASK_RUNNING, NULL, NULL, 0, 700), TAAS_STORE_EINVAL);
 
     /* A permanent failure records its error; output is dropped unless SUCCEEDED. */
     pt_insert_simple(s, 0, 0, id2);
-    assert_int_equal(pt_claim(s, "w", 1, 10, 100, out), 1);
+    assert_int_equal(st_claim(s, "w", 1, 10, 100, out), 1);
     tok = out[0].lease_token;
-    pt_clear_all(out, 1);
-    assert_int_equal(pt_complete(s, id2, tok, TAAS_TASK_FAILED, "{\"x\":1}", "bad input", 0, 50),
+    st_clear_all(out, 1);
+    assert_int_equal(st_complete(s, id2, tok, TAAS_TASK_FAILED, "{\"x\":1}", "bad input", 0, 50),
                      TAAS_STORE_OK);
-    pt_get(s, id2, &r);
+    st_get(s, id2, &r);
     assert_int_equal(r.state, TAAS_TASK_FAILED);
     assert_null(r.output);
     assert_string_equal(r.error, "bad input");
@@ -243,17 +243,17 @@ static void test_fencing_100(void **state)
     enum { N = 100 };
     char ids[N][TAAS_ID_LEN + 1];
     for (int i = 0; i < N; i++) {
-        pt_task t = {.max_attempts = 2, .idempotent = true, .created_ms = 1};
-        assert_int_equal(pt_insert(s, &t, ids[i]), TAAS_STORE_OK);
+        st_task t = {.max_attempts = 2, .idempotent = true, .created_ms = 1};
+        assert_int_equal(st_insert(s, &t, ids[i]), TAAS_STORE_OK);
     }
     taas_task_rec *out = calloc(N, sizeof(*out));
-    assert_int_equal(pt_claim(s, "old", N, 10, 100, out), N);
-    pt_clear_all(out, N);
+    assert_int_equal(st_claim(s, "old", N, 10, 100, out), N);
+    st_clear_all(out, N);
     taas_store_op rec = {.kind = TAAS_OP_RECOVER};
     rec.u.recover.now_ms = 200;
-    assert_int_equal(pt_apply1(s, &rec), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(s, &rec), TAAS_STORE_OK);
     assert_int_equal(rec.u.recover.retried, N);
-    assert_int_equal(pt_claim(s, "new", N, 300, 1000, out), N);
+    assert_int_equal(st_claim(s, "new", N, 300, 1000, out), N);
     int64_t tok[N];
     for (int i = 0; i < N; i++) {
         assert_int_equal(out[i].lease_token, 2);
@@ -284,11 +284,11 @@ static void test_fencing_100(void **state)
     assert_int_equal(ok, N);
     for (int i = 0; i < N; i++) {
         taas_task_rec r;
-        pt_get(s, ids[i], &r);
+        st_get(s, ids[i], &r);
         assert_string_equal(r.output, "{\"by\":\"new\"}");
         taas_task_rec_clear(&r);
     }
-    pt_clear_all(out, N);
+    st_clear_all(out, N);
     free(out);
     free(o);
 }
@@ -299,27 +299,27 @@ static void test_progress(void **state)
     char id[TAAS_ID_LEN + 1];
     pt_insert_simple(s, 0, 0, id);
     taas_task_rec out[1], r;
-    assert_int_equal(pt_progress(s, id, 0, 0.5, "x", 5), TAAS_STORE_ESTALE); /* PENDING */
-    assert_int_equal(pt_claim(s, "w", 1, 10, 100, out), 1);
+    assert_int_equal(st_progress(s, id, 0, 0.5, "x", 5), TAAS_STORE_ESTALE); /* PENDING */
+    assert_int_equal(st_claim(s, "w", 1, 10, 100, out), 1);
     int64_t tok = out[0].lease_token;
-    pt_clear_all(out, 1);
-    assert_int_equal(pt_progress(s, id, tok, 0.25, "a quarter", 20), TAAS_STORE_OK);
-    pt_get(s, id, &r);
+    st_clear_all(out, 1);
+    assert_int_equal(st_progress(s, id, tok, 0.25, "a quarter", 20), TAAS_STORE_OK);
+    st_get(s, id, &r);
     assert_true(r.progress == 0.25);
     assert_string_equal(r.progress_message, "a quarter");
     assert_int_equal(r.updated_ms, 20);
     taas_task_rec_clear(&r);
-    assert_int_equal(pt_progress(s, id, tok, 7.0, NULL, 21), TAAS_STORE_OK);
-    pt_get(s, id, &r);
+    assert_int_equal(st_progress(s, id, tok, 7.0, NULL, 21), TAAS_STORE_OK);
+    st_get(s, id, &r);
     assert_true(r.progress == 1.0);
     assert_null(r.progress_message);
     taas_task_rec_clear(&r);
-    assert_int_equal(pt_progress(s, id, tok, NAN, "nan", 22), TAAS_STORE_OK);
-    pt_get(s, id, &r);
+    assert_int_equal(st_progress(s, id, tok, NAN, "nan", 22), TAAS_STORE_OK);
+    st_get(s, id, &r);
     assert_true(r.progress == 0.0);
     taas_task_rec_clear(&r);
-    assert_int_equal(pt_progress(s, id, tok + 1, 0.5, NULL, 23), TAAS_STORE_ESTALE);
-    assert_int_equal(pt_progress(s, "0190a000-0000-7000-8000-0000000eeeee", 1, 0.5, NULL, 23),
+    assert_int_equal(st_progress(s, id, tok + 1, 0.5, NULL, 23), TAAS_STORE_ESTALE);
+    assert_int_equal(st_progress(s, "0190a000-0000-7000-8000-0000000eeeee", 1, 0.5, NULL, 23),
                      TAAS_STORE_ENOTFOUND);
 }
 
@@ -328,7 +328,7 @@ static int cancel(taas_store *s, const char *id, int64_t now, taas_task_state *a
     taas_store_op op = {.kind = TAAS_OP_CANCEL};
     op.u.cancel.id = id;
     op.u.cancel.now_ms = now;
-    int rc = pt_apply1(s, &op);
+    int rc = st_apply1(s, &op);
     *after = op.u.cancel.state_after;
     *tok = op.u.cancel.lease_token;
     return rc;
@@ -344,7 +344,7 @@ static void test_cancel(void **state)
     assert_int_equal(cancel(s, p, 50, &after, &tok), TAAS_STORE_OK);
     assert_int_equal(after, TAAS_TASK_CANCELLED);
     taas_task_rec r;
-    pt_get(s, p, &r);
+    st_get(s, p, &r);
     assert_int_equal(r.state, TAAS_TASK_CANCELLED);
     assert_true(r.cancel_requested);
     assert_string_equal(r.error, "cancelled");
@@ -357,20 +357,20 @@ static void test_cancel(void **state)
 
     pt_insert_simple(s, 0, 0, run);
     taas_task_rec out[1];
-    assert_int_equal(pt_claim(s, "w", 1, 10, 100, out), 1);
+    assert_int_equal(st_claim(s, "w", 1, 10, 100, out), 1);
     int64_t ltok = out[0].lease_token;
-    pt_clear_all(out, 1);
+    st_clear_all(out, 1);
     assert_int_equal(cancel(s, run, 70, &after, &tok), TAAS_STORE_OK);
     assert_int_equal(after, TAAS_TASK_RUNNING);
     assert_int_equal(tok, ltok);
-    pt_get(s, run, &r);
+    st_get(s, run, &r);
     assert_int_equal(r.state, TAAS_TASK_RUNNING);
     assert_true(r.cancel_requested);
     assert_null(r.error);
     assert_int_equal(r.updated_ms, 70);
     taas_task_rec_clear(&r);
     /* The worker then finishes it as CANCELLED. */
-    assert_int_equal(pt_complete(s, run, ltok, TAAS_TASK_CANCELLED, NULL, "cancelled", 0, 80),
+    assert_int_equal(st_complete(s, run, ltok, TAAS_TASK_CANCELLED, NULL, "cancelled", 0, 80),
                      TAAS_STORE_OK);
     assert_int_equal(cancel(s, run, 90, &after, &tok), TAAS_STORE_EFINAL);
     assert_int_equal(after, TAAS_TASK_CANCELLED);
@@ -385,26 +385,26 @@ static void test_heartbeat(void **state)
     pt_insert_simple(s, 1, 0, a);
     pt_insert_simple(s, 0, 0, b);
     taas_task_rec out[1], r;
-    assert_int_equal(pt_claim(s, "w1", 1, 10, 100, out), 1);
-    pt_clear_all(out, 1);
-    assert_int_equal(pt_claim(s, "w2", 1, 10, 100, out), 1);
-    pt_clear_all(out, 1);
+    assert_int_equal(st_claim(s, "w1", 1, 10, 100, out), 1);
+    st_clear_all(out, 1);
+    assert_int_equal(st_claim(s, "w2", 1, 10, 100, out), 1);
+    st_clear_all(out, 1);
     taas_store_op hb = {.kind = TAAS_OP_HEARTBEAT};
     hb.u.heartbeat.owner = "w1";
     hb.u.heartbeat.lease_expires_ms = 5000;
-    assert_int_equal(pt_apply1(s, &hb), TAAS_STORE_OK);
-    pt_get(s, a, &r);
+    assert_int_equal(st_apply1(s, &hb), TAAS_STORE_OK);
+    st_get(s, a, &r);
     assert_int_equal(r.lease_expires_ms, 5000);
     taas_task_rec_clear(&r);
-    pt_get(s, b, &r);
+    st_get(s, b, &r);
     assert_int_equal(r.lease_expires_ms, 110);
     taas_task_rec_clear(&r);
     /* Only w2's lease has expired at 200. */
     taas_store_op rec = {.kind = TAAS_OP_RECOVER};
     rec.u.recover.now_ms = 200;
-    assert_int_equal(pt_apply1(s, &rec), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(s, &rec), TAAS_STORE_OK);
     assert_int_equal(rec.u.recover.retried + rec.u.recover.failed, 1);
-    pt_get(s, a, &r);
+    st_get(s, a, &r);
     assert_int_equal(r.state, TAAS_TASK_RUNNING);
     taas_task_rec_clear(&r);
 }
@@ -414,32 +414,32 @@ static void test_recover(void **state)
     taas_store *s = S(state);
     char retry[TAAS_ID_LEN + 1], fail[TAAS_ID_LEN + 1], last[TAAS_ID_LEN + 1],
         canc[TAAS_ID_LEN + 1], alive[TAAS_ID_LEN + 1];
-    pt_task idem = {.max_attempts = 2, .idempotent = true, .created_ms = 1, .priority = 5};
-    pt_task once = {.max_attempts = 2, .idempotent = false, .created_ms = 1, .priority = 4};
-    pt_task idem1 = {.max_attempts = 1, .idempotent = true, .created_ms = 1, .priority = 3};
-    pt_task idemc = {.max_attempts = 3, .idempotent = true, .created_ms = 1, .priority = 2};
-    pt_task idema = {.max_attempts = 3, .idempotent = true, .created_ms = 1, .priority = 1};
-    assert_int_equal(pt_insert(s, &idem, retry), 0);
-    assert_int_equal(pt_insert(s, &once, fail), 0);
-    assert_int_equal(pt_insert(s, &idem1, last), 0);
-    assert_int_equal(pt_insert(s, &idemc, canc), 0);
-    assert_int_equal(pt_insert(s, &idema, alive), 0);
+    st_task idem = {.max_attempts = 2, .idempotent = true, .created_ms = 1, .priority = 5};
+    st_task once = {.max_attempts = 2, .idempotent = false, .created_ms = 1, .priority = 4};
+    st_task idem1 = {.max_attempts = 1, .idempotent = true, .created_ms = 1, .priority = 3};
+    st_task idemc = {.max_attempts = 3, .idempotent = true, .created_ms = 1, .priority = 2};
+    st_task idema = {.max_attempts = 3, .idempotent = true, .created_ms = 1, .priority = 1};
+    assert_int_equal(st_insert(s, &idem, retry), 0);
+    assert_int_equal(st_insert(s, &once, fail), 0);
+    assert_int_equal(st_insert(s, &idem1, last), 0);
+    assert_int_equal(st_insert(s, &idemc, canc), 0);
+    assert_int_equal(st_insert(s, &idema, alive), 0);
     taas_task_rec out[5], r;
-    assert_int_equal(pt_claim(s, "w", 4, 10, 100, out), 4);
-    pt_clear_all(out, 4);
-    assert_int_equal(pt_claim(s, "w", 1, 10, 10000, out), 1); /* alive: long lease */
-    pt_clear_all(out, 1);
+    assert_int_equal(st_claim(s, "w", 4, 10, 100, out), 4);
+    st_clear_all(out, 4);
+    assert_int_equal(st_claim(s, "w", 1, 10, 10000, out), 1); /* alive: long lease */
+    st_clear_all(out, 1);
     taas_task_state after;
     int64_t tok;
     assert_int_equal(cancel(s, canc, 50, &after, &tok), TAAS_STORE_OK);
 
     taas_store_op rec = {.kind = TAAS_OP_RECOVER};
     rec.u.recover.now_ms = 110; /* leases end at 110: expired */
-    assert_int_equal(pt_apply1(s, &rec), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(s, &rec), TAAS_STORE_OK);
     assert_int_equal(rec.u.recover.retried, 1);
     assert_int_equal(rec.u.recover.failed, 3);
 
-    pt_get(s, retry, &r);
+    st_get(s, retry, &r);
     assert_int_equal(r.state, TAAS_TASK_PENDING);
     assert_int_equal(r.run_after_ms, 110);
     assert_int_equal(r.attempt, 1);
@@ -448,23 +448,23 @@ static void test_recover(void **state)
                         "[{\"attempt\":1,\"error\":\"interrupted\",\"finished_ms\":110}]");
     assert_null(r.lease_owner);
     taas_task_rec_clear(&r);
-    pt_get(s, fail, &r);
+    st_get(s, fail, &r);
     assert_int_equal(r.state, TAAS_TASK_FAILED);
     assert_string_equal(r.error, "interrupted");
     assert_int_equal(r.finished_ms, 110);
     taas_task_rec_clear(&r);
-    pt_get(s, last, &r);
+    st_get(s, last, &r);
     assert_int_equal(r.state, TAAS_TASK_FAILED);
     taas_task_rec_clear(&r);
-    pt_get(s, canc, &r);
+    st_get(s, canc, &r);
     assert_int_equal(r.state, TAAS_TASK_CANCELLED);
     assert_string_equal(r.error, "cancelled");
     taas_task_rec_clear(&r);
-    pt_get(s, alive, &r);
+    st_get(s, alive, &r);
     assert_int_equal(r.state, TAAS_TASK_RUNNING);
     taas_task_rec_clear(&r);
     /* Nothing more to do. */
-    assert_int_equal(pt_apply1(s, &rec), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(s, &rec), TAAS_STORE_OK);
     assert_int_equal(rec.u.recover.retried + rec.u.recover.failed, 0);
 }
 
@@ -476,37 +476,37 @@ static void test_release(void **state)
     pt_insert_simple(s, 2, 0, b);
     pt_insert_simple(s, 1, 0, c);
     taas_task_rec out[2], r;
-    assert_int_equal(pt_claim(s, "me", 2, 10, 100, out), 2);
-    pt_clear_all(out, 2);
-    assert_int_equal(pt_claim(s, "other", 1, 10, 100, out), 1);
-    pt_clear_all(out, 1);
+    assert_int_equal(st_claim(s, "me", 2, 10, 100, out), 2);
+    st_clear_all(out, 2);
+    assert_int_equal(st_claim(s, "other", 1, 10, 100, out), 1);
+    st_clear_all(out, 1);
     taas_task_state after;
     int64_t tok;
     assert_int_equal(cancel(s, b, 20, &after, &tok), TAAS_STORE_OK);
     taas_store_op rel = {.kind = TAAS_OP_RELEASE};
     rel.u.release.owner = "me";
     rel.u.release.now_ms = 30;
-    assert_int_equal(pt_apply1(s, &rel), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(s, &rel), TAAS_STORE_OK);
     assert_int_equal(rel.u.release.released, 1);
-    pt_get(s, a, &r);
+    st_get(s, a, &r);
     assert_int_equal(r.state, TAAS_TASK_PENDING);
     assert_int_equal(r.attempt, 0); /* no attempt consumed */
     assert_null(r.lease_owner);
     assert_int_equal(r.lease_token, 1);
     taas_task_rec_clear(&r);
-    pt_get(s, b, &r);
+    st_get(s, b, &r);
     assert_int_equal(r.state, TAAS_TASK_CANCELLED);
     assert_int_equal(r.finished_ms, 30);
     taas_task_rec_clear(&r);
-    pt_get(s, c, &r);
+    st_get(s, c, &r);
     assert_int_equal(r.state, TAAS_TASK_RUNNING);
     taas_task_rec_clear(&r);
     /* A released task is claimed again with a higher token. */
-    assert_int_equal(pt_claim(s, "next", 1, 40, 100, out), 1);
+    assert_int_equal(st_claim(s, "next", 1, 40, 100, out), 1);
     assert_string_equal(out[0].id, a);
     assert_int_equal(out[0].lease_token, 2);
     assert_int_equal(out[0].attempt, 1);
-    pt_clear_all(out, 1);
+    st_clear_all(out, 1);
 }
 
 static void test_prune(void **state)
@@ -517,24 +517,24 @@ static void test_prune(void **state)
     taas_task_rec out[N];
     for (int i = 0; i < N; i++)
         pt_insert_simple(s, 0, 0, ids[i]);
-    assert_int_equal(pt_claim(s, "w", N, 10, 100, out), N);
+    assert_int_equal(st_claim(s, "w", N, 10, 100, out), N);
     for (int i = 0; i < N; i++)
-        assert_int_equal(pt_complete(s, out[i].id, out[i].lease_token, TAAS_TASK_SUCCEEDED, "{}",
+        assert_int_equal(st_complete(s, out[i].id, out[i].lease_token, TAAS_TASK_SUCCEEDED, "{}",
                                      NULL, 0, i < 4 ? 100 : 900),
                          TAAS_STORE_OK);
-    pt_clear_all(out, N);
+    st_clear_all(out, N);
     pt_insert_simple(s, 0, 0, pend);
     taas_store_op pr = {.kind = TAAS_OP_PRUNE};
     pr.u.prune.finished_before_ms = 500;
     pr.u.prune.limit = 3;
-    assert_int_equal(pt_apply1(s, &pr), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(s, &pr), TAAS_STORE_OK);
     assert_int_equal(pr.u.prune.deleted, 3);
-    assert_int_equal(pt_apply1(s, &pr), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(s, &pr), TAAS_STORE_OK);
     assert_int_equal(pr.u.prune.deleted, 1);
-    assert_int_equal(pt_apply1(s, &pr), TAAS_STORE_OK);
+    assert_int_equal(st_apply1(s, &pr), TAAS_STORE_OK);
     assert_int_equal(pr.u.prune.deleted, 0);
     taas_task_rec r;
-    pt_get(s, pend, &r);
+    st_get(s, pend, &r);
     taas_task_rec_clear(&r);
     int left = 0;
     for (int i = 0; i < N; i++) {
@@ -546,52 +546,52 @@ static void test_prune(void **state)
     }
     assert_int_equal(left, 2);
     pr.u.prune.limit = 0;
-    assert_int_equal(pt_apply1(s, &pr), TAAS_STORE_EINVAL);
+    assert_int_equal(st_apply1(s, &pr), TAAS_STORE_EINVAL);
 }
 
 static void test_idempotency(void **state)
 {
     taas_store *s = S(state);
     char first[TAAS_ID_LEN + 1], again[TAAS_ID_LEN + 1], other[TAAS_ID_LEN + 1];
-    pt_task t = {.name = "email", .key = "order-42", .hash = "h1", .created_ms = 1};
-    assert_int_equal(pt_insert(s, &t, first), TAAS_STORE_OK);
+    st_task t = {.name = "email", .key = "order-42", .hash = "h1", .created_ms = 1};
+    assert_int_equal(st_insert(s, &t, first), TAAS_STORE_OK);
     /* Same key, same inputs: the original task. */
-    assert_int_equal(pt_insert(s, &t, again), TAAS_STORE_OK);
+    assert_int_equal(st_insert(s, &t, again), TAAS_STORE_OK);
     assert_string_equal(again, first);
     /* Same key, other inputs: conflict. */
-    pt_task t2 = t;
+    st_task t2 = t;
     t2.hash = "h2";
-    assert_int_equal(pt_insert(s, &t2, NULL), TAAS_STORE_ECONFLICT);
+    assert_int_equal(st_insert(s, &t2, NULL), TAAS_STORE_ECONFLICT);
     /* Keys are per task name. */
-    pt_task t3 = t;
+    st_task t3 = t;
     t3.name = "sms";
-    assert_int_equal(pt_insert(s, &t3, other), TAAS_STORE_OK);
+    assert_int_equal(st_insert(s, &t3, other), TAAS_STORE_OK);
     assert_string_not_equal(other, first);
     /* Duplicate detection still works after the task finished. */
     taas_task_rec out[2];
-    int n = pt_claim(s, "w", 2, 10, 100, out);
+    int n = st_claim(s, "w", 2, 10, 100, out);
     assert_int_equal(n, 2);
     for (int i = 0; i < n; i++)
-        assert_int_equal(pt_complete(s, out[i].id, out[i].lease_token, TAAS_TASK_SUCCEEDED, "{}",
+        assert_int_equal(st_complete(s, out[i].id, out[i].lease_token, TAAS_TASK_SUCCEEDED, "{}",
                                      NULL, 0, 20),
                          TAAS_STORE_OK);
-    pt_clear_all(out, n);
-    assert_int_equal(pt_insert(s, &t, again), TAAS_STORE_OK);
+    st_clear_all(out, n);
+    assert_int_equal(st_insert(s, &t, again), TAAS_STORE_OK);
     assert_string_equal(again, first);
     assert_int_equal(pt_sql_int("SELECT 1"), 1);
 
     /* Within one batch: the second insert sees the first. */
     taas_task_rec r1, r2, r3;
     memset(&r1, 0, sizeof(r1));
-    pt_id(r1.id);
+    st_id(r1.id);
     r1.name = "batch";
     r1.input = "{}";
     r1.idempotency_key = "k";
     r1.input_hash = "same";
     r2 = r1;
-    pt_id(r2.id);
+    st_id(r2.id);
     r3 = r1;
-    pt_id(r3.id);
+    st_id(r3.id);
     r3.input_hash = "different";
     taas_store_op o[3];
     memset(o, 0, sizeof(o));
@@ -611,9 +611,9 @@ static void test_idempotency(void **state)
     taas_task_rec g;
     assert_int_equal(s->get(s, r2.id, &g), TAAS_STORE_ENOTFOUND);
     /* NULL hashes on both sides count as the same inputs. */
-    pt_task nh = {.name = "nohash", .key = "x", .created_ms = 1};
-    assert_int_equal(pt_insert(s, &nh, first), TAAS_STORE_OK);
-    assert_int_equal(pt_insert(s, &nh, again), TAAS_STORE_OK);
+    st_task nh = {.name = "nohash", .key = "x", .created_ms = 1};
+    assert_int_equal(st_insert(s, &nh, first), TAAS_STORE_OK);
+    assert_int_equal(st_insert(s, &nh, again), TAAS_STORE_OK);
     assert_string_equal(first, again);
 }
 
@@ -623,7 +623,7 @@ static void test_batch_order(void **state)
     taas_store *s = S(state);
     taas_task_rec t;
     memset(&t, 0, sizeof(t));
-    pt_id(t.id);
+    st_id(t.id);
     t.name = "t";
     t.input = "{}";
     t.created_ms = 1;
@@ -652,9 +652,9 @@ static void test_batch_order(void **state)
     assert_int_equal(ca.result, 0);
     assert_int_equal(ca.u.cancel.state_after, TAAS_TASK_RUNNING);
     assert_int_equal(ca.u.cancel.lease_token, 1);
-    pt_clear_all(out, 1);
+    st_clear_all(out, 1);
     taas_task_rec r;
-    pt_get(s, t.id, &r);
+    st_get(s, t.id, &r);
     assert_true(r.progress == 0.5);
     assert_true(r.cancel_requested);
     taas_task_rec_clear(&r);
@@ -664,12 +664,12 @@ static void test_durable_reopen(void **state)
 {
     pt_fix *f = *state;
     char id[TAAS_ID_LEN + 1];
-    pt_task t = {.name = "keep", .input = "{\"n\":1}", .created_ms = 77};
-    assert_int_equal(pt_insert(f->s, &t, id), TAAS_STORE_OK);
+    st_task t = {.name = "keep", .input = "{\"n\":1}", .created_ms = 77};
+    assert_int_equal(st_insert(f->s, &t, id), TAAS_STORE_OK);
     f->s->close(f->s);
     f->s = pt_open(f->url); /* migrations find the schema current */
     taas_task_rec r;
-    pt_get(f->s, id, &r);
+    st_get(f->s, id, &r);
     assert_string_equal(r.input, "{\"n\":1}");
     assert_int_equal(r.created_ms, 77);
     taas_task_rec_clear(&r);
@@ -707,7 +707,7 @@ static void test_writer(void **state)
     taas_store_op *ops = calloc(N, sizeof(*ops));
     struct wctx c = {.mu = PTHREAD_MUTEX_INITIALIZER};
     for (int i = 0; i < N; i++) {
-        pt_id(recs[i].id);
+        st_id(recs[i].id);
         recs[i].name = "w";
         recs[i].input = "{}";
         recs[i].created_ms = i;

@@ -22,7 +22,7 @@ static void test_restart(void **state)
     char before[TAAS_ID_LEN + 1], after[TAAS_ID_LEN + 1];
     pt_insert_simple(s, 0, 0, before);
     taas_task_rec r;
-    pt_get(s, before, &r); /* a pooled reader exists now */
+    st_get(s, before, &r); /* a pooled reader exists now */
     taas_task_rec_clear(&r);
     assert_int_equal(taas_pg_wait_notify(s, 10), 1); /* the listener exists now */
 
@@ -31,7 +31,7 @@ static void test_restart(void **state)
     /* Writes: the whole batch fails with EBUSY and a clear message. */
     taas_task_rec t;
     memset(&t, 0, sizeof(t));
-    pt_id(t.id);
+    st_id(t.id);
     t.name = "t";
     t.input = "{}";
     taas_store_op op = {.kind = TAAS_OP_INSERT};
@@ -61,9 +61,9 @@ static void test_restart(void **state)
     /* Same store, no reopen: everything works again. */
     assert_int_equal(s->apply(s, ops, 1), 0);
     assert_int_equal(op.result, TAAS_STORE_OK);
-    pt_get(s, t.id, &r);
+    st_get(s, t.id, &r);
     taas_task_rec_clear(&r);
-    pt_get(s, before, &r);
+    st_get(s, before, &r);
     assert_int_equal(r.state, TAAS_TASK_PENDING);
     taas_task_rec_clear(&r);
     assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
@@ -74,8 +74,8 @@ static void test_restart(void **state)
     assert_int_equal(taas_pg_wait_notify(s, 1000), 1); /* listening again */
     pt_insert_simple(s, 0, 0, after);
     taas_task_rec out[3];
-    assert_int_equal(pt_claim(s, "w", 3, 10, 100, out), 3);
-    pt_clear_all(out, 3);
+    assert_int_equal(st_claim(s, "w", 3, 10, 100, out), 3);
+    st_clear_all(out, 3);
     taas_pg_stats st;
     taas_pg_get_stats(s, &st);
     assert_true(st.reconnects >= 2);
@@ -90,14 +90,14 @@ static void test_restart_unnoticed(void **state)
     char a[TAAS_ID_LEN + 1], b[TAAS_ID_LEN + 1];
     pt_insert_simple(s, 0, 0, a);
     taas_task_rec r;
-    pt_get(s, a, &r);
+    st_get(s, a, &r);
     taas_task_rec_clear(&r);
     assert_int_equal(pt_cluster("down"), 0);
     assert_int_equal(pt_cluster("up"), 0);
     pt_insert_simple(s, 0, 0, b);
-    pt_get(s, a, &r);
+    st_get(s, a, &r);
     taas_task_rec_clear(&r);
-    pt_get(s, b, &r);
+    st_get(s, b, &r);
     taas_task_rec_clear(&r);
 }
 

@@ -1,5 +1,6 @@
 /*
- * tests/store/store_test.c - fixtures shared by the store tests.
+ * tests/store/store_test.c - fixtures shared by the store tests, on every
+ * backend: they speak only store.h (tests/postgres adds the server set-up).
  */
 #include "store_test.h"
 
@@ -87,10 +88,10 @@ int st_insert(taas_store *s, const st_task *t, char id_out[TAAS_ID_LEN + 1])
     taas_task_rec rec;
     memset(&rec, 0, sizeof(rec));
     st_id(rec.id);
-    rec.name = (char *)(t->name ? t->name : "demo");
-    rec.input = (char *)(t->input ? t->input : "{\"x\":1}");
+    rec.name = (char *)(t->name ? t->name : "t");
+    rec.input = (char *)(t->input ? t->input : "{}");
     rec.priority = t->priority;
-    rec.max_attempts = t->max_attempts ? t->max_attempts : 1;
+    rec.max_attempts = t->max_attempts; /* 0: the store makes it 1 */
     rec.idempotent = t->idempotent;
     rec.idempotency_key = (char *)t->key;
     rec.input_hash = (char *)t->hash;

@@ -1,6 +1,9 @@
 /*
  * tests/store/test_store_list.c - ListTasks: filters, newest-first order,
- * summaries, and page tokens across pages while inserts go on.
+ * summaries, page tokens across pages while inserts go on, and refused
+ * arguments. Written against store.h only and built twice: store_list runs
+ * it on SQLite files, pg_list (ST_BACKEND_PG) on a PostgreSQL schema, so
+ * both backends give the same answers.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef ST_BACKEND_PG
+#include "pg_test.h"
+
+#define SUITE "pg_list"
+#define S(state) (((pt_fix *)*(state))->s)
+
+static int setup(void **state)
+{
+    return pt_setup(state);
+}
+
+static int teardown(void **state)
+{
+    return pt_teardown(state);
+}
+#else
+#define SUITE "store_list"
+#define S(state) (((fx *)*(state))->s)
 
 typedef struct fx {
     char *dir;
@@ -34,6 +56,14 @@ static int teardown(void **state)
     st_rmdir(f->dir);
     free(f);
     return 0;
+}
+#endif
+
+static void free_list(taas_task_rec *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        taas_task_rec_clear(&recs[i]);
+    free(recs);
 }
 
 static size_t list_all(taas_store *s, taas_task_state st, const char *name, char ids[][37],
@@ -85,7 +115,7 @@ static taas_task_state seen_state(const taas_task_rec *t)
 
 static void test_filters(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char a[6][37], b[4][37], got[32][37];
     for (int i = 0; i < 6; i++)
         assert_int_equal(st_insert(s, &(st_task){.name = "alpha", .priority = 6 - i}, a[i]), 0);
@@ -123,7 +153,7 @@ static void test_filters(void **state)
 
 static void test_pages_with_inserts(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     enum { N = 250, PAGE = 7 };
     static char ids[N][37];
     for (int i = 0; i < N; i++)
@@ -185,7 +215,7 @@ static void test_pages_with_inserts(void **state)
  */
 static void test_filter_combinations(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     enum { N = 24 };
     static const char *const principals[] = {"a", "b", ""};
     for (int i = 0; i < N; i++) {
@@ -255,7 +285,7 @@ static void test_filter_combinations(void **state)
 
 static void test_bad_queries(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char id[37];
     for (int i = 0; i < 3; i++)
         assert_int_equal(st_insert(s, &(st_task){0}, id), 0);
@@ -297,6 +327,138 @@ static void test_bad_queries(void **state)
     assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
 }
 
+/* Exactly full pages, then one short page; no token after the last. */
+static void test_pages_exact(void **state)
+{
+    taas_store *s = S(state);
+    enum { N = 25 };
+    char ids[N][TAAS_ID_LEN + 1];
+    for (int i = 0; i < N; i++) {
+        st_task t = {.name = i % 2 ? "odd" : "even", .input = "{\"big\":true}", .created_ms = i};
+        assert_int_equal(st_insert(s, &t, ids[i]), TAAS_STORE_OK);
+    }
+    taas_list_query q = {.limit = 10};
+    char tok[64] = "";
+    int seen = 0, pages = 0;
+    do {
+        taas_task_rec *recs;
+        size_t n;
+        q.page_token = tok;
+        char next[64];
+        assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+        pages++;
+        for (size_t i = 0; i < n; i++) {
+            /* newest first */
+            assert_string_equal(recs[i].id, ids[N - 1 - seen]);
+            assert_null(recs[i].input);
+            assert_null(recs[i].output);
+            assert_non_null(recs[i].name);
+            assert_string_equal(recs[i].attempts_json, "[]");
+            assert_int_equal(recs[i].state, TAAS_TASK_PENDING);
+            seen++;
+        }
+        assert_int_equal(n, pages < 3 ? 10 : 5);
+        free_list(recs, n);
+        snprintf(tok, sizeof(tok), "%s", next);
+    } while (tok[0]);
+    assert_int_equal(seen, N);
+    assert_int_equal(pages, 3);
+
+    /* Exactly one page: no token. */
+    q.limit = N;
+    q.page_token = NULL;
+    taas_task_rec *recs;
+    size_t n;
+    char next[64];
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, N);
+    assert_string_equal(next, "");
+    free_list(recs, n);
+}
+
+static void test_filters_with_claim_and_token(void **state)
+{
+    taas_store *s = S(state);
+    char a[TAAS_ID_LEN + 1], b[TAAS_ID_LEN + 1], c[TAAS_ID_LEN + 1];
+    st_task ta = {.name = "alpha", .created_ms = 1, .priority = 2};
+    st_task tb = {.name = "beta", .created_ms = 2, .priority = 1};
+    st_task tc = {.name = "alpha", .created_ms = 3};
+    assert_int_equal(st_insert(s, &ta, a), 0);
+    assert_int_equal(st_insert(s, &tb, b), 0);
+    assert_int_equal(st_insert(s, &tc, c), 0);
+    taas_task_rec out[1];
+    assert_int_equal(st_claim(s, "w", 1, 10, 100, out), 1); /* a: highest priority */
+    assert_string_equal(out[0].id, a);
+    st_clear_all(out, 1);
+
+    taas_task_rec *recs;
+    size_t n;
+    char next[64];
+    taas_list_query q = {.limit = 10, .name = "alpha"};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(recs[0].id, c);
+    assert_string_equal(recs[1].id, a);
+    free_list(recs, n);
+
+    q = (taas_list_query){.limit = 10, .state = TAAS_TASK_RUNNING};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(recs[0].id, a);
+    assert_string_equal(recs[0].lease_owner, "w");
+    free_list(recs, n);
+
+    q = (taas_list_query){.limit = 10, .state = TAAS_TASK_PENDING, .name = "alpha"};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(recs[0].id, c);
+    free_list(recs, n);
+
+    q = (taas_list_query){.limit = 10, .state = TAAS_TASK_SUCCEEDED};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 0);
+    assert_null(recs);
+    assert_string_equal(next, "");
+
+    /* Filters and a token together. */
+    q = (taas_list_query){.limit = 1, .name = "alpha"};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 1);
+    free_list(recs, n);
+    assert_string_not_equal(next, "");
+    char tok[64];
+    snprintf(tok, sizeof(tok), "%s", next);
+    q.page_token = tok;
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(recs[0].id, a);
+    assert_string_equal(next, "");
+    free_list(recs, n);
+    (void)b;
+}
+
+static void test_bad_queries_tokens(void **state)
+{
+    taas_store *s = S(state);
+    taas_task_rec *recs;
+    size_t n;
+    char next[64];
+    taas_list_query q = {.limit = 0};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
+    q.limit = 1001;
+    assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
+    q.limit = 10;
+    q.state = (taas_task_state)9;
+    assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
+    q.state = TAAS_TASK_UNSPECIFIED;
+    q.page_token = "not-a-token";
+    assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
+    assert_non_null(strstr(s->last_error(s), "page token"));
+    q.page_token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"; /* decodes to NULs */
+    assert_int_equal(s->list(s, &q, &recs, &n, next), TAAS_STORE_EINVAL);
+    assert_int_equal(s->list(s, NULL, &recs, &n, next), TAAS_STORE_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +466,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pages_with_inserts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_combinations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filters_with_claim_and_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_queries_tokens, setup, teardown),
     };
-    return cmocka_run_group_tests_name("store_list", tests, NULL, NULL);
+    return cmocka_run_group_tests_name(SUITE, tests, NULL, NULL);
 }

@@ -309,7 +309,7 @@ function chart(series) {
   const W = 400, H = 160, L = 40, B = 20;
   const now = Date.now(), t0 = now - 3600 * 1000;
   const pts = series.flatMap(([, , p]) => p.filter(([, y]) => y !== null && y !== undefined));
-  const ymax = Math.max(1e-9, ...pts.map(([, y]) => y)) * 1.1;
+  const ymax = Math.max(1, ...pts.map(([, y]) => y)) * 1.1;
   const x = t => L + (W - L - 5) * (t - t0) / (now - t0);
   const y = v => H - B - (H - B - 5) * v / ymax;
   const g = svg('svg', {class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img'});
