@@ -389,12 +389,23 @@ static void test_filters_with_claim_and_token(void **state)
     taas_task_rec out[1];
     assert_int_equal(st_claim(s, "w", 1, 10, 100, out), 1); /* a: highest priority */
     assert_string_equal(out[0].id, a);
-    st_clear_all(out, 1);
 
     taas_task_rec *recs;
     size_t n;
     char next[64];
-    taas_list_query q = {.limit = 10, .name = "alpha"};
+    /* Claimed, not started: PENDING to the filters until its start mark. */
+    taas_list_query q = {.limit = 10, .state = TAAS_TASK_RUNNING};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 0);
+    free_list(recs, n);
+    q = (taas_list_query){.limit = 10, .state = TAAS_TASK_PENDING, .name = "alpha"};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 2);
+    free_list(recs, n);
+    mark_started(s, &out[0], 11);
+    st_clear_all(out, 1);
+
+    q = (taas_list_query){.limit = 10, .name = "alpha"};
     assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
     assert_int_equal(n, 2);
     assert_string_equal(recs[0].id, c);
