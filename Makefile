@@ -45,8 +45,11 @@ build: configure
 run: build
 	TAAS_HTTP=$${TAAS_HTTP:-127.0.0.1:8080} ./$(BUILD_DIR)/taas-server
 
+# Every test the tree declares (tests/TESTS) must be registered: a missing
+# dependency fails here instead of dropping tests without a word.
 test: deps-test
 	$(MAKE) build
+	@sh scripts/check-tests.sh $(BUILD_DIR)
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 test-asan:

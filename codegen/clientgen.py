@@ -224,10 +224,12 @@ def python_module(docs):
     for d in docs:
         v = d.value
         name = v["name"]
-        em = PyEmitter(Resolver(v))
+        # "$ref": "#/..." points into the inputs (or outputs) schema itself.
+        em = PyEmitter(Resolver(v["outputs"]))
         base = camel(name)
-        in_t = em.type_of(v["inputs"], base + "Input")
         out_t = em.type_of(v["outputs"], base + "Output")
+        em.resolve = Resolver(v["inputs"])
+        in_t = em.type_of(v["inputs"], base + "Input")
         for cname, fields, doc in em.classes:
             if doc[0] == cname:  # no description in the spec
                 doc[0] = {in_t: "The inputs of %s." % name,
@@ -391,10 +393,12 @@ def typescript(docs):
     for d in docs:
         v = d.value
         name = v["name"]
-        em = TsEmitter(Resolver(v))
+        em = TsEmitter(Resolver(v["inputs"]))
         base = camel(name)
         in_t = em.type_of(v["inputs"], base + "Input")
+        em.resolve = Resolver(v["outputs"])
         out_t = em.type_of(v["outputs"], base + "Output")
+        em.resolve = Resolver(v["inputs"])
         for lines in em.decls:
             d_ts += lines + [""]
         ins = em.resolve(v["inputs"])

@@ -30,6 +30,7 @@
  * on e->idle_cv under it. No lock is held across a store call.
  */
 #include <errno.h>
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -655,6 +656,7 @@ static void submit_done(taas_store_op *op, void *arg)
 taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_submit_fn done,
                                void *arg, char *msg, size_t msglen)
 {
+    assert(e && req && done); /* programmer errors, not requests */
     if (!atomic_load(&e->accepting)) {
         taas_engine__msg(msg, msglen, "the server is shutting down; submit to another node or retry");
         return TAAS_ST_UNAVAILABLE;
@@ -942,6 +944,7 @@ static void cancel_done(taas_store_op *op, void *arg)
 taas_status taas_engine_cancel(taas_engine *e, const char *id, const char *principal,
                                taas_cancel_fn done, void *arg, char *msg, size_t msglen)
 {
+    assert(e && done);
     taas_status st = taas_engine__check_id(id, msg, msglen);
     if (st != TAAS_ST_OK)
         return st;

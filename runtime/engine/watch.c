@@ -13,6 +13,7 @@
  * there). It is the only lock taken here except e->mu inside
  * taas_engine__overlay_progress; e->mu is never held when watch_mu is taken.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +115,7 @@ taas_status taas_engine_watch(taas_engine *e, const char *id, const char *princi
                               taas_watch_fn fn, void *arg, taas_watch **out, char *msg,
                               size_t msglen)
 {
+    assert(e && fn && out);
     *out = NULL;
     taas_status st = taas_engine__check_id(id, msg, msglen);
     if (st != TAAS_ST_OK)

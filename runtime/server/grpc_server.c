@@ -110,6 +110,7 @@ struct taas_call {
      * trailer's slices point into it until the call is freed. */
     uint8_t *fin_details;
     size_t fin_details_len;
+    taas_status fin_details_status; /* sent only with this status */
     grpc_metadata fin_trailer;
     atomic_bool cancelled;
     taas_status final_status;
@@ -467,7 +468,7 @@ static void start_final_locked(taas_call *c, grpc_byte_buffer *bb)
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)c->fin_status;
     ops[n].data.send_status_from_server.status_details = c->fin_msg ? &details : NULL;
-    if (c->fin_details) {
+    if (c->fin_details && c->fin_status == c->fin_details_status) {
         /* A -bin key: gRPC base64-encodes the value on the wire. */
         c->fin_trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
         c->fin_trailer.value = grpc_slice_from_static_buffer(c->fin_details, c->fin_details_len);
@@ -498,6 +499,7 @@ void taas_call_reply_details(taas_call *c, taas_status st, const char *message, 
     if (first) {
         c->fin_details = details;
         c->fin_details_len = len;
+        c->fin_details_status = st;
     }
     pthread_mutex_unlock(&c->mu);
     if (!first)

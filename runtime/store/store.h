@@ -1,12 +1,14 @@
 /*
  * runtime/store/store.h - the storage interface: a versioned vtable with one
- * implementation per backend (sqlite.c; postgres.c later), chosen by
- * DATABASE_URL, plus the group-commit writer that every write goes through.
+ * implementation per backend (sqlite.c and postgres.c, each with its
+ * migrate/write/read files), chosen by DATABASE_URL, plus the group-commit
+ * writer that every write goes through.
  *
  * Model. One row per task. Writes are expressed as operations
  * (taas_store_op) that the writer thread collects from many callers and hands
  * to the backend's apply() in batches: one transaction per batch, committed
- * durably (SQLite: WAL + synchronous=FULL), and only then is each operation's
+ * durably (SQLite: WAL + synchronous=FULL; PostgreSQL: synchronous_commit
+ * on), and only then is each operation's
  * callback run. So a submit is acknowledged only after the commit that holds
  * it, and many submits and completions share one fsync.
  *

@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 __all__ = ["Tasks"]
 
 
+class CountdownOutput(TypedDict):
+    """The output of countdown.
+
+    counted: Seconds counted down (a cancelled countdown has no result)
+    steps: Progress steps taken
+    """
+    counted: int
+    steps: int
+
+
 class _CountdownInputRequired(TypedDict):
     seconds: int
 
@@ -35,14 +45,22 @@ class CountdownInput(_CountdownInputRequired, total=False):
     step_ms: int
 
 
-class CountdownOutput(TypedDict):
-    """The output of countdown.
+class CreateConfigOutput(TypedDict):
+    """An application configuration (the app_config schema)
 
-    counted: Seconds counted down (a cancelled countdown has no result)
-    steps: Progress steps taken
+    app_name: -
+    environment: -
+    debug: -
+    port: -
+    log_level: -
+    features: -
     """
-    counted: int
-    steps: int
+    app_name: str
+    environment: Literal['development', 'staging', 'production']
+    debug: bool
+    port: int
+    log_level: Literal['debug', 'info', 'warning', 'error', 'critical']
+    features: List[str]
 
 
 class _CreateConfigInputRequired(TypedDict):
@@ -66,54 +84,12 @@ class CreateConfigInput(_CreateConfigInputRequired, total=False):
     features: List[str]
 
 
-class CreateConfigOutput(TypedDict):
-    """An application configuration (the app_config schema)
-
-    app_name: -
-    environment: -
-    debug: -
-    port: -
-    log_level: -
-    features: -
-    """
-    app_name: str
-    environment: Literal['development', 'staging', 'production']
-    debug: bool
-    port: int
-    log_level: Literal['debug', 'info', 'warning', 'error', 'critical']
-    features: List[str]
-
-
 class LatencyProbeOutput(TypedDict):
     """The output of latency_probe.
 
     started_us: CLOCK_REALTIME at the body's entry, microseconds since the epoch
     """
     started_us: int
-
-
-class _LlmAgentInputRequired(TypedDict):
-    prompt: str
-
-
-class LlmAgentInput(_LlmAgentInputRequired, total=False):
-    """The inputs of llm_agent.
-
-    prompt: What to ask the model
-    system (optional): A system prompt
-    tools (optional): Task types the model may call, by name; "*" allows every task type except
-        llm_agent itself. Empty: no tools.
-    provider (optional): The LLM API to use; the server's TAAS_LLM_PROVIDER when absent
-    model (optional): The model; the server's configured model when absent
-    max_steps (optional): Most model calls before the agent stops
-    max_tokens (optional): Most input plus output tokens over all model calls; 0 = no limit
-    """
-    system: str
-    tools: List[str]
-    provider: Literal['openai', 'anthropic', 'ollama']
-    model: str
-    max_steps: int
-    max_tokens: int
 
 
 class _LlmAgentOutputStepsItemRequired(TypedDict):
@@ -172,14 +148,28 @@ class LlmAgentOutput(TypedDict):
     usage: LlmAgentOutputUsage
 
 
-class LoadConfigInput(TypedDict, total=False):
-    """The inputs of load_config.
+class _LlmAgentInputRequired(TypedDict):
+    prompt: str
 
-    path (optional): File to read, relative to the configuration root
-    config (optional): An inline configuration (any JSON object)
+
+class LlmAgentInput(_LlmAgentInputRequired, total=False):
+    """The inputs of llm_agent.
+
+    prompt: What to ask the model
+    system (optional): A system prompt
+    tools (optional): Task types the model may call, by name; "*" allows every task type except
+        llm_agent itself. Empty: no tools.
+    provider (optional): The LLM API to use; the server's TAAS_LLM_PROVIDER when absent
+    model (optional): The model; the server's configured model when absent
+    max_steps (optional): Most model calls before the agent stops
+    max_tokens (optional): Most input plus output tokens over all model calls; 0 = no limit
     """
-    path: str
-    config: Dict[str, Any]
+    system: str
+    tools: List[str]
+    provider: Literal['openai', 'anthropic', 'ollama']
+    model: str
+    max_steps: int
+    max_tokens: int
 
 
 class LoadConfigOutput(TypedDict):
@@ -192,6 +182,24 @@ class LoadConfigOutput(TypedDict):
     config: Dict[str, Any]
     source: str
     keys: List[str]
+
+
+class LoadConfigInput(TypedDict, total=False):
+    """The inputs of load_config.
+
+    path (optional): File to read, relative to the configuration root
+    config (optional): An inline configuration (any JSON object)
+    """
+    path: str
+    config: Dict[str, Any]
+
+
+class MyCustomTaskOutput(TypedDict):
+    """The output of my_custom_task.
+
+    result: "Processed <param1> with <param2>", the number as JSON shows it
+    """
+    result: str
 
 
 class _MyCustomTaskInputRequired(TypedDict):
@@ -207,20 +215,24 @@ class MyCustomTaskInput(_MyCustomTaskInputRequired, total=False):
     param2: float
 
 
-class MyCustomTaskOutput(TypedDict):
-    """The output of my_custom_task.
-
-    result: "Processed <param1> with <param2>", the number as JSON shows it
-    """
-    result: str
-
-
 class NoopOutput(TypedDict):
     """The output of noop.
 
     ok: -
     """
     ok: bool
+
+
+class SaveConfigOutput(TypedDict):
+    """The output of save_config.
+
+    path: The path written, relative to the output root
+    bytes: Size of the file in bytes
+    sha256: SHA-256 of the file's contents, lowercase hex
+    """
+    path: str
+    bytes: int
+    sha256: str
 
 
 class _SaveConfigInputRequired(TypedDict):
@@ -236,26 +248,6 @@ class SaveConfigInput(_SaveConfigInputRequired, total=False):
     create_dirs (optional): Create missing directories on the way (like mkdir -p)
     """
     create_dirs: bool
-
-
-class SaveConfigOutput(TypedDict):
-    """The output of save_config.
-
-    path: The path written, relative to the output root
-    bytes: Size of the file in bytes
-    sha256: SHA-256 of the file's contents, lowercase hex
-    """
-    path: str
-    bytes: int
-    sha256: str
-
-
-class ValidateConfigInput(TypedDict):
-    """The inputs of validate_config.
-
-    config: The configuration to check (any JSON object)
-    """
-    config: Dict[str, Any]
 
 
 class ValidateConfigOutputErrorsItem(TypedDict):
@@ -276,6 +268,14 @@ class ValidateConfigOutput(TypedDict):
     """
     valid: bool
     errors: List[ValidateConfigOutputErrorsItem]
+
+
+class ValidateConfigInput(TypedDict):
+    """The inputs of validate_config.
+
+    config: The configuration to check (any JSON object)
+    """
+    config: Dict[str, Any]
 
 
 class Tasks:
