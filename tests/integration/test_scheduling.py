@@ -120,9 +120,14 @@ class Scheduling(unittest.TestCase):
                 self.fail("task %s finished while the worker was busy" % tid)
             self.assertEqual(t.state, S.TASK_STATE_PENDING, t)
             self.assertEqual(t.started_at_ms, 0, t)
-        running = n.tasks.ListTasks(S.ListTasksRequest(state=S.TASK_STATE_RUNNING,
-                                                       page_size=1000), timeout=T).tasks
-        self.assertEqual([t.id for t in running], [blocker])
+        # The start reaches the store with the next group commit after the
+        # body has run START_MARK_MS; allow a loaded machine a moment.
+        def running_ids():
+            return [t.id for t in n.tasks.ListTasks(S.ListTasksRequest(
+                state=S.TASK_STATE_RUNNING, page_size=1000), timeout=T).tasks]
+        taas_harness.wait_until(lambda: running_ids() == [blocker], 3,
+                                what="ListTasks(RUNNING) == [blocker]")
+        self.assertEqual(running_ids(), [blocker])
         pending = n.tasks.ListTasks(S.ListTasksRequest(state=S.TASK_STATE_PENDING,
                                                        page_size=1000), timeout=T).tasks
         self.assertEqual(sorted(t.id for t in pending), sorted(t for t, _ in backlog))
