@@ -528,6 +528,14 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
     return 0;
 }
 
+taas_status taas_engine_count_live(taas_engine *e, int64_t counts[6])
+{
+    if (!e->store->count_live)
+        return TAAS_ST_UNIMPLEMENTED;
+    return e->store->count_live(e->store, counts) == TAAS_STORE_OK ? TAAS_ST_OK
+                                                                   : TAAS_ST_UNAVAILABLE;
+}
+
 bool taas_engine_serving(const taas_engine *e)
 {
     return e && atomic_load(&((taas_engine *)e)->accepting);

@@ -152,6 +152,10 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
 taas_status taas_engine_get(taas_engine *e, const char *id, const char *principal,
                             taas_task_rec *out, char *msg, size_t msglen);
 
+/* Tasks PENDING and RUNNING in the store, all servers' (thread-safe):
+ * counts[state]. UNIMPLEMENTED when the store cannot count. */
+taas_status taas_engine_count_live(taas_engine *e, int64_t counts[6]);
+
 /* ListTasks (thread-safe). See taas_store.list for ownership of *out. */
 taas_status taas_engine_list(taas_engine *e, const taas_list_query *q, taas_task_rec **out,
                              size_t *n, char next_token[64], char *msg, size_t msglen);

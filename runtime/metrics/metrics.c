@@ -314,8 +314,8 @@ char *taas_metrics_render(const char *version, size_t *len)
     int64_t counts[6];
     if (read_states(counts) == 0) {
         family(&b, "taas_tasks", "gauge",
-               "Tasks in the store by state (pending is the queue depth).");
-        for (int s = 1; s <= 5; s++)
+               "Tasks in the store (all servers) waiting (pending: the queue depth) or running.");
+        for (int s = 1; s <= 2; s++)
             bprintf(&b, "taas_tasks{state=\"%s\"} %lld\n", state_names[s], (long long)counts[s]);
     }
     family(&b, "taas_tasks_running", "gauge", "Task bodies running on this server now.");

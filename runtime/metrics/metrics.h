@@ -57,8 +57,8 @@ void taas_metrics_lease_recovered(int64_t n);
 void taas_metrics_commit(size_t batch, int64_t commit_us);
 
 /*
- * Tasks by state. The count of tasks in each state comes from whoever knows
- * it (the engine): `fn` fills counts[state] for states 1..5 and returns 0,
+ * Tasks by state. The count of tasks in each live state comes from whoever
+ * knows it (the store): `fn` fills counts[state] for states 1..2 and returns 0,
  * or -1 when it cannot tell (the family is then left out). Called by the
  * renderer and the sampler, never on a hot path.
  */

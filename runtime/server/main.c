@@ -437,6 +437,11 @@ static int hash_token_main(void)
     return 0;
 }
 
+static int metrics_live(void *arg, int64_t counts[6])
+{
+    return taas_services_count_live(arg, counts);
+}
+
 static int http_ready(void *arg, char *msg, size_t cap)
 {
     return taas_services_ready(arg, msg, cap);
@@ -676,6 +681,7 @@ int main(int argc, char **argv)
     }
     size_t n_methods;
     const taas_method *methods = taas_services_methods(svc, &n_methods);
+    taas_metrics_set_states(metrics_live, svc);
     taas_server_opts so = {
         .listen = c.listen,
         .max_message_bytes = (size_t)c.max_message_bytes,
@@ -711,6 +717,7 @@ int main(int argc, char **argv)
         taas_log(TAAS_LOG_ERROR, "server.listen_error", "listen=%s error=\"%s\"", c.listen, err);
         taas_services_drain(svc);
         taas_engine_stop(engine, 0);
+        taas_metrics_set_states(NULL, NULL);
         taas_services_free(svc);
         taas_chain_free(chain);
         taas_server_global_shutdown();
@@ -786,6 +793,7 @@ int main(int argc, char **argv)
     if (taas_server_shutdown(srv, SERVER_STOP_TIMEOUT_MS) != 0) {
         rc = 1; /* calls still held: leave the server and what it uses allocated */
     } else {
+        taas_metrics_set_states(NULL, NULL);
         taas_services_free(svc);
         taas_chain_free(chain);
         taas_server_global_shutdown();

@@ -92,6 +92,16 @@ void taas_services_drain(taas_services *s)
     pthread_rwlock_unlock(&s->gate);
 }
 
+int taas_services_count_live(taas_services *s, int64_t counts[6])
+{
+    taas_engine *e = svc_enter(s);
+    if (!e)
+        return -1;
+    taas_status st = taas_engine_count_live(e, counts);
+    svc_leave(s);
+    return st == TAAS_ST_OK ? 0 : -1;
+}
+
 int taas_services_ready(taas_services *s, char *msg, size_t cap)
 {
     if (!atomic_load(&s->serving)) {

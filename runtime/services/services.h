@@ -42,6 +42,9 @@ void taas_services_drain(taas_services *s);
  * Safe during shutdown (it goes through the same gate as the handlers).
  */
 int taas_services_ready(taas_services *s, char *msg, size_t cap);
+/* Tasks PENDING and RUNNING (taas_engine_count_live) through the gate: 0,
+ * or -1 when draining or the store cannot say (for /metrics). */
+int taas_services_count_live(taas_services *s, int64_t counts[6]);
 void taas_services_free(taas_services *s);
 
 #ifdef __cplusplus

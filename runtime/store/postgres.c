@@ -501,6 +501,7 @@ taas_store *taas_pg_open_ex(const char *url, const taas_store_opts *opts,
     s->parent.backend = "postgresql";
     s->parent.apply = taas_pg__apply;
     s->parent.get = taas_pg__get;
+    s->parent.count_live = taas_pg__count_live;
     s->parent.list = taas_pg__list;
     s->parent.sched_get = taas_pg__sched_get;
     s->parent.sched_list = taas_pg__sched_list;

@@ -115,6 +115,7 @@ int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out);
 /* Run fn on a pooled read connection (once more on a fresh one if that
  * connection was dead); fn's result. */
 int taas_pg__with_reader(pg_store *s, int (*fn)(pg_store *s, reader *r, void *arg), void *arg);
+int taas_pg__count_live(taas_store *base, int64_t counts[6]);
 int taas_pg__list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                   char next_token[64]);
 

@@ -143,6 +143,34 @@ static int do_get(pg_store *s, reader *r, void *arg)
     return err;
 }
 
+static int do_count_live(pg_store *s, reader *r, void *arg)
+{
+    int64_t *counts = arg;
+    /* A claimed task whose body has not started counts as PENDING. */
+    PGresult *res = PQexec(r->conn, "SELECT CASE WHEN state = 2 AND started_ms = 0 THEN 1"
+                                    " ELSE state END AS s, COUNT(*) FROM tasks"
+                                    " WHERE state IN (1, 2) GROUP BY 1");
+    int err = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        taas_pg__set_error(s, "count", r->conn, res);
+        err = taas_pg__map_error(r->conn, res);
+    } else {
+        for (int i = 0; i < PQntuples(res); i++) {
+            int state = atoi(PQgetvalue(res, i, 0));
+            if (state >= 0 && state < 6)
+                counts[state] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        }
+    }
+    PQclear(res);
+    return err;
+}
+
+int taas_pg__count_live(taas_store *base, int64_t counts[6])
+{
+    memset(counts, 0, 6 * sizeof counts[0]);
+    return taas_pg__with_reader((pg_store *)base, do_count_live, counts);
+}
+
 int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out)
 {
     pg_store *s = (pg_store *)base;

@@ -192,6 +192,7 @@ taas_store *taas_store__sqlite_open(const char *url, const char *path,
     s->parent.backend = "sqlite";
     s->parent.apply = taas_sq__apply;
     s->parent.get = taas_sq__get;
+    s->parent.count_live = taas_sq__count_live;
     s->parent.list = taas_sq__list;
     s->parent.sched_get = taas_sq__sched_get;
     s->parent.sched_list = taas_sq__sched_list;

@@ -145,6 +145,7 @@ int taas_sq__exec_pragma(sqlite3 *db, const char *sql);
 int taas_sq__reader_prepare(reader *r);
 void taas_sq__reader_free_stmts(reader *r);
 int taas_sq__get(taas_store *base, const char *id, taas_task_rec *out);
+int taas_sq__count_live(taas_store *base, int64_t counts[6]);
 int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                   char next_token[64]);
 /* A read connection from the pool (waits for one); NULL with *err set. */

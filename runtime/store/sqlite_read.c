@@ -128,6 +128,35 @@ int taas_sq__get(taas_store *base, const char *id, taas_task_rec *out)
     return err;
 }
 
+int taas_sq__count_live(taas_store *base, int64_t counts[6])
+{
+    sq_store *s = (sq_store *)base;
+    int err = 0;
+    memset(counts, 0, 6 * sizeof counts[0]);
+    reader *r = taas_sq__reader_acquire(s, &err);
+    if (!r)
+        return err;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(r->db,
+                                /* claimed, body not started: PENDING */
+                                "SELECT CASE WHEN state = 2 AND started_ms = 0 THEN 1 ELSE state"
+                                " END AS s, COUNT(*) FROM tasks WHERE state IN (1, 2) GROUP BY 1",
+                                -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int state = sqlite3_column_int(st, 0);
+        if (state >= 0 && state < 6)
+            counts[state] = sqlite3_column_int64(st, 1);
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE) {
+        taas_sq__set_tl_error("count", r->db);
+        err = taas_sq__map_rc(rc);
+    }
+    sqlite3_finalize(st);
+    taas_sq__reader_release(s, r);
+    return err;
+}
+
 /* LQ_LIVE: the state asked for is PENDING or RUNNING; LQ_PEND: PENDING. */
 enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PEND = 32 };
 

@@ -338,6 +338,11 @@ struct taas_store {
      * last page. Records carry no input/output text (NULL) - summaries. */
     int (*list)(taas_store *s, const taas_list_query *q, taas_task_rec **out, size_t *n,
                 char next_token[64]);
+    /* Optional (NULL: not supported). counts[state] of the live states,
+     * PENDING and RUNNING (the others are left 0): the queue depth for
+     * /metrics. Walks the (state, id) index; meant for a sampler every few
+     * seconds, not for a hot path. Thread-safe like get(). */
+    int (*count_live)(taas_store *s, int64_t counts[6]);
     /* Human description for the start-up log, e.g. "sqlite:///taas.db (WAL, synchronous=FULL)". */
     const char *(*describe)(taas_store *s);
     /* Last error text of this thread's connection, for logs and messages. */

@@ -230,7 +230,13 @@ try {
 } finally {
   await browser.close();
   srv.proc.kill('SIGTERM');
-  await new Promise(r => srv.proc.once('exit', r));
+  const code = await new Promise(r => srv.proc.once('exit', c => r(c)));
+  if (code !== 0) {
+    // A clean stop is part of the test (under ASan: no leak, no error).
+    console.log(`FAIL taas-server exited with ${code}:\n` +
+                fs.readFileSync(path.join(srv.dir, 'server.log'), 'utf8').slice(-4000));
+    failed = true;
+  }
   fs.rmSync(srv.dir, {recursive: true, force: true});
 }
 console.log(`${results.length} steps passed; screenshots in ${SHOTS}`);

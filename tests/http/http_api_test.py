@@ -380,6 +380,10 @@ class HttpApi(unittest.TestCase):
             m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
             return float(m.group(1)) if m else 0.0
 
+        # Queue depth: a task that waits (run_after_ms in the future) is pending.
+        waiting = self.c.submit("noop", {}, run_after_ms=int(time.time() * 1000) + 3600 * 1000)
+        self.assertGreaterEqual(value(scrape(), "taas_tasks", '{state="pending"}'), 1)
+        self.c.req("POST", "/v1/tasks/%s/cancel" % waiting, {})
         before = scrape()
         tid = self.c.submit("my_custom_task", {"param1": "m", "param2": 1})
         self.c.wait_state(tid, ["SUCCEEDED"])
@@ -434,9 +438,10 @@ class HttpAuth(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
+        rc = cls.srv.stop()
         cls.srv.cleanup()
         shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert rc == 0, rc  # a clean stop (under ASan: no leak, no error)
 
     def test_wrong_or_missing_token_gets_nothing(self):
         for c in [Client(self.p), Client(self.p, "wrong-token")]:
