@@ -35,6 +35,9 @@ typedef struct taas_http_opts {
     const char *tls_key_pem;
     size_t max_body_bytes;       /* larger bodies get 413 RESOURCE_EXHAUSTED; 0 = 4 MiB */
     unsigned max_connections;    /* 0 = 4096 */
+    /* No tokens: only requests whose Host is an IP address or "localhost"
+     * are served (a DNS-rebinding page names its own domain). */
+    bool auth_off;
     int keepalive_ms;            /* SSE comment line interval; 0 = 15000 */
     const char *version;         /* for /metrics build info */
     /* The methods of the services (borrowed), to find the ones the API mirrors. */

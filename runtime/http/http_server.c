@@ -826,6 +826,32 @@ static void peer_of(struct MHD_Connection *conn, char *out, size_t cap)
     }
 }
 
+/*
+ * Host check when authentication is off: a page of another site that
+ * re-points its own domain name to this address (DNS rebinding) sends its
+ * domain as Host; an IP literal or "localhost" cannot be such a name.
+ */
+static bool host_ok(struct MHD_Connection *conn)
+{
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    if (!host)
+        return true; /* HTTP/1.0 without Host: not a browser */
+    char h[300];
+    snprintf(h, sizeof h, "%s", host);
+    char *end = h[0] == '[' ? strchr(h, ']') : strrchr(h, ':');
+    if (h[0] == '[') {
+        if (!end)
+            return false;
+        *end = 0;
+        memmove(h, h + 1, strlen(h + 1) + 1);
+    } else if (end) {
+        *end = 0;
+    }
+    unsigned char buf[16];
+    return strcasecmp(h, "localhost") == 0 || inet_pton(AF_INET, h, buf) == 1 ||
+           inet_pton(AF_INET6, h, buf) == 1;
+}
+
 /* "/v1/tasks/<id>/events" -> kind and the id into `arg`. */
 static enum route_kind match(const char *url, const char *verb, char *arg, size_t cap,
                              const char **allow)
@@ -1103,6 +1129,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     char arg[200];
     const char *allow = "GET";
+    if (h->o.auth_off && !host_ok(conn)) {
+        c->dispatched = true;
+        return send_error(conn, TAAS_ST_PERMISSION_DENIED,
+                          "without tokens this server answers only requests to an IP address or "
+                          "localhost (Host header)", NULL, 0);
+    }
     enum route_kind k = match(url, verb, arg, sizeof arg, &allow);
     if (k == R_NONE) {
         c->dispatched = true;

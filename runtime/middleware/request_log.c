@@ -4,6 +4,8 @@
  *
  *   INFO  rpc method=/taas.v1.TaskService/GetTask peer=ipv4:127.0.0.1:4242 status=NOT_FOUND duration_us=85
  *
+ * (with " transport=http" before duration_us for a call of the HTTP port)
+ *
  * Only the method, the peer, the authenticated principal (a name from the
  * tokens file), the status and timing are logged: never
  * metadata values (authorization tokens) nor message contents.
@@ -76,6 +78,11 @@ static void log_done(taas_middleware *self, taas_call *call, taas_status st, int
     }
     add(&m, " status=");
     add(&m, taas_status_name(st));
+    /* Calls of the HTTP port carry the gRPC method they mirror: say so. */
+    if (taas_call_ops_of(call)) {
+        add(&m, " transport=");
+        add(&m, taas_call_transport(call));
+    }
     add(&m, " duration_us=");
     add_int(&m, (long long)duration_us);
     /* Batched: one write(2) per call was most of the rest. */

@@ -731,6 +731,7 @@ int main(int argc, char **argv)
             .tls_cert_pem = tls_cert,
             .tls_key_pem = tls_key,
             .max_body_bytes = (size_t)c.max_message_bytes,
+            .auth_off = n_tokens == 0,
             .version = TAAS_VERSION,
             .methods = methods,
             .n_methods = n_methods,

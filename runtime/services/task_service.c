@@ -221,7 +221,13 @@ static void submit_task(taas_call *call, void *arg)
             sc->task = tt ? tt->name : "";
             taas_call_ref(call);
             taas_trace("svc.submit", call, NULL);
+            /* On this gRPC thread the engine holds no lock when it queues the
+             * insert, and submit_done takes none held here: an idle writer
+             * may commit it on this thread, and the reply goes out without a
+             * hop to the writer thread and back. */
+            taas_writer_allow_inline(true);
             st = taas_engine_submit(e, &sr, submit_done, sc, msg, sizeof msg);
+            taas_writer_allow_inline(false);
         }
         svc_leave(s);
         if (!sc) {

@@ -57,6 +57,8 @@ enum {
     ST_RELEASE_CANCEL,
     ST_RELEASE,
     ST_PRUNE,
+    ST_INSERT_MANY,
+    ST_COMPLETE_MANY,
     ST_COUNT
 };
 
@@ -159,12 +161,72 @@ static const char *const write_sql[ST_COUNT] = {
         " AND finished_ms < $1::bigint AND state IN (3, 4, 5) LIMIT $2::integer"
         " FOR UPDATE SKIP LOCKED)"
         " DELETE FROM tasks t USING c WHERE t.id = c.id",
+    /*
+     * A batch's inserts in one statement, each column an array (one element
+     * per op, in op order): ST_INSERT's rows and answers, one row per op.
+     * An insert skipped for its key finds the row holding it among this
+     * statement's own inserts (d: a second submit of the key in the same
+     * batch) or in the table as this statement sees it (t); neither is an
+     * unresolved insert, as with ST_INSERT.
+     */
+    [ST_INSERT_MANY] =
+        "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[],"
+        " $5::integer[], $6::integer[], $7::boolean[], $8::text[], $9::text[], $10::bigint[],"
+        " $11::bigint[], $12::text[], $13::text[], $14::bigint[]) WITH ORDINALITY AS"
+        " v(c_id, c_name, c_input, c_priority, c_max_attempts, c_timeout_s, c_idempotent, c_key,"
+        " c_hash, c_created, c_run_after, c_principal, c_owner, c_lease_ms, ord)),"
+        " ins AS (INSERT INTO tasks (id, name, input, state, priority, attempt,"
+        " max_attempts, timeout_s, idempotent, idempotency_key, input_hash, created_ms,"
+        " updated_ms, run_after_ms, principal, lease_owner, lease_expires_ms, lease_token,"
+        " started_ms)"
+        " SELECT c_id, c_name, c_input, CASE WHEN c_owner IS NULL THEN 1 ELSE 2 END,"
+        " c_priority, CASE WHEN c_owner IS NULL THEN 0 ELSE 1 END, c_max_attempts, c_timeout_s,"
+        " c_idempotent, c_key, c_hash, c_created, c_created, c_run_after, c_principal, c_owner,"
+        " CASE WHEN c_owner IS NULL THEN 0 ELSE c_created + c_lease_ms END,"
+        " CASE WHEN c_owner IS NULL THEN 0 ELSE 1 END,"
+        " CASE WHEN c_owner IS NULL THEN 0 ELSE c_created END"
+        " FROM v ORDER BY ord"
+        " ON CONFLICT DO NOTHING RETURNING id, principal, name, idempotency_key, input_hash)"
+        " SELECT v.ord, CASE WHEN i.id IS NOT NULL THEN 1 ELSE 0 END,"
+        " COALESCE(i.id, d.id, t.id), COALESCE(d.input_hash, t.input_hash),"
+        " d.id IS NOT NULL OR t.id IS NOT NULL"
+        " FROM v LEFT JOIN ins i ON i.id = v.c_id"
+        " LEFT JOIN ins d ON i.id IS NULL AND v.c_key IS NOT NULL AND d.id <> v.c_id"
+        " AND d.principal = v.c_principal AND d.name = v.c_name AND d.idempotency_key = v.c_key"
+        " LEFT JOIN tasks t ON i.id IS NULL AND d.id IS NULL AND v.c_key IS NOT NULL"
+        " AND t.principal = v.c_principal AND t.name = v.c_name AND t.idempotency_key = v.c_key"
+        " ORDER BY v.ord",
+    /* A batch's completions (distinct ids) in one statement: ST_COMPLETE's
+     * change for each, and per op whether it changed the row and, when not,
+     * whether the task exists (stale token or unknown id). */
+    [ST_COMPLETE_MANY] =
+        "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::text[],"
+        " $5::text[], $6::bigint[], $7::bigint[], $8::bigint[]) WITH ORDINALITY AS"
+        " v(c_id, c_token, c_state, c_output, c_error, c_run_after, c_now, c_started, ord)),"
+        " u AS (UPDATE tasks SET state = v.c_state,"
+        " output = CASE WHEN v.c_state = 3 THEN v.c_output ELSE NULL END,"
+        " error = v.c_error,"
+        " attempts_json = CASE WHEN v.c_error IS NULL THEN attempts_json"
+        "  ELSE " APPEND_ATTEMPT("v.c_error", "v.c_now") " END,"
+        " run_after_ms = CASE WHEN v.c_state = 1 THEN v.c_run_after ELSE run_after_ms END,"
+        " finished_ms = CASE WHEN v.c_state = 1 THEN 0 ELSE v.c_now END,"
+        " progress = CASE WHEN v.c_state = 3 THEN 1.0"
+        "  WHEN v.c_state = 1 THEN 0.0 ELSE progress END,"
+        " progress_message = CASE WHEN v.c_state = 1 THEN NULL ELSE progress_message END,"
+        " started_ms = CASE WHEN v.c_started > 0 THEN v.c_started ELSE started_ms END,"
+        " lease_owner = NULL, lease_expires_ms = 0, updated_ms = v.c_now"
+        " FROM v WHERE tasks.id = v.c_id AND tasks.state = 2 AND tasks.lease_token = v.c_token"
+        " RETURNING tasks.id)"
+        " SELECT v.ord, u.id IS NOT NULL,"
+        " u.id IS NOT NULL OR EXISTS (SELECT 1 FROM tasks x WHERE x.id = v.c_id)"
+        " FROM v LEFT JOIN u ON u.id = v.c_id ORDER BY v.ord",
 };
 
 static const char *const stmt_names[ST_COUNT] = {
     "taas_insert",         "taas_idem_lookup", "taas_claim",         "taas_complete",
     "taas_progress",       "taas_cancel",      "taas_heartbeat",     "taas_recover_retry",
     "taas_recover_fail",   "taas_release_cancel", "taas_release",    "taas_prune",
+    "taas_insert_many",    "taas_complete_many",
 };
 
 int taas_pg__prepare_writes(pg_store *s, PGconn *c)
@@ -189,8 +251,10 @@ int taas_pg__prepare_writes(pg_store *s, PGconn *c)
 
 /* What a queued statement was for, to read its result back. */
 typedef struct slot {
-    int op;   /* index into ops, or -1 for BEGIN / NOTIFY / COMMIT */
+    int op;   /* index into ops, or -1 for BEGIN / NOTIFY / COMMIT; for
+               * ST_*_MANY, the first of its ops in the batch's group list */
     int stmt; /* ST_* or -1 */
+    int count; /* ST_*_MANY: how many ops */
 } slot;
 
 /* Text parameters for one statement; numbers are formatted into bufs. */
@@ -351,7 +415,7 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_text(&p, t->principal ? t->principal : "");
         p_text(&p, op->u.insert.claim_owner);
         p_i64(&p, op->u.insert.lease_ms);
-        slots[(*ns)++] = (slot){idx, ST_INSERT};
+        slots[(*ns)++] = (slot){idx, ST_INSERT, 1};
         return send_prepared(c, ST_INSERT, &p) ? 1 : -1;
     }
     case TAAS_OP_CLAIM:
@@ -361,7 +425,7 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_i64(&p, op->u.claim.now_ms);
         p_i64(&p, op->u.claim.lease_ms);
         p_i64(&p, op->u.claim.max);
-        slots[(*ns)++] = (slot){idx, ST_CLAIM};
+        slots[(*ns)++] = (slot){idx, ST_CLAIM, 1};
         return send_prepared(c, ST_CLAIM, &p) ? 1 : -1;
     case TAAS_OP_COMPLETE:
         p_text(&p, op->u.complete.id);
@@ -378,7 +442,7 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
             p_f64(&p, v >= 0.0 && v <= 1.0 ? v : (v > 1.0 ? 1.0 : 0.0));
         }
         p_text(&p, op->u.complete.progress_message);
-        slots[(*ns)++] = (slot){idx, ST_COMPLETE};
+        slots[(*ns)++] = (slot){idx, ST_COMPLETE, 1};
         return send_prepared(c, ST_COMPLETE, &p) ? 1 : -1;
     case TAAS_OP_PROGRESS: {
         double v = op->u.progress.progress;
@@ -392,39 +456,39 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_text(&p, op->u.progress.message);
         p_i64(&p, op->u.progress.now_ms);
         p_i64(&p, op->u.progress.started_ms);
-        slots[(*ns)++] = (slot){idx, ST_PROGRESS};
+        slots[(*ns)++] = (slot){idx, ST_PROGRESS, 1};
         return send_prepared(c, ST_PROGRESS, &p) ? 1 : -1;
     }
     case TAAS_OP_CANCEL:
         p_text(&p, op->u.cancel.id);
         p_i64(&p, op->u.cancel.now_ms);
         p_text(&p, op->u.cancel.principal);
-        slots[(*ns)++] = (slot){idx, ST_CANCEL};
+        slots[(*ns)++] = (slot){idx, ST_CANCEL, 1};
         return send_prepared(c, ST_CANCEL, &p) ? 1 : -1;
     case TAAS_OP_HEARTBEAT:
         p_text(&p, op->u.heartbeat.owner);
         p_i64(&p, op->u.heartbeat.lease_expires_ms);
-        slots[(*ns)++] = (slot){idx, ST_HEARTBEAT};
+        slots[(*ns)++] = (slot){idx, ST_HEARTBEAT, 1};
         return send_prepared(c, ST_HEARTBEAT, &p) ? 1 : -1;
     case TAAS_OP_RECOVER:
         p_i64(&p, op->u.recover.now_ms);
-        slots[(*ns)++] = (slot){idx, ST_RECOVER_RETRY};
+        slots[(*ns)++] = (slot){idx, ST_RECOVER_RETRY, 1};
         if (!send_prepared(c, ST_RECOVER_RETRY, &p))
             return -1;
-        slots[(*ns)++] = (slot){idx, ST_RECOVER_FAIL};
+        slots[(*ns)++] = (slot){idx, ST_RECOVER_FAIL, 1};
         return send_prepared(c, ST_RECOVER_FAIL, &p) ? 2 : -1;
     case TAAS_OP_RELEASE:
         p_text(&p, op->u.release.owner);
         p_i64(&p, op->u.release.now_ms);
-        slots[(*ns)++] = (slot){idx, ST_RELEASE_CANCEL};
+        slots[(*ns)++] = (slot){idx, ST_RELEASE_CANCEL, 1};
         if (!send_prepared(c, ST_RELEASE_CANCEL, &p))
             return -1;
-        slots[(*ns)++] = (slot){idx, ST_RELEASE};
+        slots[(*ns)++] = (slot){idx, ST_RELEASE, 1};
         return send_prepared(c, ST_RELEASE, &p) ? 2 : -1;
     case TAAS_OP_PRUNE:
         p_i64(&p, op->u.prune.finished_before_ms);
         p_i64(&p, op->u.prune.limit);
-        slots[(*ns)++] = (slot){idx, ST_PRUNE};
+        slots[(*ns)++] = (slot){idx, ST_PRUNE, 1};
         return send_prepared(c, ST_PRUNE, &p) ? 1 : -1;
     case TAAS_OP_SCHED_CREATE:
     case TAAS_OP_SCHED_SET:
@@ -432,6 +496,137 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         return 0; /* never in the pipelined batch (see taas_pg__apply) */
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Many ops in one statement */
+
+/* A PostgreSQL array literal being built (text format): {e1,e2,...}. */
+typedef struct arr {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} arr;
+
+static void arr_put(arr *a, const char *s, size_t n)
+{
+    if (a->oom)
+        return;
+    if (a->len + n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        while (a->len + n + 2 > cap)
+            cap *= 2;
+        char *np = realloc(a->p, cap);
+        if (!np) {
+            a->oom = true;
+            return;
+        }
+        a->p = np;
+        a->cap = cap;
+    }
+    memcpy(a->p + a->len, s, n);
+    a->len += n;
+    a->p[a->len] = '\0';
+}
+
+static void arr_next(arr *a)
+{
+    arr_put(a, a->len ? "," : "{", 1);
+}
+
+/* An element: NULL, or the text quoted with " and \ escaped. */
+static void arr_text(arr *a, const char *s, size_t len)
+{
+    arr_next(a);
+    if (!s) {
+        arr_put(a, "NULL", 4);
+        return;
+    }
+    if (!len)
+        len = strlen(s);
+    arr_put(a, "\"", 1);
+    size_t from = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\') {
+            arr_put(a, s + from, i - from);
+            arr_put(a, "\\", 1);
+            from = i;
+        }
+    }
+    arr_put(a, s + from, len - from);
+    arr_put(a, "\"", 1);
+}
+
+static void arr_i64(arr *a, int64_t x)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lld", (long long)x);
+    arr_next(a);
+    arr_put(a, b, (size_t)n);
+}
+
+/* Close every array, point p at them, and send stmt; then free them. */
+static bool send_arrays(PGconn *c, int stmt, arr *a, int na)
+{
+    params p;
+    p.n = 0;
+    bool ok = true;
+    for (int i = 0; i < na; i++) {
+        if (!a[i].len)
+            arr_put(&a[i], "{", 1);
+        arr_put(&a[i], "}", 1);
+        ok = ok && !a[i].oom;
+        p_text(&p, a[i].p);
+    }
+    ok = ok && send_prepared(c, stmt, &p); /* libpq has copied the parameters */
+    for (int i = 0; i < na; i++)
+        free(a[i].p);
+    return ok;
+}
+
+/* ST_INSERT_MANY for the ops idx[0..k-1]. */
+static bool send_insert_many(PGconn *c, taas_store_op *ops[], const int *idx, int k)
+{
+    arr a[14];
+    memset(a, 0, sizeof a);
+    for (int j = 0; j < k; j++) {
+        const taas_store_op *op = ops[idx[j]];
+        const taas_task_rec *t = op->u.insert.task;
+        arr_text(&a[0], t->id, 0);
+        arr_text(&a[1], t->name, 0);
+        arr_text(&a[2], t->input, t->input_len);
+        arr_i64(&a[3], t->priority);
+        arr_i64(&a[4], t->max_attempts > 0 ? t->max_attempts : 1);
+        arr_i64(&a[5], t->timeout_s > 0 ? t->timeout_s : 0);
+        arr_text(&a[6], t->idempotent ? "t" : "f", 1);
+        arr_text(&a[7], t->idempotency_key, 0);
+        arr_text(&a[8], t->input_hash, 0);
+        arr_i64(&a[9], t->created_ms);
+        arr_i64(&a[10], t->run_after_ms);
+        arr_text(&a[11], t->principal ? t->principal : "", 0);
+        arr_text(&a[12], op->u.insert.claim_owner, 0);
+        arr_i64(&a[13], op->u.insert.lease_ms);
+    }
+    return send_arrays(c, ST_INSERT_MANY, a, 14);
+}
+
+/* ST_COMPLETE_MANY for the ops idx[0..k-1] (distinct ids). */
+static bool send_complete_many(PGconn *c, taas_store_op *ops[], const int *idx, int k)
+{
+    arr a[8];
+    memset(a, 0, sizeof a);
+    for (int j = 0; j < k; j++) {
+        const taas_store_op *op = ops[idx[j]];
+        arr_text(&a[0], op->u.complete.id, 0);
+        arr_i64(&a[1], op->u.complete.lease_token);
+        arr_i64(&a[2], (int)op->u.complete.state);
+        arr_text(&a[3], op->u.complete.output, op->u.complete.output_len);
+        arr_text(&a[4], op->u.complete.error, 0);
+        arr_i64(&a[5], op->u.complete.run_after_ms);
+        arr_i64(&a[6], op->u.complete.now_ms);
+        arr_i64(&a[7], op->u.complete.started_ms);
+    }
+    return send_arrays(c, ST_COMPLETE_MANY, a, 8);
 }
 
 static int claim_cmp(const void *a, const void *b)
@@ -533,6 +728,38 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
 }
 
 
+/* One row of ST_INSERT_MANY (ord, inserted 1/0, id, input_hash, found) for
+ * its op: the same outcomes as ST_INSERT's. */
+static void take_insert_row(taas_store_op *op, const PGresult *r, int row, bool *notify,
+                            bool *unresolved)
+{
+    if (PQgetvalue(r, row, 1)[0] == '1') {
+        if (!op->u.insert.claim_owner)
+            *notify = true;
+    } else if (PQgetvalue(r, row, 4)[0] != 't') {
+        if (op->u.insert.task->idempotency_key)
+            *unresolved = true;
+        else
+            op->result = TAAS_STORE_ECONFLICT; /* the id is taken */
+    } else if (same_hash(PQgetisnull(r, row, 3) ? NULL : PQgetvalue(r, row, 3),
+                         op->u.insert.task->input_hash)) {
+        op->u.insert.duplicate = true;
+        snprintf(op->u.insert.existing_id, sizeof(op->u.insert.existing_id), "%s",
+                 PQgetvalue(r, row, 2));
+    } else {
+        op->result = TAAS_STORE_ECONFLICT;
+    }
+}
+
+/* One row of ST_COMPLETE_MANY (ord, changed, exists) for its op. */
+static void take_complete_row(taas_store_op *op, const PGresult *r, int row, bool *notify)
+{
+    if (PQgetvalue(r, row, 1)[0] != 't')
+        op->result = PQgetvalue(r, row, 2)[0] == 't' ? TAAS_STORE_ESTALE : TAAS_STORE_ENOTFOUND;
+    else if (op->u.complete.state == TAAS_TASK_PENDING)
+        *notify = true;
+}
+
 /* Leave pipeline mode, dropping the connection if that is not possible. */
 static void pipeline_end(pg_store *s)
 {
@@ -565,7 +792,100 @@ static void rollback(pg_store *s)
     }
 }
 
-enum { BATCH_OK = 0, BATCH_BAD_OP = 1 };
+enum { BATCH_OK = 0, BATCH_BAD_OP = 1, BATCH_UNGROUP = 2 };
+
+/*
+ * Inserts and completions gathered for ST_INSERT_MANY / ST_COMPLETE_MANY.
+ * They commute: an insert makes a new row, a completion changes a RUNNING
+ * row whose insert committed earlier (its body ran), so their order between
+ * each other does not change any outcome. Any other kind of op (a claim, a
+ * cancel, progress, a sweep) may depend on them, so it ends the group and
+ * keeps its place; a completion of an id the group already completes also
+ * ends it (the second must see the first's change, as in order).
+ */
+typedef struct group {
+    int *ins, *done; /* op indices */
+    int nins, ndone;
+} group;
+
+static bool group_has_done(const group *g, taas_store_op *ops[], const char *id)
+{
+    for (int j = 0; j < g->ndone; j++)
+        if (strcmp(ops[g->done[j]]->u.complete.id, id) == 0)
+            return true;
+    return false;
+}
+
+static bool group_has_insert(const group *g, taas_store_op *ops[], const char *id)
+{
+    for (int j = 0; j < g->nins; j++)
+        if (strcmp(ops[g->ins[j]]->u.insert.task->id, id) == 0)
+            return true;
+    return false;
+}
+
+/* Queue the group's statements (one op alone as its own statement); the ops
+ * of a ST_*_MANY slot are listed from gops[*ngops]. Returns how many
+ * statements, or -1 on a send failure. */
+static int group_flush(pg_store *s, group *g, taas_store_op *ops[], slot *slots, int *ns,
+                       int *gops, int *ngops)
+{
+    int sent = 0;
+    if (g->nins == 1) {
+        if (send_op(s, ops[g->ins[0]], g->ins[0], slots, ns) < 0)
+            return -1;
+        sent++;
+    } else if (g->nins > 1) {
+        slots[(*ns)++] = (slot){*ngops, ST_INSERT_MANY, g->nins};
+        memcpy(gops + *ngops, g->ins, (size_t)g->nins * sizeof(int));
+        *ngops += g->nins;
+        if (!send_insert_many(s->w, ops, g->ins, g->nins))
+            return -1;
+        sent++;
+    }
+    if (g->ndone == 1) {
+        if (send_op(s, ops[g->done[0]], g->done[0], slots, ns) < 0)
+            return -1;
+        sent++;
+    } else if (g->ndone > 1) {
+        slots[(*ns)++] = (slot){*ngops, ST_COMPLETE_MANY, g->ndone};
+        memcpy(gops + *ngops, g->done, (size_t)g->ndone * sizeof(int));
+        *ngops += g->ndone;
+        if (!send_complete_many(s->w, ops, g->done, g->ndone))
+            return -1;
+        sent++;
+    }
+    g->nins = g->ndone = 0;
+    return sent;
+}
+
+/* Read a ST_*_MANY result: one row per op, in op order. 0, or a store code. */
+static int take_many(taas_store_op *ops[], const slot *sl, const int *gops, PGresult *r,
+                     bool *notify, bool *follow)
+{
+    int rows = PQntuples(r);
+    if (rows != sl->count) {
+        taas_pg__tl_set("batch: %d rows for %d operations", rows, sl->count);
+        return TAAS_STORE_EIO;
+    }
+    for (int row = 0; row < rows; row++) {
+        long ord = atol(PQgetvalue(r, row, 0));
+        if (ord < 1 || ord > sl->count) {
+            taas_pg__tl_set("batch: row %ld of %d operations", ord, sl->count);
+            return TAAS_STORE_EIO;
+        }
+        int i = gops[sl->op + (int)ord - 1];
+        if (sl->stmt == ST_INSERT_MANY) {
+            bool unresolved = false;
+            take_insert_row(ops[i], r, row, notify, &unresolved);
+            if (unresolved)
+                follow[i] = true;
+        } else {
+            take_complete_row(ops[i], r, row, notify);
+        }
+    }
+    return 0;
+}
 
 /*
  * Send the batch (ops with skip[i] false) as one pipelined transaction and
@@ -574,29 +894,47 @@ enum { BATCH_OK = 0, BATCH_BAD_OP = 1 };
  * code for a failed batch. *follow lists inserts to resolve after the commit.
  */
 static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *skip, slot *slots,
-                     bool *follow, size_t *bad_op)
+                     bool *follow, size_t *bad_op, group *g, int *gops)
 {
     PGconn *c = s->w;
-    int ns = 0, err = 0;
+    int ns = 0, err = 0, ngops = 0;
     bool may_notify = false;
     if (!PQenterPipelineMode(c)) {
         taas_pg__set_error(s, "pipeline", c, NULL);
         return taas_pg__map_error(c, NULL);
     }
     bool sent = send_plain(c, "BEGIN");
-    slots[ns++] = (slot){-1, -1};
+    slots[ns++] = (slot){-1, -1, 0};
+    if (g)
+        g->nins = g->ndone = 0;
     for (size_t i = 0; sent && i < n; i++) {
         if (skip[i])
             continue;
-        int k = send_op(s, ops[i], (int)i, slots, &ns);
+        taas_op_kind kind = ops[i]->kind;
+        int k = 0;
+        if (g && kind == TAAS_OP_INSERT) {
+            if (group_has_insert(g, ops, ops[i]->u.insert.task->id))
+                k = group_flush(s, g, ops, slots, &ns, gops, &ngops);
+            g->ins[g->nins++] = (int)i;
+        } else if (g && kind == TAAS_OP_COMPLETE) {
+            if (group_has_done(g, ops, ops[i]->u.complete.id))
+                k = group_flush(s, g, ops, slots, &ns, gops, &ngops);
+            g->done[g->ndone++] = (int)i;
+        } else {
+            if (g)
+                k = group_flush(s, g, ops, slots, &ns, gops, &ngops);
+            if (k >= 0)
+                k = send_op(s, ops[i], (int)i, slots, &ns);
+        }
         if (k < 0)
             sent = false;
-        taas_op_kind kind = ops[i]->kind;
         if ((kind == TAAS_OP_INSERT && !ops[i]->u.insert.claim_owner) ||
             kind == TAAS_OP_RECOVER || kind == TAAS_OP_RELEASE ||
             (kind == TAAS_OP_COMPLETE && ops[i]->u.complete.state == TAAS_TASK_PENDING))
             may_notify = true;
     }
+    if (sent && g && group_flush(s, g, ops, slots, &ns, gops, &ngops) < 0)
+        sent = false;
     /*
      * Whether anything became runnable is known only from the results, but
      * the NOTIFY must be inside the transaction: queue it when the batch can
@@ -609,17 +947,17 @@ static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *sk
         if (k < 0)
             sent = false;
         for (int j = 0; j < k; j++)
-            slots[ns++] = (slot){-1, -1};
+            slots[ns++] = (slot){-1, -1, 0};
     }
     int notify_slot = -1;
     if (sent && may_notify) {
         notify_slot = ns;
-        slots[ns++] = (slot){-1, -1};
+        slots[ns++] = (slot){-1, -1, 0};
         sent = send_plain(c, "NOTIFY " TAAS_PG_CHANNEL);
     }
     int commit_slot = ns;
     if (sent) {
-        slots[ns++] = (slot){-1, -1};
+        slots[ns++] = (slot){-1, -1, 0};
         sent = send_plain(c, "COMMIT") && PQpipelineSync(c) == 1;
     }
     atomic_fetch_add(&s->statements, (uint64_t)ns);
@@ -642,7 +980,14 @@ static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *sk
         if (st == PGRES_FATAL_ERROR && failed_slot < 0) {
             failed_slot = k;
             const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-            if (slots[k].op >= 0 && (taas_pg__class_is(state, "22") || taas_pg__class_is(state, "23"))) {
+            bool data = taas_pg__class_is(state, "22") || taas_pg__class_is(state, "23");
+            if (data && (slots[k].stmt == ST_INSERT_MANY || slots[k].stmt == ST_COMPLETE_MANY)) {
+                /* One of its ops' data was refused; which one, the batch
+                 * sent one statement per op will tell. */
+                err = BATCH_UNGROUP;
+                taas_pg__tl_set("%s", PQresultErrorMessage(r));
+                taas_pg__one_line(taas_pg__tl_error);
+            } else if (slots[k].op >= 0 && data) {
                 *bad_op = (size_t)slots[k].op;
                 err = BATCH_BAD_OP;
                 taas_pg__tl_set("%s", PQresultErrorMessage(r));
@@ -650,6 +995,15 @@ static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *sk
             } else {
                 taas_pg__set_error(s, k == commit_slot ? "commit" : "batch", c, r);
                 err = taas_pg__map_error(c, r);
+            }
+        } else if (failed_slot < 0 && st == PGRES_TUPLES_OK &&
+                   (slots[k].stmt == ST_INSERT_MANY || slots[k].stmt == ST_COMPLETE_MANY)) {
+            int rc = take_many(ops, &slots[k], gops, r, &notify, follow);
+            if (rc && !err) {
+                /* The statement ran but its answer is not what it must be:
+                 * fail the batch rather than guess at any op's outcome. */
+                failed_slot = k;
+                err = rc;
             }
         } else if (failed_slot < 0 && slots[k].op >= 0 &&
                    (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
@@ -729,8 +1083,12 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n)
     bool *follow = calloc(n, sizeof(bool));
     /* BEGIN, up to two statements per op, the task events, NOTIFY, COMMIT. */
     slot *slots = calloc(2 * n + n / ID_CHUNK + 5, sizeof(slot));
+    /* The group's op lists and the ops of its statements (n each at most). */
+    int *gbuf = malloc(3 * n * sizeof(int));
+    group grp = {gbuf, gbuf ? gbuf + n : NULL, 0, 0};
+    group *g = &grp; /* until a grouped statement is refused: then one per op */
     int err = 0;
-    if (!skip || !follow || !slots) {
+    if (!skip || !follow || !slots || !gbuf) {
         taas_pg__tl_set("apply: out of memory");
         err = TAAS_STORE_ENOMEM;
         goto fail;
@@ -761,13 +1119,17 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n)
             goto fail;
         size_t bad = 0;
         memset(follow, 0, n * sizeof(bool));
-        err = run_batch(s, ops, n, skip, slots, follow, &bad);
+        err = run_batch(s, ops, n, skip, slots, follow, &bad, g, gbuf ? gbuf + 2 * n : NULL);
         if (err == BATCH_OK)
             break;
         rollback(s);
         for (size_t i = 0; i < n; i++)
             if (!skip[i])
                 taas_store__discard_outputs(ops[i]);
+        if (err == BATCH_UNGROUP) {
+            g = NULL;
+            continue;
+        }
         if (err != BATCH_BAD_OP)
             goto fail;
         /* That op's data was refused: run the batch again without it. */
@@ -778,6 +1140,7 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n)
     free(skip);
     free(follow);
     free(slots);
+    free(gbuf);
     return 0;
 
 fail:
@@ -788,6 +1151,7 @@ fail:
     free(skip);
     free(follow);
     free(slots);
+    free(gbuf);
     return err;
 }
 

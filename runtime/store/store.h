@@ -425,6 +425,16 @@ taas_writer *taas_writer_start(taas_store *s, const taas_writer_opts *opts);
  * not called).
  */
 int taas_writer_enqueue(taas_writer *w, taas_store_op *op, taas_op_done_fn done, void *arg);
+/*
+ * on: let this thread's next taas_writer_enqueue() (and only that one)
+ * apply its op right there, on this thread, when the writer is idle
+ * (nothing queued or being applied, and the load low); `done` then runs on
+ * this thread before taas_writer_enqueue() returns. A latency measure for a
+ * request thread: whatever runs between on and off must call enqueue with
+ * no lock held that `done` (or anything it calls) takes. off: withdraw it
+ * (when no enqueue happened, e.g. the request was refused).
+ */
+void taas_writer_allow_inline(bool on);
 /* Apply everything queued, then stop the thread and free the writer. */
 void taas_writer_stop(taas_writer *w);
 

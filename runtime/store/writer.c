@@ -40,6 +40,11 @@ struct taas_writer {
     taas_store_op *head, *tail;
     bool stopping;
     taas_store_op **batch;
+    /* A batch is being applied, by the thread or inline by a caller (only
+     * ever one at a time: the store's apply() is not reentrant). */
+    bool busy;
+    size_t last_n;        /* the last batch's size */
+    uint64_t last_end_us; /* and when its callbacks ended */
     const char **trace_ids; /* with tracing on: the batch's task ids */
     taas_writer_stats stats; /* under mu */
 };
@@ -51,16 +56,61 @@ static const char *trace_id(const taas_store_op *op)
     return op->kind == TAAS_OP_INSERT && op->u.insert.task ? op->u.insert.task->id : NULL;
 }
 
-static void trace_batch_start(taas_writer *w, size_t n)
+static void trace_batch_start(taas_writer *w, taas_store_op **ops, size_t n)
 {
     if (!w->trace_ids)
         w->trace_ids = calloc((size_t)w->max_batch, sizeof(*w->trace_ids));
     if (!w->trace_ids)
         return;
     for (size_t i = 0; i < n; i++)
-        w->trace_ids[i] = trace_id(w->batch[i]);
+        w->trace_ids[i] = trace_id(ops[i]);
     taas_trace_set_batch(w->trace_ids, (int)n);
     taas_trace_batch("writer.batch");
+}
+
+/* Apply ops[0..n-1] as one transaction and run their callbacks, on this
+ * thread; w->busy is set (by the caller) for the whole time. */
+static void run_batch(taas_writer *w, taas_store_op **ops, size_t n)
+{
+    if (taas_trace_on)
+        trace_batch_start(w, ops, n);
+    uint64_t t0 = (uint64_t)taas_mono_us(), c0 = thread_cpu_us();
+    int rc = w->store->apply(w->store, ops, n);
+    uint64_t t1 = (uint64_t)taas_mono_us(), c1 = thread_cpu_us();
+    taas_metrics_commit(n, (int64_t)(t1 - t0));
+    taas_trace_batch("writer.applied");
+    taas_trace_set_batch(NULL, 0);
+
+    pthread_mutex_lock(&w->mu);
+    w->stats.batches++;
+    w->stats.ops += n;
+    w->stats.apply_us += t1 - t0;
+    w->stats.apply_cpu_us += c1 - c0;
+    if (rc != 0)
+        w->stats.failed++;
+    if ((int)n > w->stats.max_batch_seen)
+        w->stats.max_batch_seen = (int)n;
+    pthread_mutex_unlock(&w->mu);
+
+    for (size_t i = 0; i < n; i++) {
+        taas_store_op *op = ops[i];
+        if (rc == 0)
+            TAAS_FAULT_POINT_OP("writer.committed", op->kind);
+        taas_trace("writer.done", op, trace_id(op));
+        if (op->done)
+            op->done(op, op->done_arg);
+    }
+    uint64_t t2 = (uint64_t)taas_mono_us();
+    pthread_mutex_lock(&w->mu);
+    w->stats.callback_us += t2 - t1;
+    w->stats.busy_us += t2 - t0;
+    w->last_n = n;
+    w->last_end_us = t2;
+    w->busy = false;
+    /* The thread may wait for an inline batch: for what was queued
+     * meanwhile, or to stop. */
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void *writer_main(void *arg)
@@ -69,7 +119,8 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "taas-writer"); /* for top, perf and gdb */
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        while (!w->head && !w->stopping)
+        /* busy: a caller is applying a batch inline; wait for it. */
+        while (w->busy || (!w->head && !w->stopping))
             pthread_cond_wait(&w->cv, &w->mu);
         if (!w->head) { /* stopping and drained */
             pthread_mutex_unlock(&w->mu);
@@ -84,41 +135,9 @@ static void *writer_main(void *arg)
         }
         if (!w->head)
             w->tail = NULL;
+        w->busy = true;
         pthread_mutex_unlock(&w->mu);
-
-        if (taas_trace_on)
-            trace_batch_start(w, n);
-        uint64_t t0 = (uint64_t)taas_mono_us(), c0 = thread_cpu_us();
-        int rc = w->store->apply(w->store, w->batch, n);
-        uint64_t t1 = (uint64_t)taas_mono_us(), c1 = thread_cpu_us();
-        taas_metrics_commit(n, (int64_t)(t1 - t0));
-        taas_trace_batch("writer.applied");
-        taas_trace_set_batch(NULL, 0);
-
-        pthread_mutex_lock(&w->mu);
-        w->stats.batches++;
-        w->stats.ops += n;
-        w->stats.apply_us += t1 - t0;
-        w->stats.apply_cpu_us += c1 - c0;
-        if (rc != 0)
-            w->stats.failed++;
-        if ((int)n > w->stats.max_batch_seen)
-            w->stats.max_batch_seen = (int)n;
-        pthread_mutex_unlock(&w->mu);
-
-        for (size_t i = 0; i < n; i++) {
-            taas_store_op *op = w->batch[i];
-            if (rc == 0)
-                TAAS_FAULT_POINT_OP("writer.committed", op->kind);
-            taas_trace("writer.done", op, trace_id(op));
-            if (op->done)
-                op->done(op, op->done_arg);
-        }
-        uint64_t t2 = (uint64_t)taas_mono_us();
-        pthread_mutex_lock(&w->mu);
-        w->stats.callback_us += t2 - t1;
-        w->stats.busy_us += t2 - t0;
-        pthread_mutex_unlock(&w->mu);
+        run_batch(w, w->batch, n);
     }
     return NULL;
 }
@@ -149,8 +168,26 @@ taas_writer *taas_writer_start(taas_store *s, const taas_writer_opts *opts)
     return w;
 }
 
+/* Set by taas_writer_allow_inline() for this thread's next enqueue only. */
+static _Thread_local bool tl_inline;
+
+void taas_writer_allow_inline(bool on)
+{
+    tl_inline = on;
+}
+
+/* A writer is idle enough to apply a caller's op inline when nothing is
+ * queued or being applied, and the load is low: the last batch held one op
+ * and ended at least INLINE_IDLE_US ago. Under load (C = 64) batches hold
+ * many ops and follow each other closely, so the writer thread keeps
+ * grouping them and the caller (the gRPC thread) is never held by a
+ * commit's fsync while other requests wait to be read. */
+#define INLINE_IDLE_US 500
+
 int taas_writer_enqueue(taas_writer *w, taas_store_op *op, taas_op_done_fn done, void *arg)
 {
+    bool may_inline = tl_inline;
+    tl_inline = false;
     if (!w || !op)
         return TAAS_STORE_EINVAL;
     op->done = done;
@@ -161,6 +198,15 @@ int taas_writer_enqueue(taas_writer *w, taas_store_op *op, taas_op_done_fn done,
     if (w->stopping) {
         pthread_mutex_unlock(&w->mu);
         return TAAS_STORE_EINVAL;
+    }
+    if (may_inline && !w->busy && !w->head && w->last_n <= 1 &&
+        (uint64_t)taas_mono_us() - w->last_end_us >= INLINE_IDLE_US) {
+        /* Commit it here: no hop to the writer thread and back. */
+        w->busy = true;
+        pthread_mutex_unlock(&w->mu);
+        taas_store_op *one[1] = {op};
+        run_batch(w, one, 1);
+        return 0;
     }
     if (w->tail)
         w->tail->next = op;

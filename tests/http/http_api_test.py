@@ -81,7 +81,8 @@ def sse_open(port, path, token=None, headers=None, rcvbuf=None):
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     # Connection: close, so that the end of the stream is the end of the socket.
-    h = "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nConnection: close\r\n" % path
+    h = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n"
+         "Connection: close\r\n" % (path, port))
     if token:
         h += "Authorization: Bearer %s\r\n" % token
     for k, v in (headers or {}).items():
@@ -287,6 +288,13 @@ class HttpApi(unittest.TestCase):
         fields = [v["field"] for v in j["error"]["details"][0]["field_violations"]]
         self.assertEqual(sorted(fields), ["/seconds", "/step_ms", "/x"])
 
+    def test_dns_rebinding_refused_without_tokens(self):
+        for host, code in [("evil.example:8080", 403), ("localhost:1", 200), ("127.0.0.1", 200),
+                           ("[::1]:80", 200)]:
+            st, j, _ = self.c.req("GET", "/v1/task-types", headers={"Host": host})
+            self.assertEqual(st, code, (host, j))
+        self.assertTrue(j["task_types"])
+
     def test_oversize_body(self):
         big = '{"task_name": "noop", "inputs": {"x": "%s"}}' % ("a" * (5 << 20))
         st, j, _ = self.c.req("POST", "/v1/tasks", raw=big)
@@ -389,6 +397,11 @@ class HttpApi(unittest.TestCase):
         self.c.wait_state(tid, ["SUCCEEDED"])
         self.c.req("GET", "/v1/tasks/not-a-task")
         after = scrape()
+        # The access log has the call, as the gRPC method it mirrors.
+        taas_harness.wait_until(lambda: re.search(
+            r"rpc method=/taas\.v1\.TaskService/GetTask peer=ipv4:127\.0\.0\.1:\d+ "
+            r"status=NOT_FOUND transport=http duration_us=\d+", self.srv.log()), 5,
+            what="the access log line")
         self.assertEqual(value(after, "taas_tasks_submitted_total", '{task="my_custom_task"}') -
                          value(before, "taas_tasks_submitted_total", '{task="my_custom_task"}'), 1)
         lbl = '{task="my_custom_task",state="succeeded"}'

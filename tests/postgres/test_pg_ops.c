@@ -1,9 +1,10 @@
 /*
- * tests/postgres/test_pg_ops.c - every write operation of the PostgreSQL
- * backend against a real server, with the semantics of the SQLite backend:
- * insert/get, claim order, completion and fencing, progress, cancel,
- * heartbeat, recovery, release, prune, idempotency, batches, and durability
- * across close and reopen.
+ * tests/postgres/test_pg_ops.c - what the PostgreSQL backend adds to the
+ * store suite (tests/store/test_store_ops.c, which also runs here as
+ * pg_store_ops): a bad operation inside a batch, completions and retries,
+ * fencing over many claims, progress, recovery, idempotency per principal,
+ * order inside a batch, durability across close and reopen, and the
+ * group-commit writer on a real server.
  */
 #include "pg_test.h"
 
@@ -117,49 +118,6 @@ static void test_insert_invalid_in_batch(void **state)
     assert_int_equal(st_apply1(s, &(taas_store_op){.kind = TAAS_OP_INSERT,
                                                     .u.insert.task = &good}),
                      TAAS_STORE_ECONFLICT);
-}
-
-static void test_claim_order(void **state)
-{
-    taas_store *s = S(state);
-    char a[TAAS_ID_LEN + 1], b[TAAS_ID_LEN + 1], c[TAAS_ID_LEN + 1], d[TAAS_ID_LEN + 1],
-        e[TAAS_ID_LEN + 1], fut[TAAS_ID_LEN + 1];
-    pt_insert_simple(s, 0, 100, a);
-    pt_insert_simple(s, 5, 300, b);
-    pt_insert_simple(s, 5, 200, c);
-    pt_insert_simple(s, 0, 100, d); /* same as a: id decides */
-    pt_insert_simple(s, -3, 0, e);
-    pt_insert_simple(s, 9, 5000, fut); /* not yet runnable */
-
-    taas_task_rec out[10];
-    int n = st_claim(s, "w1", 10, 1000, 30000, out);
-    assert_int_equal(n, 5);
-    const char *want[5] = {c, b, a, d, e};
-    for (int i = 0; i < 5; i++) {
-        assert_string_equal(out[i].id, want[i]);
-        assert_int_equal(out[i].state, TAAS_TASK_RUNNING);
-        assert_int_equal(out[i].attempt, 1);
-        assert_int_equal(out[i].lease_token, 1);
-        assert_string_equal(out[i].lease_owner, "w1");
-        assert_int_equal(out[i].lease_expires_ms, 31000);
-        assert_int_equal(out[i].started_ms, 0); /* held: the body has not started */
-        assert_int_equal(out[i].updated_ms, 1000);
-        assert_string_equal(out[i].input, "{}");
-    }
-    st_clear_all(out, n);
-    assert_int_equal(st_claim(s, "w1", 10, 1000, 30000, out), 0);
-    /* max caps the claim; 0 claims nothing. */
-    assert_int_equal(st_claim(s, "w2", 0, 9000, 1000, out), 0);
-    n = st_claim(s, "w2", 1, 9000, 1000, out);
-    assert_int_equal(n, 1);
-    assert_string_equal(out[0].id, fut);
-    st_clear_all(out, n);
-
-    taas_store_op bad = {.kind = TAAS_OP_CLAIM};
-    bad.u.claim.owner = NULL;
-    bad.u.claim.out = out;
-    bad.u.claim.max = 1;
-    assert_int_equal(st_apply1(s, &bad), TAAS_STORE_EINVAL);
 }
 
 static void test_complete_and_retry(void **state)
@@ -334,81 +292,6 @@ static int cancel(taas_store *s, const char *id, int64_t now, taas_task_state *a
     return rc;
 }
 
-static void test_cancel(void **state)
-{
-    taas_store *s = S(state);
-    char p[TAAS_ID_LEN + 1], run[TAAS_ID_LEN + 1];
-    pt_insert_simple(s, 0, 0, p);
-    taas_task_state after;
-    int64_t tok;
-    assert_int_equal(cancel(s, p, 50, &after, &tok), TAAS_STORE_OK);
-    assert_int_equal(after, TAAS_TASK_CANCELLED);
-    taas_task_rec r;
-    st_get(s, p, &r);
-    assert_int_equal(r.state, TAAS_TASK_CANCELLED);
-    assert_true(r.cancel_requested);
-    assert_string_equal(r.error, "cancelled");
-    assert_int_equal(r.finished_ms, 50);
-    assert_int_equal(r.updated_ms, 50);
-    taas_task_rec_clear(&r);
-    /* Final: unchanged, EFINAL, state_after tells which. */
-    assert_int_equal(cancel(s, p, 60, &after, &tok), TAAS_STORE_EFINAL);
-    assert_int_equal(after, TAAS_TASK_CANCELLED);
-
-    pt_insert_simple(s, 0, 0, run);
-    taas_task_rec out[1];
-    assert_int_equal(st_claim(s, "w", 1, 10, 100, out), 1);
-    int64_t ltok = out[0].lease_token;
-    st_clear_all(out, 1);
-    assert_int_equal(cancel(s, run, 70, &after, &tok), TAAS_STORE_OK);
-    assert_int_equal(after, TAAS_TASK_RUNNING);
-    assert_int_equal(tok, ltok);
-    st_get(s, run, &r);
-    assert_int_equal(r.state, TAAS_TASK_RUNNING);
-    assert_true(r.cancel_requested);
-    assert_null(r.error);
-    assert_int_equal(r.updated_ms, 70);
-    taas_task_rec_clear(&r);
-    /* The worker then finishes it as CANCELLED. */
-    assert_int_equal(st_complete(s, run, ltok, TAAS_TASK_CANCELLED, NULL, "cancelled", 0, 80),
-                     TAAS_STORE_OK);
-    assert_int_equal(cancel(s, run, 90, &after, &tok), TAAS_STORE_EFINAL);
-    assert_int_equal(after, TAAS_TASK_CANCELLED);
-    assert_int_equal(cancel(s, "0190a000-0000-7000-8000-0000000ddddd", 90, &after, &tok),
-                     TAAS_STORE_ENOTFOUND);
-}
-
-static void test_heartbeat(void **state)
-{
-    taas_store *s = S(state);
-    char a[TAAS_ID_LEN + 1], b[TAAS_ID_LEN + 1];
-    pt_insert_simple(s, 1, 0, a);
-    pt_insert_simple(s, 0, 0, b);
-    taas_task_rec out[1], r;
-    assert_int_equal(st_claim(s, "w1", 1, 10, 100, out), 1);
-    st_clear_all(out, 1);
-    assert_int_equal(st_claim(s, "w2", 1, 10, 100, out), 1);
-    st_clear_all(out, 1);
-    taas_store_op hb = {.kind = TAAS_OP_HEARTBEAT};
-    hb.u.heartbeat.owner = "w1";
-    hb.u.heartbeat.lease_expires_ms = 5000;
-    assert_int_equal(st_apply1(s, &hb), TAAS_STORE_OK);
-    st_get(s, a, &r);
-    assert_int_equal(r.lease_expires_ms, 5000);
-    taas_task_rec_clear(&r);
-    st_get(s, b, &r);
-    assert_int_equal(r.lease_expires_ms, 110);
-    taas_task_rec_clear(&r);
-    /* Only w2's lease has expired at 200. */
-    taas_store_op rec = {.kind = TAAS_OP_RECOVER};
-    rec.u.recover.now_ms = 200;
-    assert_int_equal(st_apply1(s, &rec), TAAS_STORE_OK);
-    assert_int_equal(rec.u.recover.retried + rec.u.recover.failed, 1);
-    st_get(s, a, &r);
-    assert_int_equal(r.state, TAAS_TASK_RUNNING);
-    taas_task_rec_clear(&r);
-}
-
 static void test_recover(void **state)
 {
     taas_store *s = S(state);
@@ -466,87 +349,6 @@ static void test_recover(void **state)
     /* Nothing more to do. */
     assert_int_equal(st_apply1(s, &rec), TAAS_STORE_OK);
     assert_int_equal(rec.u.recover.retried + rec.u.recover.failed, 0);
-}
-
-static void test_release(void **state)
-{
-    taas_store *s = S(state);
-    char a[TAAS_ID_LEN + 1], b[TAAS_ID_LEN + 1], c[TAAS_ID_LEN + 1];
-    pt_insert_simple(s, 3, 0, a);
-    pt_insert_simple(s, 2, 0, b);
-    pt_insert_simple(s, 1, 0, c);
-    taas_task_rec out[2], r;
-    assert_int_equal(st_claim(s, "me", 2, 10, 100, out), 2);
-    st_clear_all(out, 2);
-    assert_int_equal(st_claim(s, "other", 1, 10, 100, out), 1);
-    st_clear_all(out, 1);
-    taas_task_state after;
-    int64_t tok;
-    assert_int_equal(cancel(s, b, 20, &after, &tok), TAAS_STORE_OK);
-    taas_store_op rel = {.kind = TAAS_OP_RELEASE};
-    rel.u.release.owner = "me";
-    rel.u.release.now_ms = 30;
-    assert_int_equal(st_apply1(s, &rel), TAAS_STORE_OK);
-    assert_int_equal(rel.u.release.released, 1);
-    st_get(s, a, &r);
-    assert_int_equal(r.state, TAAS_TASK_PENDING);
-    assert_int_equal(r.attempt, 0); /* no attempt consumed */
-    assert_null(r.lease_owner);
-    assert_int_equal(r.lease_token, 1);
-    taas_task_rec_clear(&r);
-    st_get(s, b, &r);
-    assert_int_equal(r.state, TAAS_TASK_CANCELLED);
-    assert_int_equal(r.finished_ms, 30);
-    taas_task_rec_clear(&r);
-    st_get(s, c, &r);
-    assert_int_equal(r.state, TAAS_TASK_RUNNING);
-    taas_task_rec_clear(&r);
-    /* A released task is claimed again with a higher token. */
-    assert_int_equal(st_claim(s, "next", 1, 40, 100, out), 1);
-    assert_string_equal(out[0].id, a);
-    assert_int_equal(out[0].lease_token, 2);
-    assert_int_equal(out[0].attempt, 1);
-    st_clear_all(out, 1);
-}
-
-static void test_prune(void **state)
-{
-    taas_store *s = S(state);
-    enum { N = 6 };
-    char ids[N][TAAS_ID_LEN + 1], pend[TAAS_ID_LEN + 1];
-    taas_task_rec out[N];
-    for (int i = 0; i < N; i++)
-        pt_insert_simple(s, 0, 0, ids[i]);
-    assert_int_equal(st_claim(s, "w", N, 10, 100, out), N);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(st_complete(s, out[i].id, out[i].lease_token, TAAS_TASK_SUCCEEDED, "{}",
-                                     NULL, 0, i < 4 ? 100 : 900),
-                         TAAS_STORE_OK);
-    st_clear_all(out, N);
-    pt_insert_simple(s, 0, 0, pend);
-    taas_store_op pr = {.kind = TAAS_OP_PRUNE};
-    pr.u.prune.finished_before_ms = 500;
-    pr.u.prune.limit = 3;
-    assert_int_equal(st_apply1(s, &pr), TAAS_STORE_OK);
-    assert_int_equal(pr.u.prune.deleted, 3);
-    assert_int_equal(st_apply1(s, &pr), TAAS_STORE_OK);
-    assert_int_equal(pr.u.prune.deleted, 1);
-    assert_int_equal(st_apply1(s, &pr), TAAS_STORE_OK);
-    assert_int_equal(pr.u.prune.deleted, 0);
-    taas_task_rec r;
-    st_get(s, pend, &r);
-    taas_task_rec_clear(&r);
-    int left = 0;
-    for (int i = 0; i < N; i++) {
-        if (s->get(s, ids[i], &r) == 0) {
-            assert_int_equal(r.finished_ms, 900);
-            left++;
-            taas_task_rec_clear(&r);
-        }
-    }
-    assert_int_equal(left, 2);
-    pr.u.prune.limit = 0;
-    assert_int_equal(st_apply1(s, &pr), TAAS_STORE_EINVAL);
 }
 
 static void test_idempotency(void **state)
@@ -615,6 +417,103 @@ static void test_idempotency(void **state)
     assert_int_equal(st_insert(s, &nh, first), TAAS_STORE_OK);
     assert_int_equal(st_insert(s, &nh, again), TAAS_STORE_OK);
     assert_string_equal(first, again);
+}
+
+/* A batch's inserts and completions go as one statement each (unnest):
+ * every op still gets its own outcome, as when sent one by one. */
+static void test_many_in_one_statement(void **state)
+{
+    taas_store *s = S(state);
+    char keyed[TAAS_ID_LEN + 1];
+    st_task k = {.name = "t", .key = "kept", .hash = "h", .created_ms = 1};
+    assert_int_equal(st_insert(s, &k, keyed), TAAS_STORE_OK);
+
+    /* Inserts: three new ones (one with quotes and a backslash in its
+     * input, one with a key), an id already taken, a key already used with
+     * the same inputs and with other inputs. */
+    enum { NI = 6 };
+    taas_task_rec r[NI];
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < NI; i++) {
+        st_id(r[i].id);
+        r[i].name = "t";
+        r[i].input = "{}";
+        r[i].created_ms = 2;
+    }
+    r[1].input = "{\"q\":\"a \\\"quoted\\\" \\\\ {x,y} NULL\"}";
+    r[2].idempotency_key = "new-key";
+    r[2].input_hash = "n";
+    snprintf(r[3].id, sizeof(r[3].id), "%s", keyed);
+    r[4].idempotency_key = "kept";
+    r[4].input_hash = "h";
+    r[5].idempotency_key = "kept";
+    r[5].input_hash = "other";
+    taas_store_op o[NI];
+    taas_store_op *ops[NI];
+    memset(o, 0, sizeof(o));
+    for (int i = 0; i < NI; i++) {
+        o[i].kind = TAAS_OP_INSERT;
+        o[i].u.insert.task = &r[i];
+        ops[i] = &o[i];
+    }
+    assert_int_equal(s->apply(s, ops, NI), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(o[i].result, TAAS_STORE_OK);
+        assert_false(o[i].u.insert.duplicate);
+    }
+    assert_int_equal(o[3].result, TAAS_STORE_ECONFLICT);
+    assert_int_equal(o[4].result, TAAS_STORE_OK);
+    assert_true(o[4].u.insert.duplicate);
+    assert_string_equal(o[4].u.insert.existing_id, keyed);
+    assert_int_equal(o[5].result, TAAS_STORE_ECONFLICT);
+    taas_task_rec g;
+    st_get(s, r[1].id, &g);
+    assert_string_equal(g.input, r[1].input);
+    taas_task_rec_clear(&g);
+
+    /* Completions: success, a stale token, an unknown id, a retry. */
+    taas_task_rec out[4];
+    int n = st_claim(s, "w", 4, 10, 100, out);
+    assert_int_equal(n, 4);
+    taas_store_op c[4];
+    taas_store_op *cops[4];
+    memset(c, 0, sizeof(c));
+    char unknown[TAAS_ID_LEN + 1];
+    st_id(unknown);
+    for (int i = 0; i < 4; i++) {
+        c[i].kind = TAAS_OP_COMPLETE;
+        c[i].u.complete.id = out[i].id;
+        c[i].u.complete.lease_token = out[i].lease_token;
+        c[i].u.complete.state = TAAS_TASK_SUCCEEDED;
+        c[i].u.complete.output = "{\"ok\":\"\\\"yes\\\"\"}";
+        c[i].u.complete.now_ms = 20;
+        cops[i] = &c[i];
+    }
+    c[1].u.complete.lease_token = out[1].lease_token - 1;
+    c[2].u.complete.id = unknown;
+    c[3].u.complete.state = TAAS_TASK_PENDING;
+    c[3].u.complete.output = NULL;
+    c[3].u.complete.error = "try \"again\"";
+    c[3].u.complete.run_after_ms = 30;
+    assert_int_equal(s->apply(s, cops, 4), 0);
+    assert_int_equal(c[0].result, TAAS_STORE_OK);
+    assert_int_equal(c[1].result, TAAS_STORE_ESTALE);
+    assert_int_equal(c[2].result, TAAS_STORE_ENOTFOUND);
+    assert_int_equal(c[3].result, TAAS_STORE_OK);
+    st_get(s, out[0].id, &g);
+    assert_int_equal(g.state, TAAS_TASK_SUCCEEDED);
+    assert_string_equal(g.output, c[0].u.complete.output);
+    taas_task_rec_clear(&g);
+    st_get(s, out[1].id, &g);
+    assert_int_equal(g.state, TAAS_TASK_RUNNING);
+    taas_task_rec_clear(&g);
+    st_get(s, out[3].id, &g);
+    assert_int_equal(g.state, TAAS_TASK_PENDING);
+    assert_int_equal(g.run_after_ms, 30);
+    assert_string_equal(g.error, "try \"again\"");
+    assert_non_null(strstr(g.attempts_json, "try \\\"again\\\""));
+    taas_task_rec_clear(&g);
+    st_clear_all(out, n);
 }
 
 /* Several kinds in one transaction, each seeing the ones before it. */
@@ -734,16 +633,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_insert_get, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_insert_invalid_in_batch, pt_setup, pt_teardown),
-        cmocka_unit_test_setup_teardown(test_claim_order, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_complete_and_retry, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_fencing_100, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_progress, pt_setup, pt_teardown),
-        cmocka_unit_test_setup_teardown(test_cancel, pt_setup, pt_teardown),
-        cmocka_unit_test_setup_teardown(test_heartbeat, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_recover, pt_setup, pt_teardown),
-        cmocka_unit_test_setup_teardown(test_release, pt_setup, pt_teardown),
-        cmocka_unit_test_setup_teardown(test_prune, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, pt_setup, pt_teardown),
+        cmocka_unit_test_setup_teardown(test_many_in_one_statement, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_batch_order, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_durable_reopen, pt_setup, pt_teardown),
         cmocka_unit_test_setup_teardown(test_writer, pt_setup, pt_teardown),

@@ -1,7 +1,9 @@
 /*
- * tests/store/test_store_ops.c - every write operation against a real SQLite
- * file: insert/get round trip, claim order, fencing, idempotency, cancel,
- * heartbeat, recover, release and prune.
+ * tests/store/test_store_ops.c - every write operation: insert/get round
+ * trip, claim order, fencing, idempotency, cancel, heartbeat, recover,
+ * release and prune. Written against store.h only and built twice:
+ * store_ops runs it on SQLite files, pg_store_ops (ST_BACKEND_PG) on a
+ * PostgreSQL schema.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef ST_BACKEND_PG
+#include "pg_test.h"
+
+#define SUITE "pg_store_ops"
+#define S(state) (((pt_fix *)*(state))->s)
+
+static int setup(void **state)
+{
+    return pt_setup(state);
+}
+
+static int teardown(void **state)
+{
+    return pt_teardown(state);
+}
+#else
+#define SUITE "store_ops"
+#define S(state) (((fx *)*(state))->s)
 
 typedef struct fx {
     char *dir;
@@ -37,6 +58,8 @@ static int teardown(void **state)
     return 0;
 }
 
+#endif
+
 static taas_task_state state_of(taas_store *s, const char *id)
 {
     taas_task_rec r;
@@ -48,7 +71,7 @@ static taas_task_state state_of(taas_store *s, const char *id)
 
 static void test_round_trip(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     const char *input = "{\"text\":\"caf\xc3\xa9 \\\"quoted\\\"\",\"n\":[1,2,3]}";
     taas_task_rec in;
     memset(&in, 0, sizeof(in));
@@ -164,7 +187,7 @@ static void test_round_trip(void **state)
 
 static void test_claim_order(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char a[37], b[37], c[37], d[37], e[37], late[37], early[37];
     int64_t now = 100000;
     assert_int_equal(st_insert(s, &(st_task){.priority = 0}, a), 0);
@@ -210,7 +233,7 @@ static void test_claim_order(void **state)
 
 static void test_fencing(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char id[37];
     taas_task_rec out[1];
     assert_int_equal(st_insert(s, &(st_task){0}, id), 0);
@@ -270,7 +293,7 @@ static void test_fencing(void **state)
 
 static void test_retry_attempts(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char id[37];
     taas_task_rec out[1], r;
     assert_int_equal(st_insert(s, &(st_task){.max_attempts = 3}, id), 0);
@@ -335,7 +358,7 @@ static size_t count_tasks(taas_store *s, const char *name)
 
 static void test_idempotency(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char id1[37], id2[37];
     assert_int_equal(st_insert(s, &(st_task){.name = "email", .key = "k1", .hash = "h1"}, id1), 0);
     taas_store_op op;
@@ -382,7 +405,7 @@ static void test_idempotency(void **state)
 
 static void test_cancel(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char p[37], run[37];
     taas_task_rec out[1], r;
     assert_int_equal(st_insert(s, &(st_task){.priority = 1}, run), 0);
@@ -424,7 +447,7 @@ static void test_cancel(void **state)
 
 static void test_heartbeat(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char a[37], b[37], c[37];
     taas_task_rec out[2], r;
     assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
@@ -452,7 +475,7 @@ static void test_heartbeat(void **state)
 
 static void test_recover(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char idem[37], plain[37], canc[37];
     taas_task_rec out[3], r;
     assert_int_equal(st_insert(s, &(st_task){.priority = 3, .idempotent = true, .max_attempts = 2}, idem), 0);
@@ -514,7 +537,7 @@ static void test_recover(void **state)
 
 static void test_release(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char a[37], b[37], c[37];
     taas_task_rec out[2], r;
     assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
@@ -566,7 +589,7 @@ static void finish_one(taas_store *s, int64_t finished, const char *key, char id
 
 static void test_prune(void **state)
 {
-    taas_store *s = ((fx *)*state)->s;
+    taas_store *s = S(state);
     char id[37], pend[3][37], late[2][37], keyed[37];
     for (int i = 0; i < 24; i++)
         finish_one(s, 1000 + i, NULL, id);
@@ -616,5 +639,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
     };
-    return cmocka_run_group_tests_name("store_ops", tests, NULL, NULL);
+    return cmocka_run_group_tests_name(SUITE, tests, NULL, NULL);
 }

@@ -8,4 +8,4 @@ if [ ! -d node_modules/@grpc/grpc-js ] || [ ! -d node_modules/@grpc/proto-loader
    [ ! -d node_modules/protobufjs ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
-exec node --test test/client.test.mjs test/secure.test.mjs
+exec node --test test/client.test.mjs test/secure.test.mjs test/retry.test.mjs
