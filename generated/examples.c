@@ -5,6 +5,7 @@
 
 #include "countdown.h"
 #include "create_config.h"
+#include "fan_out.h"
 #include "latency_probe.h"
 #include "llm_agent.h"
 #include "load_config.h"

@@ -5,6 +5,7 @@
 
 #include "countdown.h"
 #include "create_config.h"
+#include "fan_out.h"
 #include "latency_probe.h"
 #include "llm_agent.h"
 #include "load_config.h"
@@ -17,6 +18,7 @@
 const taas_task_type *const taas_registry[] = {
     &taas_task_countdown,
     &taas_task_create_config,
+    &taas_task_fan_out,
     &taas_task_latency_probe,
     &taas_task_llm_agent,
     &taas_task_load_config,
@@ -25,4 +27,4 @@ const taas_task_type *const taas_registry[] = {
     &taas_task_save_config,
     &taas_task_validate_config,
 };
-const size_t taas_registry_count = 9;
+const size_t taas_registry_count = 10;

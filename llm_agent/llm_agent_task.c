@@ -4,11 +4,11 @@
  *
  * Tools are the task types the inputs allow, offered with their name,
  * description and input schema exactly as the registry holds them. A tool
- * call runs that task's body through taas_run, on this worker thread: its
- * arguments are validated by the task's own generated parser (a violation
- * goes back to the model as "invalid inputs: /param2: expected number, got
- * string"), its output checked against its output schema, its progress
- * reported as the agent's, and the agent's cancellation passed on to it.
+ * call runs that task as a child of the agent (taas_submit_child): its
+ * arguments are validated at submit like any client's (a violation goes
+ * back to the model as "invalid inputs for my_custom_task: /param2: expected
+ * number, got string"), its output is checked against its output schema, and
+ * cancelling the agent cancels it.
  *
  * Provider and model come from the inputs or the server's environment
  * (taas_llm_config_from_env); the base URL and the API key variable only
@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "agent.h"
-#include "core/run.h"
 #include "llm_agent.h"
 #include "taas/registry.h"
 
@@ -41,56 +40,41 @@ static void on_agent_progress(void *arg, int step, int max_steps, const char *me
     taas_progress(r->ctx, (double)(step - 1) / (double)max_steps, message);
 }
 
-typedef struct tool_progress {
-    agent_run *run;
-    const char *tool;
-} tool_progress;
-
-/* A tool's progress, shown as the agent's within the current step. */
-static void on_tool_progress(void *arg, double fraction, const char *message)
-{
-    tool_progress *tp = arg;
-    agent_run *r = tp->run;
-    char line[256];
-    snprintf(line, sizeof line, "step %d/%d: %.64s: %.150s", r->step, r->max_steps, tp->tool,
-             message ? message : "");
-    double f = ((double)(r->step - 1) + (fraction < 0 ? 0 : fraction > 1 ? 1 : fraction)) /
-               (double)r->max_steps;
-    taas_progress(r->ctx, f, line);
-}
-
+/*
+ * A tool call is a child task of the agent (taas_submit_child): stored with
+ * the agent's id, run by any worker, cancelled with the agent. A submit the
+ * task refuses (its input schema) comes back at once with the JSON Pointer
+ * of the bad value, and goes to the model as the call's error.
+ */
 static int exec_tool(void *arg, const char *tool, const char *arguments,
                      taas_agent_tool_result *res)
 {
     agent_run *r = arg;
-    const taas_task_type *type = taas_registry_find(tool);
-    if (!type) { /* the loop offers only registered tools; be safe anyway */
-        res->error = strdup("no such task type");
+    char id[TAAS_CHILD_ID_SIZE], err[600];
+    if (taas_submit_child(r->ctx, tool, arguments, id, err, sizeof err) != 0) {
+        res->error = strdup(err);
         return TAAS_LLM_OK;
     }
-    tool_progress tp = {r, tool};
-    taas_run_opts opts = {
-        .task_id = taas_task_id(r->ctx),
-        .attempt = 1,
-        .progress = on_tool_progress,
-        .progress_arg = &tp,
-        .stop = taas_ctx_stop_flag(r->ctx),
-    };
-    taas_run_result rr;
-    taas_run(type, arguments, strlen(arguments), &opts, &rr);
-    switch (rr.outcome) {
-    case TAAS_OUTCOME_SUCCEEDED:
-        res->output = rr.output;
-        return TAAS_LLM_OK;
-    case TAAS_OUTCOME_STOPPED:
-        free(rr.output);
-        res->error = strdup(rr.error);
+    res->child_id = strdup(id);
+    char line[160];
+    snprintf(line, sizeof line, "step %d/%d: %.64s running as task %s", r->step, r->max_steps,
+             tool, id);
+    taas_progress(r->ctx, (double)(r->step - 1) / (double)r->max_steps, line);
+    taas_child_result cr;
+    if (taas_wait_child(r->ctx, id, &cr) != 0) {
+        res->error = strdup(cr.error ? cr.error : "stopped");
         return taas_cancelled(r->ctx) ? TAAS_LLM_ECANCELLED : TAAS_LLM_OK;
-    default:
-        free(rr.output);
-        res->error = strdup(rr.error[0] ? rr.error : "failed");
-        return TAAS_LLM_OK;
     }
+    if (cr.state == TAAS_CHILD_SUCCEEDED) {
+        res->output = strdup(cr.output ? cr.output : "{}");
+    } else {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "the task %s: %s",
+                 cr.state == TAAS_CHILD_CANCELLED ? "was cancelled" : "failed",
+                 cr.error ? cr.error : "(no message)");
+        res->error = strdup(msg);
+    }
+    return TAAS_LLM_OK;
 }
 
 static const char *const provider_names[] = {"openai", "anthropic", "ollama"};

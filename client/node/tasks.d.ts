@@ -44,6 +44,20 @@ export interface CreateConfigOutput {
   features: Array<string>;
 }
 
+export interface FanOutInput {
+  /** One child task per word */
+  words: Array<string>;
+  /** When above 0, each child is a countdown of this many seconds */
+  hold_s?: number;
+}
+
+export interface FanOutOutput {
+  /** The children's results, in the order of the words */
+  results: Array<string>;
+  /** The children's task ids, in the same order */
+  children: Array<string>;
+}
+
 export interface LatencyProbeOutput {
   /** CLOCK_REALTIME at the body's entry, microseconds since the epoch */
   started_us: number;
@@ -179,6 +193,8 @@ export interface Tasks {
   countdown(inputs: CountdownInput, options?: SubmitOptions): Promise<CountdownOutput>;
   /** Builds an application configuration from typed parameters, filling in defaults for everything but the application name. Features are a set: the result lists them sorted, each once. The result conforms to the shared app_config schema and can be passed to validate_config or save_config. */
   create_config(inputs: CreateConfigInput, options?: SubmitOptions): Promise<CreateConfigOutput>;
+  /** Runs one child task per word - the guide's example task with the word and its position or, with hold_s, a count-down of hold_s seconds - all at once, waits for every child and returns their results in order. Each child is a task of its own, listed under this one (ListTasks with parent_id). Cancelling this task cancels its unfinished children. */
+  fan_out(inputs: FanOutInput, options?: SubmitOptions): Promise<FanOutOutput>;
   /** Does nothing but read the clock: returns when its body started, in microseconds since the Unix epoch (CLOCK_REALTIME), so a client on the same machine can measure submit to body start to the microsecond (started_at_ms has millisecond resolution). Accepts any small object as inputs. */
   latency_probe(inputs?: Record<string, unknown>, options?: SubmitOptions): Promise<LatencyProbeOutput>;
   /** Answers a prompt with a language model that may call other tasks as tools. Each tool call runs the named task with the model's arguments, checked against the task's input schema; errors go back to the model so that it can correct itself. Stops at a final answer or at the step or token limit. Provider and model default to the server's configuration (TAAS_LLM_PROVIDER, TAAS_LLM_MODEL, ...). */

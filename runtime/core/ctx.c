@@ -24,6 +24,8 @@ struct taas_ctx {
     taas_progress_fn progress;
     void *progress_arg;
     atomic_int *stop;
+    const taas_children_ops *children;
+    void *children_arg;
     int fail_kind;
     char fail_msg[1024];
 };
@@ -37,6 +39,8 @@ static void ctx_init(taas_ctx *c, const taas_run_opts *opts)
     c->progress = opts ? opts->progress : NULL;
     c->progress_arg = opts ? opts->progress_arg : NULL;
     c->stop = opts ? opts->stop : NULL;
+    c->children = opts ? opts->children : NULL;
+    c->children_arg = opts ? opts->children_arg : NULL;
     c->fail_kind = 0;
     c->fail_msg[0] = '\0';
 }
@@ -59,7 +63,6 @@ void taas_ctx_free(taas_ctx *c)
 
 int taas_ctx_fail_kind(const taas_ctx *c) { return c->fail_kind; }
 const char *taas_ctx_fail_message(const taas_ctx *c) { return c->fail_msg; }
-atomic_int *taas_ctx_stop_flag(const taas_ctx *c) { return c->stop; }
 
 /* ---- author API ---------------------------------------------------------- */
 
@@ -235,4 +238,56 @@ done:
     taas_utf8_fix(res->error);
     taas_ctx_free(c);
     return res->outcome == TAAS_OUTCOME_SUCCEEDED ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Child tasks */
+
+int taas_submit_child(taas_ctx *c, const char *task_name, const char *inputs_json,
+                      char id[TAAS_CHILD_ID_SIZE], char *err, size_t errlen)
+{
+    if (id)
+        id[0] = '\0';
+    if (!c->children || c->children->version != TAAS_CHILDREN_OPS_VERSION) {
+        if (err && errlen)
+            snprintf(err, errlen, "child tasks need a server: this body runs outside one");
+        return TAAS_FAILED;
+    }
+    if (!task_name || !id) {
+        if (err && errlen)
+            snprintf(err, errlen, "a task name and an id buffer are required");
+        return TAAS_FAILED;
+    }
+    char buf[512];
+    if (c->children->submit(c->children_arg, task_name, inputs_json ? inputs_json : "{}", id,
+                            TAAS_CHILD_ID_SIZE, buf, sizeof buf) != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s", buf);
+        return TAAS_FAILED;
+    }
+    return 0;
+}
+
+int taas_wait_child(taas_ctx *c, const char *child_id, taas_child_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!c->children || c->children->version != TAAS_CHILDREN_OPS_VERSION) {
+        res->error = "child tasks need a server: this body runs outside one";
+        return TAAS_FAILED;
+    }
+    int state = 0;
+    char *output = NULL, *error = NULL;
+    int rc = c->children->wait(c->children_arg, child_id ? child_id : "", &state, &output,
+                               &error);
+    res->state = (taas_child_state)state;
+    res->output = output ? taas_strdup(c, output) : NULL;
+    res->error = error ? taas_strdup(c, error) : NULL;
+    bool oom = (output && !res->output) || (error && !res->error);
+    free(output);
+    free(error);
+    if (oom) {
+        res->error = "out of memory";
+        return TAAS_FAILED;
+    }
+    return rc == 0 ? 0 : TAAS_FAILED;
 }

@@ -34,6 +34,24 @@ typedef enum taas_outcome {
     TAAS_OUTCOME_STOPPED          /* body returned after taas_cancelled() was true */
 } taas_outcome;
 
+/*
+ * Child tasks (taas_submit_child / taas_wait_child) as the runner provides
+ * them: the engine in a server; absent elsewhere, where those calls fail
+ * with "child tasks need a server". Strings returned through `output` and
+ * `error` are malloc'd (the context copies them into its arena and frees).
+ */
+#define TAAS_CHILDREN_OPS_VERSION 1
+typedef struct taas_children_ops {
+    int version;
+    /* Submit; 0 with the id in id_out, or -1 with err filled. */
+    int (*submit)(void *arg, const char *name, const char *inputs_json, char *id_out,
+                  size_t id_cap, char *err, size_t errlen);
+    /* Wait for a final state: 0 with *state (a taas_child_state) and
+     * *output or *error set; -1 with *error set when the waiting body was
+     * asked to stop or the child cannot be read. */
+    int (*wait)(void *arg, const char *id, int *state, char **output, char **error);
+} taas_children_ops;
+
 typedef struct taas_run_opts {
     const char *task_id;          /* may be NULL */
     int attempt;                  /* 1-based; 0 means 1 */
@@ -41,6 +59,8 @@ typedef struct taas_run_opts {
     taas_progress_fn progress;    /* may be NULL */
     void *progress_arg;
     atomic_int *stop;             /* TAAS_STOP_*; may be NULL (never stopped) */
+    const taas_children_ops *children; /* may be NULL: no child tasks */
+    void *children_arg;
 } taas_run_opts;
 
 typedef struct taas_run_result {
@@ -72,9 +92,5 @@ void taas_ctx_free(taas_ctx *ctx);
 /* The failure recorded by taas_fail (kind 0 when none), and its message. */
 int taas_ctx_fail_kind(const taas_ctx *ctx);
 const char *taas_ctx_fail_message(const taas_ctx *ctx);
-/* The stop flag the context was made with (NULL when none), so that a body
- * running another body in-process (the agent's tools) passes its own
- * cancellation on. */
-atomic_int *taas_ctx_stop_flag(const taas_ctx *ctx);
 
 #endif /* TAAS_CORE_RUN_H */

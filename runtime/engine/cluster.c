@@ -35,6 +35,8 @@ static void refresh_task(taas_engine *e, const char *id, bool cancel)
         local = e->slots[i] && strcmp(e->slots[i]->rec.id, id) == 0;
     for (job *j = e->ready_head; j && !local; j = j->next)
         local = strcmp(j->rec.id, id) == 0;
+    for (job *j = e->offslot; j && !local; j = j->onext)
+        local = strcmp(j->rec.id, id) == 0;
     /* A body that finished here reports its own end once its completion
      * commits; the store's older view must not be relayed meanwhile. */
     for (job *j = e->completing; j && !local; j = j->cnext)
@@ -80,6 +82,8 @@ static void resync(taas_engine *e)
         if (e->slots[i])
             memcpy(ids[n++], e->slots[i]->rec.id, TAAS_ID_LEN + 1);
     for (job *j = e->ready_head; j && n < MAX; j = j->next)
+        memcpy(ids[n++], j->rec.id, TAAS_ID_LEN + 1);
+    for (job *j = e->offslot; j && n < MAX; j = j->onext)
         memcpy(ids[n++], j->rec.id, TAAS_ID_LEN + 1);
     pthread_mutex_unlock(&e->mu);
     for (int i = 0; i < n; i++)

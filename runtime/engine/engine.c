@@ -371,15 +371,17 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
     atomic_store(&e->stopping, true);
     pthread_cond_broadcast(&e->sweep_cv);
     int64_t until = taas_mono_ms() + (grace_ms > 0 ? grace_ms : 0);
-    while (e->busy > 0 && taas_mono_ms() < until) {
+    while (e->busy + e->offslot_alive > 0 && taas_mono_ms() < until) {
         taas_engine__cond_wait_ms(&e->idle_cv, &e->mu, 20);
     }
     /* Then ask the rest to stop, and give them a moment. */
     for (int i = 0; i < e->nworkers; i++)
         if (e->slots[i])
             atomic_store(&e->slots[i]->stop, TAAS_STOP_SHUTDOWN);
+    for (job *j = e->offslot; j; j = j->onext)
+        atomic_store(&j->stop, TAAS_STOP_SHUTDOWN);
     until = taas_mono_ms() + 1000;
-    while (e->busy > 0 && taas_mono_ms() < until) {
+    while (e->busy + e->offslot_alive > 0 && taas_mono_ms() < until) {
         taas_engine__cond_wait_ms(&e->idle_cv, &e->mu, 20);
     }
     /* Non-idempotent bodies that still run have started their work: they
@@ -398,7 +400,9 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
         e->abandoned_alive++;
         interrupted[ninterrupted++] = j;
     }
-    int stuck = e->busy + e->abandoned_alive;
+    /* Bodies that waited for children run off the slots, on threads of
+     * their own: like abandoned ones, their memory must outlive them. */
+    int stuck = e->busy + e->abandoned_alive + e->offslot_alive;
     pthread_cond_broadcast(&e->work_cv);
     pthread_mutex_unlock(&e->mu);
     for (int k = 0; k < ninterrupted; k++)
@@ -579,11 +583,13 @@ static void start_claimed(taas_engine *e, submit_op *s, bool added)
         r.idempotency_key = dup_or_null(s->rec.idempotency_key);
         r.input_hash = dup_or_null(s->rec.input_hash);
         r.principal = dup_or_null(s->rec.principal);
+        r.parent_id = dup_or_null(s->rec.parent_id);
         r.lease_owner = strdup(e->node_id);
         r.attempts_json = strdup("[]");
         bool ok = r.name && r.input && r.lease_owner && r.attempts_json &&
                   (!s->rec.idempotency_key || r.idempotency_key) &&
-                  (!s->rec.input_hash || r.input_hash) && (!s->rec.principal || r.principal);
+                  (!s->rec.input_hash || r.input_hash) && (!s->rec.principal || r.principal) &&
+                  (!s->rec.parent_id || r.parent_id);
         j = ok ? taas_engine__job_new(e, &r) : NULL;
         if (!j) /* its lease expires and recovery takes it, as for a claim */
             taas_task_rec_clear(&r);
@@ -711,7 +717,10 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
     size_t namelen = strlen(type->name);
     const char *who = req->principal && *req->principal ? req->principal : NULL;
     size_t wholen = who ? strlen(who) : 0;
-    submit_op *s = malloc(sizeof *s + namelen + 1 + input_len + 1 + keylen + 1 + wholen + 1);
+    const char *parent = req->parent_id && *req->parent_id ? req->parent_id : NULL;
+    size_t parentlen = parent ? strlen(parent) : 0;
+    submit_op *s = malloc(sizeof *s + namelen + 1 + input_len + 1 + keylen + 1 + wholen + 1 +
+                          parentlen + 1);
     if (!s) {
         taas_engine__msg(msg, msglen, "out of memory");
         return TAAS_ST_RESOURCE_EXHAUSTED;
@@ -730,6 +739,11 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
         memcpy(p, who, wholen + 1);
         s->rec.principal = p;
         p += wholen + 1;
+    }
+    if (parent) {
+        memcpy(p, parent, parentlen + 1);
+        s->rec.parent_id = p;
+        p += parentlen + 1;
     }
     if (key) {
         memcpy(p, key, keylen + 1);
@@ -813,6 +827,9 @@ void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r)
     for (int i = 0; i < e->nworkers && !found; i++)
         if (e->slots[i] && strcmp(e->slots[i]->rec.id, r->id) == 0)
             found = e->slots[i];
+    for (job *j = e->offslot; j && !found; j = j->onext)
+        if (strcmp(j->rec.id, r->id) == 0)
+            found = j;
     for (job *j = e->completing; j && !found; j = j->cnext)
         if (strcmp(j->rec.id, r->id) == 0)
             found = j;

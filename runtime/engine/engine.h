@@ -108,6 +108,8 @@ typedef struct taas_submit_req {
     /* The authenticated principal submitting it, or NULL. Stored with the
      * task; idempotency keys are scoped to it. */
     const char *principal;
+    /* The task whose body submits this one (a child task), or NULL. */
+    const char *parent_id;
 } taas_submit_req;
 
 typedef struct taas_submit_result {

@@ -97,6 +97,17 @@ struct job {
     char progress_msg_op[256];
     taas_store_op progress_op;
 
+    /* While its body waits for child tasks, the job gives its worker slot
+     * to a fresh worker and runs on off the slots, on e->offslot (see
+     * children.c); its thread ends with the body. */
+    bool offslot;
+    job *onext;
+    /* The child tasks its body submitted in this attempt, for the cancel
+     * cascade; touched only by the body's thread. */
+    char (*children)[TAAS_ID_LEN + 1];
+    int nchildren, children_cap;
+    int child_seq;
+
     /* Completion. A COMPLETE the store refused for a passing reason (busy,
      * I/O, full) is sent again at cretry_mono (0: none due) while the job
      * stays on the completing list: the body's result is kept until the
@@ -150,6 +161,8 @@ struct taas_engine {
     int claim_cap;               /* workers + prefetch: most tasks held at once */
     int64_t body_avg_us;         /* running average of body durations (1/8 weight) */
     int abandoned_alive;         /* abandoned bodies whose threads still run */
+    job *offslot;                /* bodies waiting for children, off the slots */
+    int offslot_alive;           /* their number (their threads still run) */
     /* A started attempt whose completion the store refused and that is not
      * retried (an abandoned body's): its row may still be RUNNING under our
      * lease, so the RELEASE at stop, which makes our RUNNING rows PENDING,
@@ -243,6 +256,21 @@ void taas_engine__complete_done(taas_store_op *op, void *arg);
 /* Send again the completions whose retry is due; takes e->mu. Returns how
  * many jobs are still on the completing list. */
 int taas_engine__resend_completions(taas_engine *e);
+
+/* A body is about to wait for child tasks: give its worker slot to a fresh
+ * worker thread, so that waiting parents never hold every worker (the
+ * children must run somewhere). Its thread ends when the body returns. A
+ * no-op when already done, when stopping, or at the cap of off-slot bodies. */
+void taas_engine__block_begin(taas_engine *e, job *j);
+
+/* ---- children.c -------------------------------------------------------- */
+
+/* The child-task operations a body's context uses (taas_submit_child,
+ * taas_wait_child); their argument is the job. */
+extern const taas_children_ops taas_engine__children;
+/* After j's body: a body that was stopped (cancelled, timed out, shut
+ * down) takes its unfinished children with it. Frees the child list. */
+void taas_engine__children_end(taas_engine *e, job *j);
 
 /* ---- sweeper.c --------------------------------------------------------- */
 

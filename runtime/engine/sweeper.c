@@ -165,6 +165,12 @@ void *taas_engine__sweeper_main(void *p)
                      abandon_locked(e, i))
                 abandon[nabandon++] = j;
         }
+        /* Bodies waiting for children off the slots: their deadline stops
+         * the wait (they are not abandoned: the wait returns at once). */
+        for (job *j = e->offslot; j; j = j->onext)
+            if (j->deadline_mono && mono >= j->deadline_mono &&
+                atomic_load(&j->stop) == TAAS_STOP_NONE)
+                atomic_store(&j->stop, TAAS_STOP_TIMEOUT);
         /* Delayed tasks that became due, and a periodic look for work. */
         if (e->next_due_ms && now >= e->next_due_ms) {
             e->next_due_ms = 0;
@@ -176,13 +182,16 @@ void *taas_engine__sweeper_main(void *p)
             e->pending_prio_max = INT_MAX;
         }
         taas_engine__maybe_claim_locked(e);
-        /* Completions waiting to be sent again keep their leases too. */
-        bool do_hb = (e->busy + e->ready_count + nabandon > 0 || e->completing) &&
+        /* Completions waiting to be sent again keep their leases too, and
+         * bodies waiting for children off the slots hold theirs. */
+        bool do_hb = (e->busy + e->ready_count + e->offslot_alive + nabandon > 0 ||
+                      e->completing) &&
                      mono - last_heartbeat >= e->opts.lease_ms / 3;
         /* After a failed heartbeat, recover only once one commits again -
          * unless nothing runs here, when no lease of ours can be lapsed. */
         bool do_rc = mono - last_recover >= RECOVER_EVERY_MS &&
-                     (!atomic_load(&e->hb_failed) || e->busy + e->ready_count == 0);
+                     (!atomic_load(&e->hb_failed) ||
+                      e->busy + e->ready_count + e->offslot_alive == 0);
         /* Prune in small batches; keep going at once while a batch comes
          * back full, so a backlog drains without one long transaction. */
         bool do_prune = e->opts.retention_s > 0 &&

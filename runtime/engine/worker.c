@@ -183,6 +183,7 @@ job *taas_engine__job_new(taas_engine *e, taas_task_rec *rec)
 
 void taas_engine__job_free(job *j)
 {
+    free(j->children);
     taas_task_rec_clear(&j->rec);
     free(j->res.output);
     pthread_mutex_destroy(&j->pmu);
@@ -298,9 +299,52 @@ void taas_engine__stop_local(taas_engine *e, const char *id, int why)
     for (job *j = e->ready_head; j; j = j->next)
         if (strcmp(j->rec.id, id) == 0)
             atomic_store(&j->stop, why);
+    for (job *j = e->offslot; j; j = j->onext)
+        if (strcmp(j->rec.id, id) == 0)
+            atomic_store(&j->stop, why);
     pthread_mutex_unlock(&e->mu);
     if (held)
         taas_engine__cancel_held(e, held, NULL, NULL);
+}
+
+/* Most bodies off their slots at once: each holds a thread while it waits. */
+#define OFFSLOT_MAX 1024
+
+void taas_engine__block_begin(taas_engine *e, job *j)
+{
+    pthread_mutex_lock(&e->mu);
+    int i = j->slot;
+    if (j->offslot || i < 0 || e->slots[i] != j || atomic_load(&e->stopping) ||
+        e->offslot_alive >= OFFSLOT_MAX) {
+        pthread_mutex_unlock(&e->mu);
+        return;
+    }
+    worker_arg *wa = malloc(sizeof *wa);
+    pthread_t fresh;
+    if (!wa) {
+        pthread_mutex_unlock(&e->mu);
+        return;
+    }
+    wa->e = e;
+    wa->index = i;
+    if (pthread_create(&fresh, NULL, taas_engine__worker_main, wa) != 0) {
+        free(wa);
+        pthread_mutex_unlock(&e->mu);
+        return;
+    }
+    /* This thread (the slot's until now) goes on with the body, detached;
+     * the fresh one is the slot's worker from here on. */
+    pthread_detach(e->workers[i]);
+    e->workers[i] = fresh;
+    e->slots[i] = NULL;
+    j->slot = -1;
+    j->offslot = true;
+    j->onext = e->offslot;
+    e->offslot = j;
+    e->offslot_alive++;
+    e->busy--;
+    taas_engine__maybe_claim_locked(e);
+    pthread_mutex_unlock(&e->mu);
 }
 
 static void claim_done(taas_store_op *op, void *arg)
@@ -602,8 +646,11 @@ static void run_body(taas_engine *e, job *j)
             .progress = on_progress,
             .progress_arg = j,
             .stop = &j->stop,
+            .children = &taas_engine__children,
+            .children_arg = j,
         };
         taas_run(j->type, j->rec.input, j->rec.input_len, &ro, &j->res);
+        taas_engine__children_end(e, j);
     }
 }
 
@@ -674,6 +721,24 @@ void *taas_engine__worker_main(void *p)
 
         pthread_mutex_lock(&e->mu);
         e->body_avg_us += (took - e->body_avg_us) / 8;
+        if (j->offslot) {
+            /* The body waited for children off its slot: the slot has
+             * another worker, so this thread completes the task and ends. */
+            for (job **pp = &e->offslot; *pp; pp = &(*pp)->onext) {
+                if (*pp == j) {
+                    *pp = j->onext;
+                    break;
+                }
+            }
+            e->offslot_alive--;
+            completing_add(e, j);
+            taas_engine__maybe_claim_locked(e);
+            if (e->busy == 0 && e->offslot_alive == 0)
+                pthread_cond_broadcast(&e->idle_cv);
+            pthread_mutex_unlock(&e->mu);
+            finish_job(e, j);
+            return NULL;
+        }
         if (atomic_load(&j->abandoned)) {
             /* The sweeper gave up on this body, failed its task and put a
              * new thread in this slot: this thread only lets go and ends. */
@@ -686,7 +751,7 @@ void *taas_engine__worker_main(void *p)
         completing_add(e, j);
         e->busy--;
         taas_engine__maybe_claim_locked(e);
-        if (e->busy == 0)
+        if (e->busy == 0 && e->offslot_alive == 0)
             pthread_cond_broadcast(&e->idle_cv);
         pthread_mutex_unlock(&e->mu);
 

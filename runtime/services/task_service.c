@@ -129,6 +129,7 @@ static void task_pb_fill(struct task_pb *p, const taas_task_rec *r, bool full)
     t->finished_at_ms = r->finished_ms;
     t->idempotency_key = str_or_empty(r->idempotency_key);
     t->cancel_requested = r->cancel_requested;
+    t->parent_id = str_or_empty(r->parent_id);
     if (full)
         fill_attempts(p, r->attempts_json);
 }
@@ -298,6 +299,7 @@ static void list_tasks(taas_call *call, void *arg)
                 .limit = req->page_size ? req->page_size : 50,
                 .page_token = req->page_token[0] ? req->page_token : NULL,
                 .principal = svc_principal(call),
+                .parent_id = req->parent_id[0] ? req->parent_id : NULL,
             };
             taas_task_rec *recs = NULL;
             size_t n = 0;

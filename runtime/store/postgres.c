@@ -433,6 +433,8 @@ int taas_pg__row_to_rec(const PGresult *res, int row, taas_task_rec *r)
     r->lease_token = taas_pg__col_i64(res, row, 24);
     if (!rc && !PQgetisnull(res, row, 25) && *PQgetvalue(res, row, 25))
         rc = col_dup(res, row, 25, &r->principal, NULL);
+    if (!rc && !PQgetisnull(res, row, 26))
+        rc = col_dup(res, row, 26, &r->parent_id, NULL);
     if (!rc && !r->attempts_json && !(r->attempts_json = strdup("[]")))
         rc = TAAS_STORE_ENOMEM;
     if (rc)

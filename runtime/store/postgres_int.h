@@ -28,6 +28,7 @@
 #include "store/postgres.h"
 #include "store/store.h"
 #include "store/store_int.h"
+#include <stdint.h>
 
 /* Every column of taas_task_rec, in the order taas_pg__row_to_rec() reads them. */
 #define COLS(p)                                                                             \
@@ -35,19 +36,20 @@
     "max_attempts, " p "timeout_s, " p "idempotent, " p "idempotency_key, " p "input_hash, " p \
     "created_ms, " p "updated_ms, " p "run_after_ms, " p "started_ms, " p "finished_ms, " p   \
     "progress, " p "progress_message, " p "output, " p "error, " p "attempts_json, " p        \
-    "cancel_requested, " p "lease_owner, " p "lease_expires_ms, " p "lease_token, " p "principal"
+    "cancel_requested, " p "lease_owner, " p "lease_expires_ms, " p "lease_token, " p "principal, " \
+    p "parent_id"
 #define TASK_COLS COLS("")
 /* The same columns for summaries: no input or output text. */
 #define SUMMARY_COLS                                                                        \
     "id, name, NULL, state, priority, attempt, max_attempts, timeout_s, idempotent, "       \
     "idempotency_key, input_hash, created_ms, updated_ms, run_after_ms, started_ms, "       \
     "finished_ms, progress, progress_message, NULL, error, attempts_json, "                 \
-    "cancel_requested, lease_owner, lease_expires_ms, lease_token, principal"
+    "cancel_requested, lease_owner, lease_expires_ms, lease_token, principal, parent_id"
 
 /* A pooled read connection; `lists` has a bit per prepared list variant. */
 typedef struct reader {
     PGconn *conn;
-    uint64_t lists;
+    bool lists[128]; /* prepared list variants, by LQ_* bits */
     struct reader *next;
 } reader;
 

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 /* pg_advisory_xact_lock key serializing migrations: "taas" in ASCII, then 1. */
 #define MIGRATION_LOCK_KEY "8386103567981903873"
 
@@ -71,7 +71,10 @@ static const struct migration {
       * writes per task; the (state, id) index reaches the same rows, only
       * those RUNNING, for recovery, heartbeats and release. */
      "DROP INDEX tasks_lease;"},
-    {4, "schedules: tasks submitted at the times of a cron expression or an interval",
+    {4, "tasks.parent_id: tasks submitted by another task's body, listed by parent",
+     "ALTER TABLE tasks ADD COLUMN parent_id text COLLATE \"C\";"
+     "CREATE INDEX tasks_parent_id ON tasks (parent_id, id) WHERE parent_id IS NOT NULL;"},
+    {5, "schedules: tasks submitted at the times of a cron expression or an interval",
      "CREATE TABLE schedules ("
      " id text COLLATE \"C\" NOT NULL PRIMARY KEY,"
      " principal text COLLATE \"C\" NOT NULL DEFAULT '',"

@@ -33,7 +33,7 @@ static reader *reader_acquire(pg_store *s, bool fresh, int *err)
         /* Closed under us (server restart): replace it, keeping its place. */
         PQfinish(r->conn);
         r->conn = NULL;
-        r->lists = 0;
+        memset(r->lists, 0, sizeof r->lists);
         atomic_fetch_add(&s->reconnects, 1);
     } else {
         if (!fresh)
@@ -104,7 +104,7 @@ int taas_pg__with_reader(pg_store *s, read_fn fn, void *arg)
     if (err == TAAS_STORE_EBUSY && PQstatus(r->conn) != CONNECTION_OK) {
         PQfinish(r->conn);
         r->conn = NULL;
-        r->lists = 0;
+        memset(r->lists, 0, sizeof r->lists);
         atomic_fetch_add(&s->reconnects, 1);
         int e2 = 0;
         reader *fresh = reader_acquire(s, true, &e2);
@@ -183,8 +183,10 @@ int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out)
     return taas_pg__with_reader(s, do_get, &a);
 }
 
-/* LQ_LIVE: the state asked for is PENDING or RUNNING; LQ_PEND: PENDING. */
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PEND = 32 };
+/* LQ_LIVE: the state asked for is PENDING or RUNNING. */
+/* LQ_PEND: the state asked for is PENDING. */
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PARENT = 32,
+       LQ_PEND = 64 };
 
 struct list_args {
     const taas_list_query *q;
@@ -201,10 +203,10 @@ static int do_list(pg_store *s, reader *r, void *arg)
     const taas_list_query *q = a->q;
     char name[16];
     snprintf(name, sizeof(name), "taas_list%d", a->v);
-    if (!(r->lists & (1ull << a->v))) {
+    if (!r->lists[a->v]) {
         char sql[4096];
         int k = 0;
-        char cs[64] = "", cn[64] = "", ca[24] = "", cp[64] = "";
+        char cs[64] = "", cn[64] = "", ca[24] = "", cp[64] = "", cpar[64] = "";
         /*
          * The index walked is fixed, as in sqlite.c: tasks_state_id for
          * PENDING or RUNNING, else tasks_name_id when the query has a name,
@@ -220,7 +222,8 @@ static int do_list(pg_store *s, reader *r, void *arg)
          * costs `limit` index entries and rows however the states are spread.
          */
         const char *order = "id DESC";
-        int walk = (a->v & LQ_LIVE) ? LQ_STATE : (a->v & LQ_NAME) ? LQ_NAME
+        /* A task's children are few: their index (parent_id, id) comes first. */
+        int walk = (a->v & LQ_PARENT) ? LQ_PARENT : (a->v & LQ_LIVE) ? LQ_STATE : (a->v & LQ_NAME) ? LQ_NAME
                  : (a->v & LQ_STATE) ? LQ_STATE : (a->v & LQ_PRINCIPAL) ? LQ_PRINCIPAL : 0;
         if (a->v & LQ_PRINCIPAL)
             snprintf(cp, sizeof(cp),
@@ -229,14 +232,19 @@ static int do_list(pg_store *s, reader *r, void *arg)
         if (a->v & LQ_STATE)
             snprintf(cs, sizeof(cs),
                      walk == LQ_STATE ? " AND state = ANY (ARRAY[$%d::smallint])"
-                                      : " AND state = $%d", ++k);
+                     : (a->v & LQ_PEND) ? " AND (state = $%d OR (state = 2 AND started_ms = 0))"
+                                        : " AND state = $%d", ++k);
         if (a->v & LQ_NAME)
             snprintf(cn, sizeof(cn),
                      walk == LQ_NAME ? " AND name = ANY (ARRAY[$%d::text])"
                                      : " AND name = $%d", ++k);
         if (a->v & LQ_AFTER)
             snprintf(ca, sizeof(ca), " AND id < $%d", ++k);
-        if (walk == LQ_NAME)
+        if (a->v & LQ_PARENT)
+            snprintf(cpar, sizeof(cpar), " AND parent_id = ANY (ARRAY[$%d::text])", ++k);
+        if (walk == LQ_PARENT)
+            order = "parent_id DESC, id DESC";
+        else if (walk == LQ_NAME)
             order = "name DESC, id DESC";
         else if (walk == LQ_STATE)
             order = "state DESC, id DESC";
@@ -245,7 +253,7 @@ static int do_list(pg_store *s, reader *r, void *arg)
         /* A claimed task whose body has not started (started_ms 0) is
          * PENDING to readers: RUNNING lists only started ones; PENDING
          * lists the queue and those, two bounded walks merged. */
-        if (a->v & LQ_PEND)
+        if ((a->v & LQ_PEND) && walk == LQ_STATE)
             snprintf(sql, sizeof(sql),
                      "SELECT * FROM ((SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s"
                      " ORDER BY %s LIMIT $%d) UNION ALL (SELECT " SUMMARY_COLS " FROM tasks"
@@ -254,8 +262,10 @@ static int do_list(pg_store *s, reader *r, void *arg)
                      cp, cs, cn, ca, order, k + 1, cp, cn, ca, order, k + 1, k + 1);
         else
             snprintf(sql, sizeof(sql),
-                     "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s%s ORDER BY %s LIMIT $%d",
-                     cp, cs, (a->v & LQ_LIVE) ? " AND started_ms > 0" : "", cn, ca, order, k + 1);
+                     "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s%s%s ORDER BY %s"
+                     " LIMIT $%d",
+                     cp, cs, (a->v & LQ_LIVE) && !(a->v & LQ_PEND) ? " AND started_ms > 0" : "",
+                     cn, ca, cpar, order, k + 1);
         PGresult *res = PQprepare(r->conn, name, sql, 0, NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         if (!ok) {
@@ -265,9 +275,9 @@ static int do_list(pg_store *s, reader *r, void *arg)
             return err;
         }
         PQclear(res);
-        r->lists |= 1ull << a->v;
+        r->lists[a->v] = true;
     }
-    const char *v[5];
+    const char *v[6];
     char bs[16], bl[16];
     int k = 0;
     if (a->v & LQ_PRINCIPAL)
@@ -280,6 +290,8 @@ static int do_list(pg_store *s, reader *r, void *arg)
         v[k++] = q->name;
     if (a->v & LQ_AFTER)
         v[k++] = a->after;
+    if (a->v & LQ_PARENT)
+        v[k++] = q->parent_id;
     snprintf(bl, sizeof(bl), "%d", q->limit + 1);
     v[k++] = bl;
     PGresult *res = PQexecPrepared(r->conn, name, k, v, NULL, NULL, 0);
@@ -326,14 +338,16 @@ int taas_pg__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     struct list_args a = {.q = q};
     if (q->state != TAAS_TASK_UNSPECIFIED)
         a.v |= LQ_STATE;
-    if (q->state == TAAS_TASK_PENDING)
-        a.v |= LQ_PEND;
     if (q->state == TAAS_TASK_PENDING || q->state == TAAS_TASK_RUNNING)
         a.v |= LQ_LIVE;
+    if (q->state == TAAS_TASK_PENDING)
+        a.v |= LQ_PEND;
     if (q->name)
         a.v |= LQ_NAME;
     if (q->principal)
         a.v |= LQ_PRINCIPAL;
+    if (q->parent_id)
+        a.v |= LQ_PARENT;
     if (q->page_token && *q->page_token) {
         if (taas_store__token_decode(q->page_token, after) != 0) {
             taas_pg__tl_set("list: malformed page token");

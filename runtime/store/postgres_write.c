@@ -70,12 +70,12 @@ static const char *const write_sql[ST_COUNT] = {
         "WITH ins AS (INSERT INTO tasks (id, name, input, state, priority, attempt,"
         " max_attempts, timeout_s, idempotent, idempotency_key, input_hash, created_ms,"
         " updated_ms, run_after_ms, principal, lease_owner, lease_expires_ms, lease_token,"
-        " started_ms)"
+        " started_ms, parent_id)"
         " VALUES ($1::text, $2::text, $3::text, CASE WHEN $13::text IS NULL THEN 1 ELSE 2 END,"
         " $4::integer, CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END, $5::integer, $6::integer,"
         " $7::boolean, $8::text, $9::text, $10::bigint, $10::bigint, $11::bigint, $12::text,"
         " $13::text, CASE WHEN $13::text IS NULL THEN 0 ELSE $10::bigint + $14::bigint END,"
-        " CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END, 0)"
+        " CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END, 0, $15::text)"
         " ON CONFLICT DO NOTHING RETURNING id)"
         " SELECT 1, id, NULL FROM ins"
         " UNION ALL"
@@ -415,6 +415,7 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_text(&p, t->principal ? t->principal : "");
         p_text(&p, op->u.insert.claim_owner);
         p_i64(&p, op->u.insert.lease_ms);
+        p_text(&p, t->parent_id);
         slots[(*ns)++] = (slot){idx, ST_INSERT, 1};
         return send_prepared(c, ST_INSERT, &p) ? 1 : -1;
     }

@@ -135,6 +135,8 @@ int taas_sq__row_to_rec(sqlite3_stmt *st, taas_task_rec *r)
     const unsigned char *who = sqlite3_column_text(st, 25);
     if (who && *who && !rc)
         rc = col_dup(st, 25, &r->principal, NULL);
+    if (!rc && sqlite3_column_type(st, 26) != SQLITE_NULL)
+        rc = col_dup(st, 26, &r->parent_id, NULL);
     if (!rc && !r->attempts_json && !(r->attempts_json = strdup("[]")))
         rc = TAAS_STORE_ENOMEM;
     if (rc)

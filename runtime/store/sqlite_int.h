@@ -32,13 +32,13 @@
     "id, name, input, state, priority, attempt, max_attempts, timeout_s, idempotent, "     \
     "idempotency_key, input_hash, created_ms, updated_ms, run_after_ms, started_ms, "      \
     "finished_ms, progress, progress_message, output, error, attempts_json, "              \
-    "cancel_requested, lease_owner, lease_expires_ms, lease_token, principal"
+    "cancel_requested, lease_owner, lease_expires_ms, lease_token, principal, parent_id"
 /* The same columns for summaries: no input or output text. */
 #define SUMMARY_COLS                                                                       \
     "id, name, NULL, state, priority, attempt, max_attempts, timeout_s, idempotent, "      \
     "idempotency_key, input_hash, created_ms, updated_ms, run_after_ms, started_ms, "      \
     "finished_ms, progress, progress_message, NULL, error, attempts_json, "                \
-    "cancel_requested, lease_owner, lease_expires_ms, lease_token, principal"
+    "cancel_requested, lease_owner, lease_expires_ms, lease_token, principal, parent_id"
 
 /* The writer's prepared statements (sqlite_write.c holds their SQL). */
 
@@ -68,7 +68,7 @@ enum {
 typedef struct reader {
     sqlite3 *db;
     sqlite3_stmt *get;
-    sqlite3_stmt *list[64];
+    sqlite3_stmt *list[128];
     struct reader *next;
 } reader;
 

@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const struct migration {
     int version;
@@ -74,7 +74,11 @@ static const struct migration {
       * writes per task; the (state, id) index reaches the same rows, only
       * those RUNNING, for recovery, heartbeats and release. */
      "DROP INDEX tasks_lease;"},
-    {4, "schedules: tasks submitted at the times of a cron expression or an interval",
+    {4, "tasks.parent_id: tasks submitted by another task's body, listed by parent",
+     "ALTER TABLE tasks ADD COLUMN parent_id TEXT;"
+     /* Only children are indexed: client-submitted tasks cost no entry. */
+     "CREATE INDEX tasks_parent_id ON tasks (parent_id, id) WHERE parent_id IS NOT NULL;"},
+    {5, "schedules: tasks submitted at the times of a cron expression or an interval",
      "CREATE TABLE schedules ("
      " id TEXT NOT NULL PRIMARY KEY,"
      " principal TEXT NOT NULL DEFAULT '',"

@@ -60,7 +60,7 @@ static reader *reader_open(sq_store *s, int *err)
     return r;
 }
 
-reader *taas_sq__reader_acquire(sq_store *s, int *err)
+static reader *reader_acquire(sq_store *s, int *err)
 {
     if (!s->path) {
         pthread_mutex_lock(&s->mem_mu);
@@ -87,7 +87,7 @@ reader *taas_sq__reader_acquire(sq_store *s, int *err)
     return r;
 }
 
-void taas_sq__reader_release(sq_store *s, reader *r)
+static void reader_release(sq_store *s, reader *r)
 {
     if (!s->path) {
         pthread_mutex_unlock(&s->mem_mu);
@@ -109,7 +109,7 @@ int taas_sq__get(taas_store *base, const char *id, taas_task_rec *out)
     memset(out, 0, sizeof(*out));
     if (!id)
         return TAAS_STORE_EINVAL;
-    reader *r = taas_sq__reader_acquire(s, &err);
+    reader *r = reader_acquire(s, &err);
     if (!r)
         return err;
     sqlite3_bind_text(r->get, 1, id, -1, SQLITE_STATIC);
@@ -124,7 +124,7 @@ int taas_sq__get(taas_store *base, const char *id, taas_task_rec *out)
     }
     sqlite3_reset(r->get);
     sqlite3_clear_bindings(r->get);
-    taas_sq__reader_release(s, r);
+    reader_release(s, r);
     return err;
 }
 
@@ -133,7 +133,7 @@ int taas_sq__count_live(taas_store *base, int64_t counts[6])
     sq_store *s = (sq_store *)base;
     int err = 0;
     memset(counts, 0, 6 * sizeof counts[0]);
-    reader *r = taas_sq__reader_acquire(s, &err);
+    reader *r = reader_acquire(s, &err);
     if (!r)
         return err;
     sqlite3_stmt *st = NULL;
@@ -153,12 +153,14 @@ int taas_sq__count_live(taas_store *base, int64_t counts[6])
         err = taas_sq__map_rc(rc);
     }
     sqlite3_finalize(st);
-    taas_sq__reader_release(s, r);
+    reader_release(s, r);
     return err;
 }
 
-/* LQ_LIVE: the state asked for is PENDING or RUNNING; LQ_PEND: PENDING. */
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PEND = 32 };
+/* LQ_LIVE: the state asked for is PENDING or RUNNING. */
+/* LQ_PEND: the state asked for is PENDING. */
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PARENT = 32,
+       LQ_PEND = 64 };
 
 int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                    char next_token[64])
@@ -187,6 +189,8 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         v |= LQ_NAME;
     if (q->principal)
         v |= LQ_PRINCIPAL;
+    if (q->parent_id)
+        v |= LQ_PARENT;
     if (q->page_token && *q->page_token) {
         if (taas_store__token_decode(q->page_token, after) != 0) {
             snprintf(taas_sq__tl_error, sizeof(taas_sq__tl_error), "list: malformed page token");
@@ -197,7 +201,7 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     taas_task_rec *recs = calloc((size_t)q->limit, sizeof(*recs));
     if (!recs)
         return TAAS_STORE_ENOMEM;
-    reader *r = taas_sq__reader_acquire(s, &err);
+    reader *r = reader_acquire(s, &err);
     if (!r) {
         free(recs);
         return err;
@@ -218,11 +222,12 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
          * lists the queue and those, as two bounded walks of the state
          * index merged. */
         char rest[256];
-        snprintf(rest, sizeof(rest), "%s%s%s",
+        snprintf(rest, sizeof(rest), "%s%s%s%s",
                  (v & LQ_PRINCIPAL) ? " AND principal = :principal" : "",
                  (v & LQ_NAME) ? " AND name = :name" : "",
-                 (v & LQ_AFTER) ? " AND id < :after" : "");
-        if (v & LQ_PEND)
+                 (v & LQ_AFTER) ? " AND id < :after" : "",
+                 (v & LQ_PARENT) ? " AND parent_id = :parent" : "");
+        if ((v & LQ_PEND) && !(v & LQ_PARENT))
             snprintf(sql, sizeof(sql),
                      "SELECT * FROM (SELECT " SUMMARY_COLS " FROM tasks INDEXED BY tasks_state_id"
                      " WHERE state = 1%s ORDER BY id DESC LIMIT :limit)"
@@ -231,19 +236,26 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
                      " ORDER BY id DESC LIMIT :limit) ORDER BY id DESC LIMIT :limit",
                      rest, rest);
         else
-            snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s"
-                     " ORDER BY id DESC LIMIT :limit",
-                     (v & LQ_LIVE)        ? " INDEXED BY tasks_state_id"
-                     : (v & LQ_NAME)      ? " INDEXED BY tasks_name_id"
-                     : (v & LQ_STATE)     ? " INDEXED BY tasks_state_id"
-                     : (v & LQ_PRINCIPAL) ? " INDEXED BY tasks_principal_id"
-                                          : "",
-                     (v & LQ_STATE) ? " AND state = :state" : "",
-                     (v & LQ_LIVE) ? " AND started_ms > 0" : "", rest);
+        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s%s%s%s"
+                 " ORDER BY id DESC LIMIT :limit",
+                 /* A task's children are few: their index comes first. */
+                 (v & LQ_PARENT)      ? " INDEXED BY tasks_parent_id"
+                 : (v & LQ_LIVE)      ? " INDEXED BY tasks_state_id"
+                 : (v & LQ_NAME)      ? " INDEXED BY tasks_name_id"
+                 : (v & LQ_STATE)     ? " INDEXED BY tasks_state_id"
+                 : (v & LQ_PRINCIPAL) ? " INDEXED BY tasks_principal_id"
+                                      : "",
+                 (v & LQ_PRINCIPAL) ? " AND principal = :principal" : "",
+                 (v & LQ_PEND) ? " AND (state = 1 OR (state = 2 AND started_ms = 0))"
+                 : (v & LQ_STATE) ? " AND state = :state" : "",
+                 (v & LQ_LIVE) && !(v & LQ_PEND) ? " AND started_ms > 0" : "",
+                 (v & LQ_NAME) ? " AND name = :name" : "",
+                 (v & LQ_AFTER) ? " AND id < :after" : "",
+                 (v & LQ_PARENT) ? " AND parent_id = :parent" : "");
         rc = sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->list[v], NULL);
         if (rc != SQLITE_OK) {
             taas_sq__set_tl_error("list prepare", r->db);
-            taas_sq__reader_release(s, r);
+            reader_release(s, r);
             free(recs);
             return taas_sq__map_rc(rc);
         }
@@ -258,6 +270,9 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
                           SQLITE_STATIC);
     if (v & LQ_AFTER)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":after"), after, -1, SQLITE_STATIC);
+    if (v & LQ_PARENT)
+        sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":parent"), q->parent_id, -1,
+                          SQLITE_STATIC);
     sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), q->limit + 1);
     size_t got = 0;
     bool more = false;
@@ -277,7 +292,7 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    taas_sq__reader_release(s, r);
+    reader_release(s, r);
     if (err) {
         for (size_t i = 0; i < got; i++)
             taas_task_rec_clear(&recs[i]);
@@ -295,3 +310,13 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     return 0;
 }
 
+
+reader *taas_sq__reader_acquire(sq_store *s, int *err)
+{
+    return reader_acquire(s, err);
+}
+
+void taas_sq__reader_release(sq_store *s, reader *r)
+{
+    reader_release(s, r);
+}

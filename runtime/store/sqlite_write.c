@@ -30,10 +30,10 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_INSERT] =
         "INSERT INTO tasks (id, name, input, state, priority, attempt, max_attempts, timeout_s,"
         " idempotent, idempotency_key, input_hash, created_ms, updated_ms, run_after_ms,"
-        " principal, lease_owner, lease_expires_ms, lease_token, started_ms)"
+        " principal, lease_owner, lease_expires_ms, lease_token, started_ms, parent_id)"
         " VALUES (?1, ?2, ?3, CASE WHEN ?13 IS NULL THEN 1 ELSE 2 END, ?4,"
         " ?13 IS NOT NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13,"
-        " CASE WHEN ?13 IS NULL THEN 0 ELSE ?10 + ?14 END, ?13 IS NOT NULL, 0)",
+        " CASE WHEN ?13 IS NULL THEN 0 ELSE ?10 + ?14 END, ?13 IS NOT NULL, 0, ?15)",
     [ST_IDEM_LOOKUP] = "SELECT id, input_hash FROM tasks"
                        " WHERE principal = ?3 AND name = ?1 AND idempotency_key = ?2",
     [ST_CLAIM] =
@@ -186,6 +186,7 @@ int taas_sq__op_insert(sq_store *s, taas_store_op *op)
     sqlite3_bind_text(st, 12, t->principal ? t->principal : "", -1, SQLITE_STATIC);
     taas_sq__bind_text(st, 13, op->u.insert.claim_owner, 0);
     sqlite3_bind_int64(st, 14, op->u.insert.lease_ms);
+    taas_sq__bind_text(st, 15, t->parent_id, 0);
     int rc = taas_sq__step_done(st);
     if (rc == SQLITE_OK)
         return 0;

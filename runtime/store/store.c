@@ -104,6 +104,7 @@ void taas_task_rec_clear(taas_task_rec *r)
     free(r->attempts_json);
     free(r->lease_owner);
     free(r->principal);
+    free(r->parent_id);
     memset(r, 0, sizeof(*r));
 }
 

@@ -103,6 +103,9 @@ typedef struct taas_task_rec {
      * runs without authentication. Isolation and idempotency keys are per
      * principal. */
     char *principal;
+    /* The task whose body submitted this one (taas_submit_child); NULL for
+     * a task a client submitted. */
+    char *parent_id;
 } taas_task_rec;
 
 void taas_task_rec_clear(taas_task_rec *r); /* free owned strings, zero the record */
@@ -318,6 +321,7 @@ typedef struct taas_list_query {
     taas_task_state state;  /* TAAS_TASK_UNSPECIFIED = any */
     const char *name;       /* NULL = any */
     const char *principal;  /* NULL = any; "" = tasks submitted without one */
+    const char *parent_id;  /* NULL = any; else only the children of that task */
     int limit;              /* 1..1000, else TAAS_STORE_EINVAL */
     const char *page_token; /* NULL or "" = first page; else a token from a previous page
                              * (a malformed one -> TAAS_STORE_EINVAL) */

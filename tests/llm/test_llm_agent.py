@@ -153,6 +153,15 @@ class Agent(unittest.TestCase):
         self.assertEqual(json.loads(s["inputs"]), {"param1": "test", "param2": 42})
         self.assertEqual(json.loads(s["output"]), {"result": "Processed test with 42"})
         self.assertNotIn("error", s)
+        # The call ran as a child task of the agent.
+        child = self.tasks.GetTask(S.GetTaskRequest(task_id=s["child_task_id"]), timeout=T).task
+        self.assertEqual(child.task_name, "my_custom_task")
+        self.assertEqual(json.loads(child.inputs_json), {"param1": "test", "param2": 42})
+        self.assertEqual(S.TaskState.Name(child.state), "TASK_STATE_SUCCEEDED")
+        self.assertTrue(child.parent_id)
+        kids = self.tasks.ListTasks(S.ListTasksRequest(parent_id=child.parent_id),
+                                    timeout=T).tasks
+        self.assertEqual([k.id for k in kids], [s["child_task_id"]])
         self.assertEqual(out["usage"]["model_calls"], 2)
         self.assertEqual(out["usage"]["input_tokens"], 22)
         llm.assert_clean(self)
@@ -204,6 +213,9 @@ class Agent(unittest.TestCase):
         self.assertEqual(len(out["steps"]), 2)
         self.assertIn("/param2", out["steps"][0]["error"])
         self.assertNotIn("output", out["steps"][0])
+        # Refused at submit: no child task was made for it.
+        self.assertNotIn("child_task_id", out["steps"][0])
+        self.assertIn("child_task_id", out["steps"][1])
         self.assertEqual(json.loads(out["steps"][1]["output"]),
                          {"result": "Processed test with 42"})
         llm.assert_clean(self)
@@ -318,11 +330,14 @@ class Agent(unittest.TestCase):
         llm.script(Turn(calls=[("countdown", {"seconds": 60, "step_ms": 100})]))
         tid = self.submit(p, tools=["countdown", "my_custom_task"])
         stream = self.tasks.WatchTask(S.WatchTaskRequest(task_id=tid), timeout=60)
-        # The agent's progress carries the running tool's own: the countdown
-        # reports every 100 ms, so its lines reach the watcher.
+        # The step names the child task that runs the call.
         for e in stream:
-            if e.progress_message.startswith("step 1/8: countdown: "):
+            if e.progress_message.startswith("step 1/8: countdown running as task "):
+                child = e.progress_message.rsplit(" ", 1)[1]
                 break
+        taas_harness.wait_until(
+            lambda: self.tasks.GetTask(S.GetTaskRequest(task_id=child), timeout=T).task.state
+            == S.TASK_STATE_RUNNING, 15, what="the countdown child running")
         t0 = time.monotonic()
         self.tasks.CancelTask(S.CancelTaskRequest(task_id=tid), timeout=T)
         last = None
@@ -330,6 +345,12 @@ class Agent(unittest.TestCase):
             last = e
         self.assertEqual(S.TaskState.Name(last.state), "TASK_STATE_CANCELLED")
         self.assertLess(time.monotonic() - t0, 5)
+        # The child running the tool was cancelled with the agent.
+        taas_harness.wait_until(
+            lambda: self.tasks.GetTask(S.GetTaskRequest(task_id=child), timeout=T).task.state
+            == S.TASK_STATE_CANCELLED, 10, what="the countdown child cancelled")
+        self.assertEqual(self.tasks.GetTask(S.GetTaskRequest(task_id=child),
+                                            timeout=T).task.parent_id, tid)
         time.sleep(0.3)
         self.assertEqual(len(llm.views), 1, "no model call after the cancellation")
         llm.assert_clean(self)

@@ -84,6 +84,29 @@ class CreateConfigInput(_CreateConfigInputRequired, total=False):
     features: List[str]
 
 
+class FanOutOutput(TypedDict):
+    """The output of fan_out.
+
+    results: The children's results, in the order of the words
+    children: The children's task ids, in the same order
+    """
+    results: List[str]
+    children: List[str]
+
+
+class _FanOutInputRequired(TypedDict):
+    words: List[str]
+
+
+class FanOutInput(_FanOutInputRequired, total=False):
+    """The inputs of fan_out.
+
+    words: One child task per word
+    hold_s (optional): When above 0, each child is a countdown of this many seconds
+    """
+    hold_s: int
+
+
 class LatencyProbeOutput(TypedDict):
     """The output of latency_probe.
 
@@ -346,6 +369,21 @@ class Tasks:
         if features is not None:
             inputs['features'] = features
         return cast(CreateConfigOutput, await self._run('create_config', inputs))
+
+    async def fan_out(self, *, words: List[str], hold_s: Optional[int] = None) -> FanOutOutput:
+        """Runs one child task per word - the guide's example task with the word and its position
+        or, with hold_s, a count-down of hold_s seconds - all at once, waits for every child and
+        returns their results in order. Each child is a task of its own, listed under this one
+        (ListTasks with parent_id). Cancelling this task cancels its unfinished children.
+
+        words: One child task per word
+        hold_s: When above 0, each child is a countdown of this many seconds (default 0)
+        """
+        inputs: Dict[str, Any] = {}
+        inputs['words'] = words
+        if hold_s is not None:
+            inputs['hold_s'] = hold_s
+        return cast(FanOutOutput, await self._run('fan_out', inputs))
 
     async def latency_probe(self, **inputs_: Any) -> LatencyProbeOutput:
         """Does nothing but read the clock: returns when its body started, in microseconds since

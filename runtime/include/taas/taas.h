@@ -116,6 +116,66 @@ bool taas_cancelled(taas_ctx *ctx);
  */
 int taas_fail(taas_ctx *ctx, taas_fail_kind kind, const char *fmt, ...) TAAS_PRINTF(3, 4);
 
+/*
+ * Child tasks. A body may submit other tasks and wait for their results:
+ *
+ *     char id[TAAS_CHILD_ID_SIZE], err[512];
+ *     if (taas_submit_child(ctx, "my_custom_task", "{\"param1\":\"a\"}", id, err,
+ *                           sizeof err) != 0)
+ *         return taas_fail(ctx, TAAS_PERMANENT, "%s", err);
+ *     taas_child_result r;
+ *     if (taas_wait_child(ctx, id, &r) != 0)
+ *         return taas_fail(ctx, TAAS_RETRYABLE, "%s", r.error);  // we were stopped
+ *     if (r.state != TAAS_CHILD_SUCCEEDED) ...                    // r.error says why
+ *
+ * A child is a task like any other: stored durably, with its parent's id
+ * (GetTask shows it, ListTasks filters by it), run by any worker, under the
+ * parent's principal (so it is isolated as the parent is). Submit several,
+ * then wait for each: they run in parallel. A parent that waits gives its
+ * worker back to the pool for the time it waits, so parents waiting on
+ * children never starve the children of workers.
+ *
+ * A parent cancelled (or timed out, or stopped by a shutdown) takes its
+ * unfinished children with it: they are cancelled when its body returns,
+ * and taas_wait_child returns TAAS_FAILED at once with the reason.
+ *
+ * After a crash. The parent's attempt is recovered like any task's (run
+ * again if its retries allow, else FAILED "interrupted"); its children are
+ * tasks of their own and carry on. The n-th child a body submits in an
+ * attempt is keyed by (parent id, n), so an attempt that runs again and
+ * submits the same children in the same order gets the same tasks back -
+ * already finished, or still running - instead of duplicates: a body that
+ * submits deterministically resumes where the crash left it. Submitting
+ * different inputs as the n-th child is an error (ALREADY_EXISTS-like
+ * conflict), reported by taas_submit_child.
+ */
+#define TAAS_CHILD_ID_SIZE 37 /* a task id and its NUL */
+
+typedef enum taas_child_state {
+    TAAS_CHILD_SUCCEEDED = 3,
+    TAAS_CHILD_FAILED = 4,
+    TAAS_CHILD_CANCELLED = 5
+} taas_child_state;
+
+typedef struct taas_child_result {
+    taas_child_state state;
+    const char *output; /* the child's output (JSON text, in the arena) when SUCCEEDED */
+    const char *error;  /* why not, otherwise (in the arena or static) */
+} taas_child_result;
+
+/* Submit task `task_name` with `inputs_json` (NULL = "{}") as a child of the
+ * running task. Returns 0 with its id in `id`, or TAAS_FAILED with the
+ * reason in err (unknown task, inputs refused with the JSON Pointer of the
+ * bad value, outside a server, ...). */
+int taas_submit_child(taas_ctx *ctx, const char *task_name, const char *inputs_json,
+                      char id[TAAS_CHILD_ID_SIZE], char *err, size_t errlen);
+
+/* Wait until the child ends. Returns 0 with res filled (state, output or
+ * error), or TAAS_FAILED with res->error set when this body was asked to
+ * stop (cancelled, deadline, shutdown) - return promptly then - or when the
+ * child cannot be read. */
+int taas_wait_child(taas_ctx *ctx, const char *child_id, taas_child_result *res);
+
 /* The id of the task being executed ("" outside the server). */
 const char *taas_task_id(const taas_ctx *ctx);
 /* The attempt number, 1 for the first execution. */

@@ -71,16 +71,18 @@ class ListTaskTypesResponse(_message.Message):
     def __init__(self, task_types: _Optional[_Iterable[_Union[TaskType, _Mapping]]] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
-    __slots__ = ["page_size", "page_token", "state", "task_name"]
+    __slots__ = ["page_size", "page_token", "parent_id", "state", "task_name"]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     TASK_NAME_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
+    parent_id: str
     state: TaskState
     task_name: str
-    def __init__(self, state: _Optional[_Union[TaskState, str]] = ..., task_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, state: _Optional[_Union[TaskState, str]] = ..., task_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., parent_id: _Optional[str] = ...) -> None: ...
 
 class ListTasksResponse(_message.Message):
     __slots__ = ["next_page_token", "tasks"]
@@ -119,7 +121,7 @@ class SubmitTaskResponse(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., duplicate: bool = ..., state: _Optional[_Union[TaskState, str]] = ..., task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ["attempt", "attempts", "cancel_requested", "created_at_ms", "error", "finished_at_ms", "id", "idempotency_key", "inputs_json", "max_attempts", "output_json", "priority", "progress", "progress_message", "run_after_ms", "started_at_ms", "state", "task_name", "updated_at_ms"]
+    __slots__ = ["attempt", "attempts", "cancel_requested", "created_at_ms", "error", "finished_at_ms", "id", "idempotency_key", "inputs_json", "max_attempts", "output_json", "parent_id", "priority", "progress", "progress_message", "run_after_ms", "started_at_ms", "state", "task_name", "updated_at_ms"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +133,7 @@ class Task(_message.Message):
     INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_JSON_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +153,7 @@ class Task(_message.Message):
     inputs_json: str
     max_attempts: int
     output_json: str
+    parent_id: str
     priority: int
     progress: float
     progress_message: str
@@ -158,7 +162,7 @@ class Task(_message.Message):
     state: TaskState
     task_name: str
     updated_at_ms: int
-    def __init__(self, id: _Optional[str] = ..., task_name: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., inputs_json: _Optional[str] = ..., output_json: _Optional[str] = ..., error: _Optional[str] = ..., progress: _Optional[float] = ..., progress_message: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., priority: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., run_after_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., cancel_requested: bool = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., task_name: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., inputs_json: _Optional[str] = ..., output_json: _Optional[str] = ..., error: _Optional[str] = ..., progress: _Optional[float] = ..., progress_message: _Optional[str] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., priority: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., run_after_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., cancel_requested: bool = ..., parent_id: _Optional[str] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
     __slots__ = ["at_ms", "progress", "progress_message", "seq", "state", "task", "task_id"]
