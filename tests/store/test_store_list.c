@@ -16,48 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef ST_BACKEND_PG
-#include "pg_test.h"
-
-#define SUITE "pg_list"
-#define S(state) (((pt_fix *)*(state))->s)
-
-static int setup(void **state)
-{
-    return pt_setup(state);
-}
-
-static int teardown(void **state)
-{
-    return pt_teardown(state);
-}
-#else
-#define SUITE "store_list"
-#define S(state) (((fx *)*(state))->s)
-
-typedef struct fx {
-    char *dir;
-    taas_store *s;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof(*f));
-    f->dir = st_tmpdir();
-    f->s = st_open(f->dir, "list.db");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    f->s->close(f->s);
-    st_rmdir(f->dir);
-    free(f);
-    return 0;
-}
-#endif
+#include "store_suite.h"
 
 static void free_list(taas_task_rec *recs, size_t n)
 {
@@ -481,5 +440,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filters_with_claim_and_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_queries_tokens, setup, teardown),
     };
-    return cmocka_run_group_tests_name(SUITE, tests, NULL, NULL);
+    return cmocka_run_group_tests_name(SUITE_PREFIX "store_list", tests, NULL, NULL);
 }
