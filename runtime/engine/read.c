@@ -11,13 +11,27 @@
 
 #include "engine_internal.h"
 
-/* A task running here may have progress newer in memory than in the store
- * (short bodies never store theirs): readers see the newest. Takes e->mu. */
+/* reads */
+
+/* What readers are told of a task the store has claimed (RUNNING): a task
+ * held here whose body has not started is PENDING, with no start time; one
+ * running here has its real start and newer progress in memory than in the
+ * store (short bodies never store theirs). A claimed task with no start
+ * time in the store is held by some node and not started: PENDING too.
+ * Takes e->mu. */
 void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r)
 {
     if (r->state != TAAS_TASK_RUNNING)
         return;
     pthread_mutex_lock(&e->mu);
+    for (job *j = e->ready_head; j; j = j->next) {
+        if (strcmp(j->rec.id, r->id) == 0) {
+            pthread_mutex_unlock(&e->mu);
+            r->state = TAAS_TASK_PENDING;
+            r->started_ms = 0;
+            return;
+        }
+    }
     job *found = NULL;
     for (int i = 0; i < e->nworkers && !found; i++)
         if (e->slots[i] && strcmp(e->slots[i]->rec.id, r->id) == 0)
@@ -44,6 +58,8 @@ void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r)
         pthread_mutex_unlock(&found->pmu);
     }
     pthread_mutex_unlock(&e->mu);
+    if (!found && r->started_ms == 0)
+        r->state = TAAS_TASK_PENDING;
 }
 
 taas_status taas_engine_get(taas_engine *e, const char *id, const char *principal,
@@ -83,5 +99,21 @@ taas_status taas_engine_list(taas_engine *e, const taas_list_query *q, taas_task
         taas_engine__msg(msg, msglen, "cannot read the task store: %s", taas_store_strerror(r));
         return TAAS_ST_UNAVAILABLE;
     }
+    /* The same view as GetTask; a row that is not in the asked state once
+     * seen that way (held, not started: PENDING) leaves the page. */
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        taas_engine__overlay_progress(e, &(*out)[i]);
+        if (q->state != TAAS_TASK_UNSPECIFIED && (*out)[i].state != q->state) {
+            taas_task_rec_clear(&(*out)[i]);
+            continue;
+        }
+        if (kept != i)
+            (*out)[kept] = (*out)[i];
+        kept++;
+    }
+    *n = kept;
     return TAAS_ST_OK;
 }
+
+/* ------------------------------------------------------------------------ */
