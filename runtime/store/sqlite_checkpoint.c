@@ -45,7 +45,19 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
     }
-    if (frames >= CKPT_FRAMES) {
+    if (frames < CKPT_FRAMES) {
+        s->ckpt_next = CKPT_FRAMES; /* the WAL started over */
+        return SQLITE_OK;
+    }
+    /* Up to 2 x CKPT_FRAMES, after every commit: between spaced commits
+     * the thread then catches up with the last one and the WAL starts
+     * over. Past that the commits come back to back, and a checkpoint per
+     * commit would write the same hot pages again and again (a checkpoint
+     * writes each page once however many frames hold it): once per
+     * CKPT_FRAMES new frames, until the writer's own at
+     * CKPT_INLINE_FRAMES. */
+    if (frames < 2 * CKPT_FRAMES || frames >= s->ckpt_next) {
+        s->ckpt_next = frames + CKPT_FRAMES;
         pthread_mutex_lock(&s->ckpt_mu);
         if (!s->ckpt_wanted) {
             s->ckpt_wanted = true;
@@ -104,6 +116,7 @@ int taas_sq__checkpointer_start(sq_store *s)
     if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0)
         return SQLITE_NOMEM;
     s->ckpt_running = true;
+    s->ckpt_next = CKPT_FRAMES;
     sqlite3_wal_hook(s->db, wal_hook, s);
     return SQLITE_OK;
 }

@@ -97,6 +97,7 @@ typedef struct sq_store {
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
     bool ckpt_wanted, ckpt_stopping, ckpt_init, ckpt_running;
+    int ckpt_next; /* WAL frames at which to wake the thread again (hook only) */
 } sq_store;
 
 /* ---- sqlite.c ---------------------------------------------------------- */
