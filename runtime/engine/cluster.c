@@ -61,6 +61,8 @@ static void refresh_task(taas_engine *e, const char *id, bool cancel)
      * the body's newer progress on the stream. */
     bool ours = rec.lease_owner && strcmp(rec.lease_owner, e->node_id) == 0 &&
                 rec.state == TAAS_TASK_RUNNING;
+    if (rec.state == TAAS_TASK_RUNNING && rec.started_ms == 0)
+        rec.state = TAAS_TASK_PENDING; /* held by a server, body not started */
     if (relay && !ours)
         taas_engine__notify(e, id, rec.state, rec.progress, rec.progress_message,
                             taas_task_state_final(rec.state) ? &rec : NULL);

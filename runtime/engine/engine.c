@@ -21,7 +21,7 @@
  * the claimer for delayed tasks (run_after) that have become due.
  *
  * This file holds the task life and the public API: start and stop, submit,
- * get, list, cancel. The other parts live beside it (engine_internal.h
+ * cancel (get and list are in read.c). The other parts live beside it (engine_internal.h
  * lists them and their locks): worker.c (claims, ready queue, bodies,
  * completions), sweeper.c, cluster.c (other servers' changes), watch.c.
  *
@@ -60,7 +60,7 @@ void taas_engine__msg(char *msg, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-static taas_status store_status(int code)
+taas_status taas_engine__store_status(int code)
 {
     switch (code) {
     case TAAS_STORE_OK: return TAAS_ST_OK;
@@ -161,7 +161,7 @@ static void sync_wait_done(taas_store_op *op, void *arg)
     pthread_mutex_unlock(&w->mu);
 }
 
-static int write_sync(taas_engine *e, taas_store_op *op)
+int taas_engine__write_sync(taas_engine *e, taas_store_op *op)
 {
     sync_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
     if (taas_writer_enqueue(e->writer, op, sync_wait_done, &w) != 0)
@@ -262,8 +262,8 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     e->nworkers = e->opts.workers;
     if (e->opts.prefetch < 0)
         e->opts.prefetch = 0;
-    else if (e->opts.prefetch == 0)
-        e->opts.prefetch = 64;
+    else if (e->opts.prefetch == 0 || e->opts.prefetch > HOLD_CAP_MAX)
+        e->opts.prefetch = HOLD_CAP_MAX;
     if (e->opts.stuck_grace_ms <= 0)
         e->opts.stuck_grace_ms = 10000;
     if (e->opts.retry_base_ms <= 0)
@@ -280,8 +280,8 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     pthread_cond_init(&e->sweep_cv, NULL);
 
     e->slots = calloc((size_t)e->nworkers, sizeof *e->slots);
-    e->claim_buf_len = e->opts.prefetch > 0 && e->claim_cap < HOLD_CAP_MAX ? HOLD_CAP_MAX
-                                                                            : e->claim_cap;
+    /* The most a claim asks for: the hold cap (worker.c), at most this. */
+    e->claim_buf_len = e->claim_cap > HOLD_CAP_MAX ? e->claim_cap : HOLD_CAP_MAX;
     e->claim_buf = calloc((size_t)e->claim_buf_len, sizeof *e->claim_buf);
     e->workers = calloc((size_t)e->nworkers, sizeof *e->workers);
     e->writer = taas_writer_start(store, NULL);
@@ -298,7 +298,7 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     bool single = strcmp(store->backend, "sqlite") == 0;
     rc.u.recover.now_ms = taas_now_ms();
     rc.u.recover.lease_cutoff_ms = single ? INT64_MAX : 0;
-    int r = write_sync(e, &rc);
+    int r = taas_engine__write_sync(e, &rc);
     if (r != TAAS_STORE_OK) {
         taas_engine__msg(err, errlen, "recovery failed: %s", taas_store_strerror(r));
         goto fail;
@@ -309,6 +309,7 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
 
     atomic_store(&e->accepting, true);
     e->pending_hint = true;
+    e->pending_prio_max = INT_MAX;
     if (e->opts.run_workers) {
         for (int i = 0; i < e->nworkers; i++) {
             worker_arg *wa = malloc(sizeof *wa);
@@ -329,6 +330,13 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
         goto fail_threads;
     }
     e->sweeper_started = true;
+    if (store->sched_due) {
+        if (pthread_create(&e->scheduler, NULL, taas_engine__scheduler_main, e) != 0) {
+            taas_engine__msg(err, errlen, "cannot start the scheduler thread");
+            goto fail_threads;
+        }
+        e->scheduler_started = true;
+    }
     if (store->wait_notify) {
         if (pthread_create(&e->notifier, NULL, taas_engine__notifier_main, e) != 0) {
             taas_engine__msg(err, errlen, "cannot start the notification thread");
@@ -405,6 +413,8 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
 
     if (e->sweeper_started)
         pthread_join(e->sweeper, NULL);
+    if (e->scheduler_started)
+        pthread_join(e->scheduler, NULL);
     if (e->notifier_started)
         pthread_join(e->notifier, NULL);
 
@@ -452,7 +462,7 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
         rel.kind = TAAS_OP_RELEASE;
         rel.u.release.owner = e->node_id;
         rel.u.release.now_ms = taas_now_ms();
-        if (write_sync(e, &rel) == TAAS_STORE_OK && rel.u.release.released)
+        if (taas_engine__write_sync(e, &rel) == TAAS_STORE_OK && rel.u.release.released)
             taas_log(TAAS_LOG_INFO, "engine.released", "tasks=%d", rel.u.release.released);
     }
     TAAS_FAULT_POINT("engine.released");
@@ -564,7 +574,7 @@ static void start_claimed(taas_engine *e, submit_op *s, bool added)
         r.state = TAAS_TASK_RUNNING;
         r.attempt = 1;
         r.lease_token = 1;
-        r.started_ms = r.created_ms;
+        r.started_ms = 0; /* the body has not started */
         r.lease_expires_ms = r.created_ms + e->opts.lease_ms;
         r.name = strdup(s->rec.name);
         r.input = malloc(s->rec.input_len + 1);
@@ -584,10 +594,9 @@ static void start_claimed(taas_engine *e, submit_op *s, bool added)
         if (!j) /* its lease expires and recovery takes it, as for a claim */
             taas_task_rec_clear(&r);
     }
-    /* When stopping, the task stays RUNNING under this node's lease, which
-     * the engine releases once no claimed insert is in flight. */
-    if (j)
-        taas_engine__notify(e, j->rec.id, TAAS_TASK_RUNNING, 0, NULL, NULL);
+    /* When stopping, the task stays claimed under this node's lease, which
+     * the engine releases once no claimed insert is in flight. No event:
+     * it is PENDING to readers until its body starts. */
     pthread_mutex_lock(&e->mu);
     e->reserved--;
     if (j) {
@@ -604,6 +613,8 @@ static void submit_done(taas_store_op *op, void *arg)
     submit_op *s = arg;
     taas_engine *e = s->e;
     taas_submit_result res = {0};
+    taas_task_rec orig;
+    memset(&orig, 0, sizeof orig);
     char msg[256];
     bool added = op->result == TAAS_STORE_OK && !op->u.insert.duplicate;
     if (s->claimed)
@@ -612,7 +623,17 @@ static void submit_done(taas_store_op *op, void *arg)
         res.status = TAAS_ST_OK;
         res.duplicate = op->u.insert.duplicate;
         res.task_id = res.duplicate ? op->u.insert.existing_id : s->rec.id;
-        res.state = added && s->claimed ? TAAS_TASK_RUNNING : TAAS_TASK_PENDING;
+        /* A new task is PENDING, also one claimed in its insert: its body
+         * has not started. A duplicate answers with the original as it is
+         * now (a read on this thread, but duplicates are rare). */
+        res.state = TAAS_TASK_PENDING;
+        if (res.duplicate) {
+            char ignored[160];
+            if (taas_engine_get(e, res.task_id, NULL, &orig, ignored, sizeof ignored) == TAAS_ST_OK) {
+                res.state = orig.state;
+                res.original = &orig;
+            }
+        }
     } else if (op->result == TAAS_STORE_ECONFLICT) {
         res.status = TAAS_ST_ALREADY_EXISTS;
         snprintf(msg, sizeof msg,
@@ -621,10 +642,11 @@ static void submit_done(taas_store_op *op, void *arg)
                  s->rec.idempotency_key, s->rec.name);
         res.message = msg;
     } else {
-        res.status = store_status(op->result);
+        res.status = taas_engine__store_status(op->result);
         res.message = store_message(op->result);
     }
     s->done(s->arg, &res);
+    taas_task_rec_clear(&orig);
 
     if (added && !s->claimed) {
         int64_t now = taas_now_ms();
@@ -633,6 +655,10 @@ static void submit_done(taas_store_op *op, void *arg)
             if (e->next_due_ms == 0 || s->rec.run_after_ms < e->next_due_ms)
                 e->next_due_ms = s->rec.run_after_ms;
         } else {
+            if (!e->pending_hint)
+                e->pending_prio_max = s->rec.priority;
+            else if (s->rec.priority > e->pending_prio_max)
+                e->pending_prio_max = s->rec.priority;
             e->pending_hint = true;
             taas_engine__maybe_claim_locked(e);
         }
@@ -741,12 +767,20 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
     s->op.kind = TAAS_OP_INSERT;
     s->op.u.insert.task = &s->rec;
     /* Claim it in its own insert when a slot is free here and no runnable
-     * task is known to wait in the store (it would come first: priority,
-     * then age), so the body starts right after the one commit. */
+     * task is known to wait in the store that would come first (priority,
+     * then age), so the body starts right after the one commit. A task that
+     * outranks every task waiting in the store and some task held here is
+     * claimed too, beyond the hold cap (by at most HOLD_JUMP_MAX): the ready
+     * queue is in priority order, so it starts before those held tasks
+     * rather than wait for them in the store. */
     if (e->opts.claim_on_submit >= 0 && s->rec.run_after_ms <= now) {
         pthread_mutex_lock(&e->mu);
-        if (e->opts.run_workers && !atomic_load(&e->stopping) && !e->pending_hint &&
-            !e->claim_inflight && taas_engine__free_slots_locked(e) > 0) {
+        int free_slots = taas_engine__free_slots_locked(e);
+        bool first = !e->pending_hint || s->rec.priority > e->pending_prio_max;
+        if (e->opts.run_workers && !atomic_load(&e->stopping) && first &&
+            ((!e->claim_inflight && free_slots > 0) ||
+             (free_slots > -HOLD_JUMP_MAX &&
+              taas_engine__outranks_held_locked(e, s->rec.priority)))) {
             e->reserved++;
             s->claimed = true;
             s->op.u.insert.claim_owner = e->node_id;
@@ -768,84 +802,6 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
 }
 
 /* ------------------------------------------------------------------------ */
-/* reads */
-
-/* A task running here may have progress newer in memory than in the store
- * (short bodies never store theirs): readers see the newest. Takes e->mu. */
-void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r)
-{
-    if (r->state != TAAS_TASK_RUNNING)
-        return;
-    pthread_mutex_lock(&e->mu);
-    job *found = NULL;
-    for (int i = 0; i < e->nworkers && !found; i++)
-        if (e->slots[i] && strcmp(e->slots[i]->rec.id, r->id) == 0)
-            found = e->slots[i];
-    for (job *j = e->offslot; j && !found; j = j->onext)
-        if (strcmp(j->rec.id, r->id) == 0)
-            found = j;
-    for (job *j = e->completing; j && !found; j = j->cnext)
-        if (strcmp(j->rec.id, r->id) == 0)
-            found = j;
-    if (found) {
-        if (found->body_started_ms > 0)
-            r->started_ms = found->body_started_ms;
-        pthread_mutex_lock(&found->pmu);
-        if (found->progress > r->progress ||
-            (found->progress == r->progress && found->progress_msg[0])) {
-            char *m = strdup(found->progress_msg);
-            if (m) {
-                r->progress = found->progress;
-                free(r->progress_message);
-                r->progress_message = m;
-            }
-        }
-        pthread_mutex_unlock(&found->pmu);
-    }
-    pthread_mutex_unlock(&e->mu);
-}
-
-taas_status taas_engine_get(taas_engine *e, const char *id, const char *principal,
-                            taas_task_rec *out, char *msg, size_t msglen)
-{
-    memset(out, 0, sizeof *out);
-    taas_status st = taas_engine__check_id(id, msg, msglen);
-    if (st != TAAS_ST_OK)
-        return st;
-    int r = e->store->get(e->store, id, out);
-    if (r == TAAS_STORE_ENOTFOUND)
-        return taas_engine__not_found(id, msg, msglen);
-    if (r == TAAS_STORE_OK && !taas_engine__may_see(out, principal)) {
-        taas_task_rec_clear(out);
-        return taas_engine__not_found(id, msg, msglen);
-    }
-    if (r != TAAS_STORE_OK) {
-        taas_engine__msg(msg, msglen, "cannot read the task store: %s", taas_store_strerror(r));
-        return store_status(r) == TAAS_ST_NOT_FOUND ? TAAS_ST_UNAVAILABLE : store_status(r);
-    }
-    taas_engine__overlay_progress(e, out);
-    return TAAS_ST_OK;
-}
-
-taas_status taas_engine_list(taas_engine *e, const taas_list_query *q, taas_task_rec **out,
-                             size_t *n, char next_token[64], char *msg, size_t msglen)
-{
-    *out = NULL;
-    *n = 0;
-    next_token[0] = '\0';
-    int r = e->store->list(e->store, q, out, n, next_token);
-    if (r == TAAS_STORE_EINVAL) {
-        taas_engine__msg(msg, msglen, "invalid page_token: pass back the next_page_token of a previous response");
-        return TAAS_ST_INVALID_ARGUMENT;
-    }
-    if (r != TAAS_STORE_OK) {
-        taas_engine__msg(msg, msglen, "cannot read the task store: %s", taas_store_strerror(r));
-        return TAAS_ST_UNAVAILABLE;
-    }
-    return TAAS_ST_OK;
-}
-
-/* ------------------------------------------------------------------------ */
 /* cancel */
 
 typedef struct cancel_op {
@@ -853,9 +809,24 @@ typedef struct cancel_op {
     taas_engine *e;
     taas_cancel_fn done;
     void *arg;
+    job *held;               /* a task held here, not started: completed directly */
     char id[TAAS_ID_LEN + 1];
     char principal[];        /* the caller's, when it may see only its own tasks */
 } cancel_op;
+
+/* The COMPLETE (CANCELLED) of a task that was held here has committed. */
+static void held_cancel_done(taas_store_op *op, void *arg)
+{
+    cancel_op *c = arg;
+    int result = op->result;
+    taas_engine__complete_done(op, c->held); /* final event; drops the job */
+    if (result == TAAS_STORE_OK)
+        c->done(c->arg, TAAS_ST_OK, TAAS_TASK_CANCELLED, NULL);
+    else
+        c->done(c->arg, taas_engine__store_status(result == TAAS_STORE_ESTALE ? TAAS_STORE_EBUSY : result), 0,
+                store_message(result == TAAS_STORE_ESTALE ? TAAS_STORE_EBUSY : result));
+    free(c);
+}
 
 static void cancel_done(taas_store_op *op, void *arg)
 {
@@ -865,9 +836,15 @@ static void cancel_done(taas_store_op *op, void *arg)
     if (op->result == TAAS_STORE_OK || op->result == TAAS_STORE_EFINAL) {
         int st = op->u.cancel.state_after;
         if (st == TAAS_TASK_RUNNING) {
-            /* Ask the body to stop, if it runs here; other nodes see
-             * cancel_requested when they next look at the task. */
+            /* Ask the body to stop, if it runs here; the server that holds
+             * it otherwise is told (PostgreSQL: a notification) and stops
+             * it, or cancels it at once when its body has not started. */
             taas_engine__stop_local(e, c->id, TAAS_STOP_CANCEL);
+            taas_task_rec rec;
+            char ignored[160];
+            if (taas_engine_get(e, c->id, NULL, &rec, ignored, sizeof ignored) == TAAS_ST_OK)
+                st = rec.state; /* PENDING while another server holds it unstarted */
+            taas_task_rec_clear(&rec);
         }
         c->done(c->arg, TAAS_ST_OK, st, NULL);
         if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED) {
@@ -878,7 +855,7 @@ static void cancel_done(taas_store_op *op, void *arg)
     } else if (op->result == TAAS_STORE_ENOTFOUND) {
         c->done(c->arg, taas_engine__not_found(c->id, msg, sizeof msg), 0, msg);
     } else {
-        c->done(c->arg, store_status(op->result), 0, store_message(op->result));
+        c->done(c->arg, taas_engine__store_status(op->result), 0, store_message(op->result));
     }
     free(c);
 }
@@ -906,6 +883,19 @@ taas_status taas_engine_cancel(taas_engine *e, const char *id, const char *princ
     c->e = e;
     c->done = done;
     c->arg = arg;
+    /* Held here and not started: one COMPLETE ends it, and the body never
+     * starts (it is off the ready queue before a worker could take it). */
+    pthread_mutex_lock(&e->mu);
+    c->held = taas_engine__take_held_locked(e, c->id, principal);
+    pthread_mutex_unlock(&e->mu);
+    if (c->held) {
+        if (taas_engine__cancel_held(e, c->held, held_cancel_done, c) != 0) {
+            free(c);
+            taas_engine__msg(msg, msglen, "the server is shutting down; retry");
+            return TAAS_ST_UNAVAILABLE;
+        }
+        return TAAS_ST_OK;
+    }
     c->op.kind = TAAS_OP_CANCEL;
     c->op.u.cancel.id = c->id;
     c->op.u.cancel.now_ms = taas_now_ms();

@@ -117,7 +117,12 @@ typedef struct taas_submit_result {
     const char *message;      /* for non-OK */
     const char *task_id;
     bool duplicate;
-    int state;                /* taas_task_state after submit */
+    /* PENDING for a new task (its body has not started). For a duplicate,
+     * the original task's current state, and `original` its record (output
+     * included once finished; valid during the callback only; NULL if the
+     * read failed, state is then PENDING). */
+    int state;                /* taas_task_state */
+    const taas_task_rec *original;
 } taas_submit_result;
 
 typedef void (*taas_submit_fn)(void *arg, const taas_submit_result *res);
@@ -167,6 +172,62 @@ taas_status taas_engine_cancel(taas_engine *e, const char *id, const char *princ
 /* The message for a task name that is not registered, naming the closest
  * registered names ("unknown task 'x'; did you mean y?"). */
 void taas_engine_unknown_task(const char *name, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------------ */
+/* Schedules
+ *
+ * A scheduler thread on every server fires due schedules through the
+ * writer: the submits of a due time and the move of the schedule to its
+ * next due time are one commit, fenced on the due time read, so each due
+ * time is submitted once across servers. A due time older than
+ * TAAS_SCHEDULE_MISFIRE_MS (default 60000) when the scheduler sees it was
+ * missed (no server ran then, or the schedule was paused): the schedule's
+ * catch-up policy decides. Tasks a schedule submits carry the idempotency
+ * key "schedule:<schedule id>:<due time ms>" and the schedule's principal.
+ */
+
+typedef struct taas_schedule_req {
+    const char *name;         /* label; may be NULL */
+    const char *cron;         /* NULL or "" for an interval schedule */
+    const char *time_zone;    /* IANA name; NULL or "" = UTC */
+    int64_t interval_ms;
+    const char *task_name;
+    const char *input;        /* JSON text, NULL or "" = {} */
+    size_t input_len;
+    int priority;
+    int timeout_s;
+    int catch_up;             /* TAAS_CATCH_UP_*, 0 = SKIP */
+    int max_catch_up;         /* 0 = 10 */
+    int overlap;              /* TAAS_OVERLAP_*, 0 = ALLOW */
+    bool paused;
+    const char *principal;    /* owner, or NULL */
+} taas_schedule_req;
+
+/* st is OK with rec set (valid during the call only), or an error with msg. */
+typedef void (*taas_schedule_fn)(void *arg, taas_status st, const char *msg,
+                                 const taas_schedule_rec *rec);
+
+/* Validate and store a schedule. Synchronous errors (callback not called):
+ * INVALID_ARGUMENT naming the field ("cron: hour field: 24 is out of range
+ * 0-23", "time_zone: unknown time zone ...", "inputs_json: ..."), NOT_FOUND
+ * for an unknown task name, UNAVAILABLE when stopping. */
+taas_status taas_engine_schedule_create(taas_engine *e, const taas_schedule_req *req,
+                                        taas_schedule_fn done, void *arg, char *msg,
+                                        size_t msglen);
+/* Read one (NOT_FOUND, UNAVAILABLE with msg). Clear *out after use. */
+taas_status taas_engine_schedule_get(taas_engine *e, const char *id, taas_schedule_rec *out,
+                                     char *msg, size_t msglen);
+/* Oldest first; principal NULL = all. As taas_store.sched_list. */
+taas_status taas_engine_schedule_list(taas_engine *e, const char *principal, int limit,
+                                      const char *page_token, taas_schedule_rec **out,
+                                      size_t *n, char next_token[64], char *msg, size_t msglen);
+/* Pause, resume (TAAS_SCHED_PAUSE/RESUME) or delete a schedule; done gets
+ * the schedule after the change (NULL after a delete), or NOT_FOUND. */
+taas_status taas_engine_schedule_set(taas_engine *e, const char *id, int action,
+                                     taas_schedule_fn done, void *arg, char *msg, size_t msglen);
+/* Up to max next due times after from_ms of a stored schedule; how many. */
+int taas_engine_schedule_upcoming(const taas_schedule_rec *r, int64_t from_ms, int64_t *out,
+                                  int max);
 
 /* ------------------------------------------------------------------------ */
 /* Watching */

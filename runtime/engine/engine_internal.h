@@ -4,8 +4,9 @@
  *
  * The engine is one object split by seam:
  *
- *   engine.c   the task life and the public API: start/stop, submit, get,
- *              list, cancel; options; synchronous start-up/shutdown writes
+ *   engine.c   the task life and the public API: start/stop, submit,
+ *              cancel; options; synchronous start-up/shutdown writes
+ *   read.c     get and list
  *   worker.c   the worker side: claiming, the ready queue, worker threads,
  *              running a body, progress, building and committing a completion
  *   sweeper.c  the sweeper thread: heartbeats, recovery, deadlines,
@@ -31,6 +32,7 @@
 #ifndef TAAS_ENGINE_INTERNAL_H
 #define TAAS_ENGINE_INTERNAL_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,9 +50,17 @@
  * not hold work other servers could run. */
 #define HOLD_US 50000
 #define HOLD_CAP_MAX 1024
+/* A submit that outranks tasks held here may be held beyond the cap by this
+ * many (see taas_engine_submit). */
+#define HOLD_JUMP_MAX 64
 /* The average before any body has run: assume slow until measured. */
 #define BODY_US_INITIAL 100000
 #define SWEEP_TICK_MS 100
+/* A body still running this long after its start has its start written to
+ * the store (riding with other writes in a group commit), so other servers
+ * read it RUNNING; shorter bodies go from PENDING to final in the store
+ * with no extra write, and this server's readers see them from memory. */
+#define START_MARK_MS 20
 #define RECOVER_EVERY_MS 2000
 /* How long a stop keeps sending completions the store refused. */
 #define COMPLETE_STOP_WAIT_MS 10000
@@ -69,6 +79,9 @@ struct job {
     atomic_int stop;         /* TAAS_STOP_* */
     int64_t deadline_mono;   /* 0 = none */
     int64_t body_started_ms; /* wall clock when the body started; 0 = not yet */
+    /* The start is in the store (a PROGRESS op carried started_ms): other
+     * servers' readers see RUNNING from then on. Under pmu. */
+    bool start_marked;
     int slot;                /* worker index while running, -1 otherwise */
     /* References: the completion path holds one; a body that was abandoned
      * past its deadline (see sweeper) holds a second until it returns. */
@@ -79,6 +92,7 @@ struct job {
     pthread_mutex_t pmu;
     int64_t last_store_mono;
     bool progress_inflight;
+    bool reported;           /* the body reported progress at least once */
     double progress;
     char progress_msg[256];
     char progress_msg_op[256];
@@ -125,6 +139,11 @@ struct taas_engine {
      * taas_engine_submit): they hold a slot until their insert commits. */
     int reserved;
     bool pending_hint;           /* there may be runnable tasks in the store */
+    /* While pending_hint: no runnable task in the store has a higher
+     * priority than this (INT_MAX: unknown, e.g. another server's). A
+     * submit that outranks it may be claimed in its own insert and go
+     * ahead of the tasks held here (see taas_engine_submit). */
+    int pending_prio_max;
     int64_t next_due_ms;         /* earliest known run_after in the future, 0 = none */
     taas_store_op claim_op;
     taas_task_rec *claim_buf;
@@ -156,6 +175,8 @@ struct taas_engine {
     bool notifier_started;
     pthread_t sweeper;
     bool sweeper_started;
+    pthread_t scheduler;         /* schedules.c: fires due schedules */
+    bool scheduler_started;
     pthread_cond_t sweep_cv;
     atomic_bool accepting;       /* submits accepted */
     atomic_bool stopping;        /* no new claims */
@@ -179,6 +200,8 @@ void taas_engine__msg(char *msg, size_t len, const char *fmt, ...)
 /* TAAS_ST_OK when `id` looks like a task id; else INVALID_ARGUMENT (empty)
  * or NOT_FOUND, with the message. */
 taas_status taas_engine__check_id(const char *id, char *msg, size_t msglen);
+/* The status for a store code. */
+taas_status taas_engine__store_status(int code);
 /* NOT_FOUND with the unknown-id message. */
 taas_status taas_engine__not_found(const char *id, char *msg, size_t msglen);
 /* Whether `principal` may see the task `r` (NULL sees all). */
@@ -188,6 +211,9 @@ void taas_engine__cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms);
 /* Newer progress (and the real start) of a task running here, over a read
  * record. Takes e->mu. */
 void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r);
+
+/* Queue op on the writer and wait for its commit; op->result. */
+int taas_engine__write_sync(taas_engine *e, taas_store_op *op);
 
 /* ---- worker.c ---------------------------------------------------------- */
 
@@ -205,9 +231,25 @@ void taas_engine__wake_claimer(taas_engine *e);
 job *taas_engine__job_new(taas_engine *e, taas_task_rec *rec);
 void taas_engine__job_free(job *j);
 void taas_engine__job_unref(job *j);
-/* Ask the body of task `id` to stop, whether it runs here or waits here
- * for a worker (a waiting one then ends without running). */
+/* Ask the body of task `id` to stop if it runs here. A cancelled one that
+ * waits here for a worker is taken off the ready queue and completed
+ * CANCELLED at once (its body never starts). */
 void taas_engine__stop_local(taas_engine *e, const char *id, int why);
+/* Take task `id` off the ready queue (held here, not started); NULL if it
+ * is not there, or principal is not NULL and not the task's. */
+job *taas_engine__take_held_locked(taas_engine *e, const char *id, const char *principal);
+/* Complete a job taken off the ready queue as CANCELLED: one COMPLETE,
+ * whose callback is done(op, arg), or taas_engine__complete_done(op, j)
+ * when done is NULL (done must then call that itself). Returns -1 when the
+ * writer is stopping (the job is released, done is not called). Takes e->mu. */
+int taas_engine__cancel_held(taas_engine *e, job *j, taas_op_done_fn done, void *arg);
+/* Queue a PROGRESS op for j carrying its latest progress and its start
+ * (the start mark). With j->pmu held and no PROGRESS op in flight; with
+ * e->mu held too when called for a job in a worker slot, so the job cannot
+ * complete (and be freed) before the op is queued ahead of its COMPLETE. */
+void taas_engine__queue_progress_pmu(taas_engine *e, job *j);
+/* Whether `priority` is higher than that of a task held here, not started. */
+bool taas_engine__outranks_held_locked(const taas_engine *e, int priority);
 /* The timeout of j's attempt in seconds: the task's, its type's, or the default. */
 int taas_engine__timeout_s(const taas_engine *e, const job *j);
 /* Reset j->complete_op to a COMPLETE of j's attempt (id, lease, now). */
@@ -238,6 +280,10 @@ void taas_engine__children_end(taas_engine *e, job *j);
 void *taas_engine__sweeper_main(void *p);
 /* Fail an abandoned job's task with `why` (j->res is left to its body). */
 void taas_engine__fail_abandoned(taas_engine *e, job *j, const char *why);
+
+/* ---- schedules.c ------------------------------------------------------- */
+
+void *taas_engine__scheduler_main(void *p);
 
 /* ---- cluster.c --------------------------------------------------------- */
 

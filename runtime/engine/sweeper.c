@@ -142,6 +142,19 @@ void *taas_engine__sweeper_main(void *p)
          * that still run stuck_grace_ms later. */
         job *abandon[8];
         int nabandon = 0;
+        /* Start marks of bodies that have run a little while (see
+         * START_MARK_MS), queued under e->mu so each lands before its
+         * job's COMPLETE. */
+        for (int i = 0; i < e->nworkers; i++) {
+            job *j = e->slots[i];
+            if (!j || !j->body_started_ms || atomic_load(&j->abandoned) ||
+                now - j->body_started_ms < START_MARK_MS)
+                continue;
+            pthread_mutex_lock(&j->pmu);
+            if (!j->start_marked && !j->progress_inflight)
+                taas_engine__queue_progress_pmu(e, j);
+            pthread_mutex_unlock(&j->pmu);
+        }
         for (int i = 0; i < e->nworkers; i++) {
             job *j = e->slots[i];
             if (!j || !j->deadline_mono || mono < j->deadline_mono)
@@ -162,9 +175,12 @@ void *taas_engine__sweeper_main(void *p)
         if (e->next_due_ms && now >= e->next_due_ms) {
             e->next_due_ms = 0;
             e->pending_hint = true;
+            e->pending_prio_max = INT_MAX;
         }
-        if (mono - last_recover >= RECOVER_EVERY_MS)
+        if (mono - last_recover >= RECOVER_EVERY_MS) {
             e->pending_hint = true; /* also covers run_after submitted elsewhere */
+            e->pending_prio_max = INT_MAX;
+        }
         taas_engine__maybe_claim_locked(e);
         /* Completions waiting to be sent again keep their leases too, and
          * bodies waiting for children off the slots hold theirs. */

@@ -35,17 +35,23 @@
 static void claim_done(taas_store_op *op, void *arg);
 
 /* How many tasks this node may hold at once (running, ready for a worker,
- * or being inserted already claimed): workers + prefetch, or, while bodies
- * are short, as many as the workers are expected to start within HOLD_US
- * (at most HOLD_CAP_MAX). With e->mu. */
+ * or being inserted already claimed): its workers, plus as many as they are
+ * expected to start within HOLD_US (from the bodies' running average
+ * duration), at most opts.prefetch more and HOLD_CAP_MAX in all.
+ *
+ * Why no fixed prefetch: a task held here waits for this node's workers
+ * even when another node's worker frees first, and a task with a higher
+ * priority submitted elsewhere cannot overtake it. With short bodies that
+ * wait is under HOLD_US and one claim feeds many bodies; with long bodies
+ * it would be a whole body's time, so slow bodies are held only for free
+ * workers and the store's claim order (priority, then age) decides. With e->mu. */
 static int hold_cap_locked(const taas_engine *e)
 {
-    if (e->opts.prefetch == 0) /* TAAS_PREFETCH=-1: only for free workers */
-        return e->claim_cap;
-    int64_t fit = (int64_t)HOLD_US * e->nworkers / (e->body_avg_us > 0 ? e->body_avg_us : 1);
-    if (fit <= e->claim_cap)
-        return e->claim_cap;
-    return fit > HOLD_CAP_MAX ? HOLD_CAP_MAX : (int)fit;
+    int64_t extra = (int64_t)HOLD_US * e->nworkers / (e->body_avg_us > 0 ? e->body_avg_us : 1);
+    if (extra > e->opts.prefetch)
+        extra = e->opts.prefetch;
+    int64_t cap = e->nworkers + extra;
+    return cap > HOLD_CAP_MAX && HOLD_CAP_MAX > e->nworkers ? HOLD_CAP_MAX : (int)cap;
 }
 
 int taas_engine__free_slots_locked(const taas_engine *e)
@@ -53,18 +59,68 @@ int taas_engine__free_slots_locked(const taas_engine *e)
     return hold_cap_locked(e) - e->busy - e->ready_count - e->reserved;
 }
 
+/* Ready-queue order, the store's claim order: higher priority first, then
+ * the earlier runnable (run_after_ms: the submit time, or a retry's due
+ * time), then the older id (UUIDv7: submit order). */
+static int ready_cmp(const job *a, const job *b)
+{
+    if (a->rec.priority != b->rec.priority)
+        return a->rec.priority > b->rec.priority ? -1 : 1;
+    if (a->rec.run_after_ms != b->rec.run_after_ms)
+        return a->rec.run_after_ms < b->rec.run_after_ms ? -1 : 1;
+    return strcmp(a->rec.id, b->rec.id);
+}
+
+bool taas_engine__outranks_held_locked(const taas_engine *e, int priority)
+{
+    /* The queue is sorted: its tail has the lowest priority held. */
+    return e->ready_tail && priority > e->ready_tail->rec.priority;
+}
+
 void taas_engine__ready_append_locked(taas_engine *e, job *first, int n)
 {
     if (!first)
         return;
-    if (e->ready_tail)
-        e->ready_tail->next = first;
-    else
-        e->ready_head = first;
-    job *last = first;
-    while (last->next)
-        last = last->next;
-    e->ready_tail = last;
+    /* Sort the chain (a claim comes sorted, a submit is a chain of one, so
+     * this is nearly always appends), then merge it into the queue. The
+     * common case, one priority arriving in order, only appends. */
+    job *chain = NULL, *ctail = NULL;
+    for (job *j = first, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        if (!ctail || ready_cmp(ctail, j) <= 0) {
+            if (ctail)
+                ctail->next = j;
+            else
+                chain = j;
+            ctail = j;
+            continue;
+        }
+        job **pp = &chain;
+        while (ready_cmp(*pp, j) <= 0)
+            pp = &(*pp)->next;
+        j->next = *pp;
+        *pp = j;
+    }
+    if (!e->ready_head) {
+        e->ready_head = chain;
+        e->ready_tail = ctail;
+    } else if (ready_cmp(e->ready_tail, chain) <= 0) {
+        e->ready_tail->next = chain;
+        e->ready_tail = ctail;
+    } else {
+        job *merged = NULL, **mt = &merged, *q = e->ready_head, *c = chain;
+        while (q && c) {
+            job **take = ready_cmp(q, c) <= 0 ? &q : &c;
+            *mt = *take;
+            *take = (*take)->next;
+            mt = &(*mt)->next;
+        }
+        *mt = q ? q : c;
+        if (!q)
+            e->ready_tail = ctail; /* else the old tail stays last */
+        e->ready_head = merged;
+    }
     e->ready_count += n;
     if (n == 1)
         pthread_cond_signal(&e->work_cv);
@@ -103,6 +159,7 @@ void taas_engine__wake_claimer(taas_engine *e)
 {
     pthread_mutex_lock(&e->mu);
     e->pending_hint = true;
+    e->pending_prio_max = INT_MAX; /* another server's tasks: of any priority */
     taas_engine__maybe_claim_locked(e);
     pthread_mutex_unlock(&e->mu);
 }
@@ -186,12 +243,59 @@ static void job_release(job *j)
     taas_engine__job_unref(j);
 }
 
+job *taas_engine__take_held_locked(taas_engine *e, const char *id, const char *principal)
+{
+    job *prev = NULL;
+    for (job *j = e->ready_head; j; prev = j, j = j->next) {
+        if (strcmp(j->rec.id, id) != 0)
+            continue;
+        if (principal && strcmp(principal, j->rec.principal ? j->rec.principal : "") != 0)
+            return NULL; /* another's task: the store answers it as unknown */
+        if (prev)
+            prev->next = j->next;
+        else
+            e->ready_head = j->next;
+        if (e->ready_tail == j)
+            e->ready_tail = prev;
+        j->next = NULL;
+        e->ready_count--;
+        return j;
+    }
+    return NULL;
+}
+
+int taas_engine__cancel_held(taas_engine *e, job *j, taas_op_done_fn done, void *arg)
+{
+    taas_engine__complete_begin(j);
+    taas_store_op *op = &j->complete_op;
+    op->u.complete.state = TAAS_TASK_CANCELLED;
+    snprintf(j->error, sizeof j->error, "cancelled");
+    op->u.complete.error = j->error;
+    /* Its slot is free now: another task may be claimed for it. */
+    pthread_mutex_lock(&e->mu);
+    taas_engine__maybe_claim_locked(e);
+    pthread_mutex_unlock(&e->mu);
+    if (taas_writer_enqueue(e->writer, op, done ? done : taas_engine__complete_done,
+                            done ? arg : j) != 0) {
+        /* Stopping: the lease is released (a cancel request in the store
+         * turns it CANCELLED), the body never runs. */
+        job_release(j);
+        return -1;
+    }
+    return 0;
+}
+
 void taas_engine__stop_local(taas_engine *e, const char *id, int why)
 {
+    job *held = NULL;
     pthread_mutex_lock(&e->mu);
     for (int i = 0; i < e->nworkers; i++)
         if (e->slots[i] && strcmp(e->slots[i]->rec.id, id) == 0)
             atomic_store(&e->slots[i]->stop, why);
+    /* A cancelled task held here but not started ends now, without waiting
+     * for a worker: its body never starts. */
+    if (why == TAAS_STOP_CANCEL)
+        held = taas_engine__take_held_locked(e, id, NULL);
     for (job *j = e->ready_head; j; j = j->next)
         if (strcmp(j->rec.id, id) == 0)
             atomic_store(&j->stop, why);
@@ -199,6 +303,8 @@ void taas_engine__stop_local(taas_engine *e, const char *id, int why)
         if (strcmp(j->rec.id, id) == 0)
             atomic_store(&j->stop, why);
     pthread_mutex_unlock(&e->mu);
+    if (held)
+        taas_engine__cancel_held(e, held, NULL, NULL);
 }
 
 /* Most bodies off their slots at once: each holds a thread while it waits. */
@@ -249,6 +355,7 @@ static void claim_done(taas_store_op *op, void *arg)
         taas_log(TAAS_LOG_WARN, "engine.claim_failed", "error=\"%s\"",
                  taas_store_strerror(op->result));
 
+    int last_prio = n > 0 ? op->u.claim.out[n - 1].priority : INT_MAX;
     job *first = NULL, **tail = &first;
     int got = 0;
     for (int i = 0; i < n; i++) {
@@ -259,15 +366,20 @@ static void claim_done(taas_store_op *op, void *arg)
         tail = &j->next;
         got++;
     }
-    for (job *j = first; j; j = j->next)
-        taas_engine__notify(e, j->rec.id, TAAS_TASK_RUNNING, j->rec.progress, NULL, NULL);
+    /* No event: a task held here is PENDING to every reader until its body
+     * starts (worker_main tells the watchers then). */
 
     pthread_mutex_lock(&e->mu);
     e->claim_inflight = false;
     taas_engine__ready_append_locked(e, first, got);
     /* A full claim suggests more are waiting; a failed one is retried by the sweeper. */
-    if (op->result == TAAS_STORE_OK && n == op->u.claim.max)
+    if (op->result == TAAS_STORE_OK && n == op->u.claim.max) {
         e->pending_hint = true;
+        /* Claims come in priority order: what is left ranks no higher. */
+        e->pending_prio_max = last_prio;
+    } else if (op->result == TAAS_STORE_OK && !e->pending_hint) {
+        e->pending_prio_max = INT_MIN; /* nothing runnable is left in the store */
+    }
     taas_engine__maybe_claim_locked(e);
     pthread_mutex_unlock(&e->mu);
 }
@@ -281,37 +393,41 @@ static void progress_done(taas_store_op *op, void *arg)
     pthread_mutex_unlock(&j->pmu);
 }
 
+void taas_engine__queue_progress_pmu(taas_engine *e, job *j)
+{
+    j->progress_inflight = true;
+    j->start_marked = true;
+    memcpy(j->progress_msg_op, j->progress_msg, sizeof j->progress_msg_op);
+    memset(&j->progress_op, 0, sizeof j->progress_op);
+    j->progress_op.kind = TAAS_OP_PROGRESS;
+    j->progress_op.u.progress.id = j->rec.id;
+    j->progress_op.u.progress.lease_token = j->rec.lease_token;
+    j->progress_op.u.progress.progress = j->progress;
+    j->progress_op.u.progress.message = j->reported ? j->progress_msg_op : NULL;
+    j->progress_op.u.progress.now_ms = taas_now_ms();
+    j->progress_op.u.progress.started_ms = j->body_started_ms;
+    if (taas_writer_enqueue(e->writer, &j->progress_op, progress_done, j) != 0)
+        j->progress_inflight = false;
+}
+
 static void on_progress(void *arg, double fraction, const char *message)
 {
     job *j = arg;
     taas_engine *e = j->e;
     int64_t now = taas_mono_ms();
-    bool store_it = false;
 
+    /* The op is queued with pmu held: the sweeper's start mark (which
+     * holds e->mu, then pmu) sees it in flight and does not queue another. */
     pthread_mutex_lock(&j->pmu);
     j->progress = fraction;
+    j->reported = true;
     snprintf(j->progress_msg, sizeof j->progress_msg, "%s", message ? message : "");
     if (!j->progress_inflight && !atomic_load(&j->abandoned) &&
         now - j->last_store_mono >= e->opts.progress_store_ms) {
-        j->progress_inflight = true;
         j->last_store_mono = now;
-        memcpy(j->progress_msg_op, j->progress_msg, sizeof j->progress_msg_op);
-        memset(&j->progress_op, 0, sizeof j->progress_op);
-        j->progress_op.kind = TAAS_OP_PROGRESS;
-        j->progress_op.u.progress.id = j->rec.id;
-        j->progress_op.u.progress.lease_token = j->rec.lease_token;
-        j->progress_op.u.progress.progress = fraction;
-        j->progress_op.u.progress.message = j->progress_msg_op;
-        j->progress_op.u.progress.now_ms = taas_now_ms();
-        store_it = true;
+        taas_engine__queue_progress_pmu(e, j);
     }
     pthread_mutex_unlock(&j->pmu);
-
-    if (store_it && taas_writer_enqueue(e->writer, &j->progress_op, progress_done, j) != 0) {
-        pthread_mutex_lock(&j->pmu);
-        j->progress_inflight = false;
-        pthread_mutex_unlock(&j->pmu);
-    }
     taas_engine__notify(e, j->rec.id, TAAS_TASK_RUNNING, fraction, message, NULL);
 }
 
@@ -447,6 +563,16 @@ static bool build_completion(taas_engine *e, job *j)
     taas_engine__complete_begin(j);
     taas_store_op *op = &j->complete_op;
     op->u.complete.started_ms = j->body_started_ms;
+    /* The last word: the final record keeps the last progress the body
+     * reported, which may be newer than the last one stored. The body has
+     * returned, so nothing changes it any more. */
+    pthread_mutex_lock(&j->pmu);
+    if (j->reported) {
+        op->u.complete.has_progress = true;
+        op->u.complete.progress = j->progress;
+        op->u.complete.progress_message = j->progress_msg;
+    }
+    pthread_mutex_unlock(&j->pmu);
     taas_run_result *r = &j->res;
     switch (r->outcome) {
     case TAAS_OUTCOME_SUCCEEDED:
@@ -577,10 +703,14 @@ void *taas_engine__worker_main(void *p)
         /* Progress of a body that ends within one store interval never
          * reaches the store: its completion follows right away. */
         j->last_store_mono = started;
-        j->body_started_ms = taas_now_ms();
         if (j->rec.cancel_requested)
             atomic_store(&j->stop, TAAS_STOP_CANCEL);
+        bool runs = j->type && atomic_load(&j->stop) == TAAS_STOP_NONE;
+        if (runs)
+            j->body_started_ms = taas_now_ms(); /* RUNNING from here on, to every reader */
         pthread_mutex_unlock(&e->mu);
+        if (runs)
+            taas_engine__notify(e, j->rec.id, TAAS_TASK_RUNNING, 0, NULL, NULL);
 
         taas_metrics_started(j->body_started_ms - j->rec.run_after_ms);
         int64_t t0 = taas_mono_us();

@@ -174,8 +174,15 @@ static void submit_done(void *arg, const taas_submit_result *res)
         resp.task_id = str_or_empty(res->task_id);
         resp.duplicate = res->duplicate;
         resp.state = (Taas__V1__TaskState)res->state;
+        struct task_pb p;
+        if (res->original) {
+            task_pb_fill(&p, res->original, true);
+            resp.task = &p.t;
+        }
         svc_reply(call, &resp.base);
         taas_trace("svc.replied", call, res->task_id);
+        if (res->original)
+            task_pb_clear(&p);
     }
     taas_call_unref(call);
 }

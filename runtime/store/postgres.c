@@ -505,6 +505,9 @@ taas_store *taas_pg_open_ex(const char *url, const taas_store_opts *opts,
     s->parent.get = taas_pg__get;
     s->parent.count_live = taas_pg__count_live;
     s->parent.list = taas_pg__list;
+    s->parent.sched_get = taas_pg__sched_get;
+    s->parent.sched_list = taas_pg__sched_list;
+    s->parent.sched_due = taas_pg__sched_due;
     s->parent.describe = pg_describe;
     s->parent.last_error = pg_last_error;
     s->parent.close = pg_close;

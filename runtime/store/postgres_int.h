@@ -49,7 +49,7 @@
 /* A pooled read connection; `lists` has a bit per prepared list variant. */
 typedef struct reader {
     PGconn *conn;
-    uint64_t lists;
+    bool lists[128]; /* prepared list variants, by LQ_* bits */
     struct reader *next;
 } reader;
 
@@ -114,9 +114,24 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n);
 /* ---- postgres_read.c --------------------------------------------------- */
 
 int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out);
+/* Run fn on a pooled read connection (once more on a fresh one if that
+ * connection was dead); fn's result. */
+int taas_pg__with_reader(pg_store *s, int (*fn)(pg_store *s, reader *r, void *arg), void *arg);
 int taas_pg__count_live(taas_store *base, int64_t counts[6]);
 int taas_pg__list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                   char next_token[64]);
+
+/* ---- postgres_schedule.c ----------------------------------------------- */
+
+/* One TAAS_OP_SCHED_* in a transaction of its own on the writer connection;
+ * the outcome in op->result. */
+void taas_pg__sched_apply(pg_store *s, taas_store_op *op);
+int taas_pg__sched_get(taas_store *base, const char *id, taas_schedule_rec *out);
+int taas_pg__sched_list(taas_store *base, const char *principal, int limit,
+                        const char *page_token, taas_schedule_rec **out, size_t *n,
+                        char next_token[64]);
+int taas_pg__sched_due(taas_store *base, int64_t now_ms, int limit, taas_schedule_rec **out,
+                       size_t *n);
 
 /* ---- postgres_notify.c ------------------------------------------------- */
 

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 /* pg_advisory_xact_lock key serializing migrations: "taas" in ASCII, then 1. */
 #define MIGRATION_LOCK_KEY "8386103567981903873"
 
@@ -74,6 +74,31 @@ static const struct migration {
     {4, "tasks.parent_id: tasks submitted by another task's body, listed by parent",
      "ALTER TABLE tasks ADD COLUMN parent_id text COLLATE \"C\";"
      "CREATE INDEX tasks_parent_id ON tasks (parent_id, id) WHERE parent_id IS NOT NULL;"},
+    {5, "schedules: tasks submitted at the times of a cron expression or an interval",
+     "CREATE TABLE schedules ("
+     " id text COLLATE \"C\" NOT NULL PRIMARY KEY,"
+     " principal text COLLATE \"C\" NOT NULL DEFAULT '',"
+     " name text NOT NULL DEFAULT '',"
+     " cron text,"
+     " time_zone text NOT NULL DEFAULT '',"
+     " interval_ms bigint NOT NULL DEFAULT 0,"
+     " task_name text COLLATE \"C\" NOT NULL,"
+     " input text NOT NULL,"
+     " priority integer NOT NULL DEFAULT 0,"
+     " timeout_s integer NOT NULL DEFAULT 0,"
+     " catch_up smallint NOT NULL,"
+     " max_catch_up integer NOT NULL,"
+     " overlap smallint NOT NULL,"
+     " paused boolean NOT NULL DEFAULT false,"
+     " next_fire_ms bigint NOT NULL,"
+     " last_fire_ms bigint NOT NULL DEFAULT 0,"
+     " last_task_id text COLLATE \"C\","
+     " created_ms bigint NOT NULL,"
+     " updated_ms bigint NOT NULL,"
+     " submitted bigint NOT NULL DEFAULT 0,"
+     " skipped bigint NOT NULL DEFAULT 0);"
+     "CREATE INDEX schedules_due ON schedules (next_fire_ms) WHERE NOT paused;"
+     "CREATE INDEX schedules_principal_id ON schedules (principal, id);"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "SCHEMA_VERSION is the last migration");

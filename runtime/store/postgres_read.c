@@ -33,7 +33,7 @@ static reader *reader_acquire(pg_store *s, bool fresh, int *err)
         /* Closed under us (server restart): replace it, keeping its place. */
         PQfinish(r->conn);
         r->conn = NULL;
-        r->lists = 0;
+        memset(r->lists, 0, sizeof r->lists);
         atomic_fetch_add(&s->reconnects, 1);
     } else {
         if (!fresh)
@@ -94,7 +94,7 @@ static void reader_release(pg_store *s, reader *r)
  * dead, run it once more on a new one (a read is safe to repeat). */
 typedef int (*read_fn)(pg_store *s, reader *r, void *arg);
 
-static int with_reader(pg_store *s, read_fn fn, void *arg)
+int taas_pg__with_reader(pg_store *s, read_fn fn, void *arg)
 {
     int err = 0;
     reader *r = reader_acquire(s, false, &err);
@@ -104,7 +104,7 @@ static int with_reader(pg_store *s, read_fn fn, void *arg)
     if (err == TAAS_STORE_EBUSY && PQstatus(r->conn) != CONNECTION_OK) {
         PQfinish(r->conn);
         r->conn = NULL;
-        r->lists = 0;
+        memset(r->lists, 0, sizeof r->lists);
         atomic_fetch_add(&s->reconnects, 1);
         int e2 = 0;
         reader *fresh = reader_acquire(s, true, &e2);
@@ -146,8 +146,10 @@ static int do_get(pg_store *s, reader *r, void *arg)
 static int do_count_live(pg_store *s, reader *r, void *arg)
 {
     int64_t *counts = arg;
-    PGresult *res = PQexec(r->conn, "SELECT state, COUNT(*) FROM tasks WHERE state IN (1, 2) "
-                                    "GROUP BY state");
+    /* A claimed task whose body has not started counts as PENDING. */
+    PGresult *res = PQexec(r->conn, "SELECT CASE WHEN state = 2 AND started_ms = 0 THEN 1"
+                                    " ELSE state END AS s, COUNT(*) FROM tasks"
+                                    " WHERE state IN (1, 2) GROUP BY 1");
     int err = 0;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         taas_pg__set_error(s, "count", r->conn, res);
@@ -166,7 +168,7 @@ static int do_count_live(pg_store *s, reader *r, void *arg)
 int taas_pg__count_live(taas_store *base, int64_t counts[6])
 {
     memset(counts, 0, 6 * sizeof counts[0]);
-    return with_reader((pg_store *)base, do_count_live, counts);
+    return taas_pg__with_reader((pg_store *)base, do_count_live, counts);
 }
 
 int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out)
@@ -178,11 +180,13 @@ int taas_pg__get(taas_store *base, const char *id, taas_task_rec *out)
     if (!id)
         return TAAS_STORE_EINVAL;
     struct get_args a = {id, out};
-    return with_reader(s, do_get, &a);
+    return taas_pg__with_reader(s, do_get, &a);
 }
 
 /* LQ_LIVE: the state asked for is PENDING or RUNNING. */
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PARENT = 32 };
+/* LQ_PEND: the state asked for is PENDING. */
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PARENT = 32,
+       LQ_PEND = 64 };
 
 struct list_args {
     const taas_list_query *q;
@@ -199,8 +203,8 @@ static int do_list(pg_store *s, reader *r, void *arg)
     const taas_list_query *q = a->q;
     char name[16];
     snprintf(name, sizeof(name), "taas_list%d", a->v);
-    if (!(r->lists & ((uint64_t)1 << a->v))) {
-        char sql[1024];
+    if (!r->lists[a->v]) {
+        char sql[4096];
         int k = 0;
         char cs[64] = "", cn[64] = "", ca[24] = "", cp[64] = "", cpar[64] = "";
         /*
@@ -228,7 +232,8 @@ static int do_list(pg_store *s, reader *r, void *arg)
         if (a->v & LQ_STATE)
             snprintf(cs, sizeof(cs),
                      walk == LQ_STATE ? " AND state = ANY (ARRAY[$%d::smallint])"
-                                      : " AND state = $%d", ++k);
+                     : (a->v & LQ_PEND) ? " AND (state = $%d OR (state = 2 AND started_ms = 0))"
+                                        : " AND state = $%d", ++k);
         if (a->v & LQ_NAME)
             snprintf(cn, sizeof(cn),
                      walk == LQ_NAME ? " AND name = ANY (ARRAY[$%d::text])"
@@ -245,9 +250,22 @@ static int do_list(pg_store *s, reader *r, void *arg)
             order = "state DESC, id DESC";
         else if (walk == LQ_PRINCIPAL)
             order = "principal DESC, id DESC";
-        snprintf(sql, sizeof(sql),
-                 "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s%s ORDER BY %s LIMIT $%d",
-                 cp, cs, cn, ca, cpar, order, k + 1);
+        /* A claimed task whose body has not started (started_ms 0) is
+         * PENDING to readers: RUNNING lists only started ones; PENDING
+         * lists the queue and those, two bounded walks merged. */
+        if ((a->v & LQ_PEND) && walk == LQ_STATE)
+            snprintf(sql, sizeof(sql),
+                     "SELECT * FROM ((SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s"
+                     " ORDER BY %s LIMIT $%d) UNION ALL (SELECT " SUMMARY_COLS " FROM tasks"
+                     " WHERE state = ANY (ARRAY[2::smallint]) AND started_ms = 0%s%s%s"
+                     " ORDER BY %s LIMIT $%d)) t ORDER BY id DESC LIMIT $%d",
+                     cp, cs, cn, ca, order, k + 1, cp, cn, ca, order, k + 1, k + 1);
+        else
+            snprintf(sql, sizeof(sql),
+                     "SELECT " SUMMARY_COLS " FROM tasks WHERE true%s%s%s%s%s%s ORDER BY %s"
+                     " LIMIT $%d",
+                     cp, cs, (a->v & LQ_LIVE) && !(a->v & LQ_PEND) ? " AND started_ms > 0" : "",
+                     cn, ca, cpar, order, k + 1);
         PGresult *res = PQprepare(r->conn, name, sql, 0, NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         if (!ok) {
@@ -257,7 +275,7 @@ static int do_list(pg_store *s, reader *r, void *arg)
             return err;
         }
         PQclear(res);
-        r->lists |= (uint64_t)1 << a->v;
+        r->lists[a->v] = true;
     }
     const char *v[6];
     char bs[16], bl[16];
@@ -322,6 +340,8 @@ int taas_pg__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         a.v |= LQ_STATE;
     if (q->state == TAAS_TASK_PENDING || q->state == TAAS_TASK_RUNNING)
         a.v |= LQ_LIVE;
+    if (q->state == TAAS_TASK_PENDING)
+        a.v |= LQ_PEND;
     if (q->name)
         a.v |= LQ_NAME;
     if (q->principal)
@@ -339,7 +359,7 @@ int taas_pg__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     a.recs = calloc((size_t)q->limit, sizeof(*a.recs));
     if (!a.recs)
         return TAAS_STORE_ENOMEM;
-    int err = with_reader(s, do_list, &a);
+    int err = taas_pg__with_reader(s, do_list, &a);
     if (err) {
         free(a.recs);
         return err;

@@ -75,8 +75,7 @@ static const char *const write_sql[ST_COUNT] = {
         " $4::integer, CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END, $5::integer, $6::integer,"
         " $7::boolean, $8::text, $9::text, $10::bigint, $10::bigint, $11::bigint, $12::text,"
         " $13::text, CASE WHEN $13::text IS NULL THEN 0 ELSE $10::bigint + $14::bigint END,"
-        " CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END,"
-        " CASE WHEN $13::text IS NULL THEN 0 ELSE $10::bigint END, $15::text)"
+        " CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END, 0, $15::text)"
         " ON CONFLICT DO NOTHING RETURNING id)"
         " SELECT 1, id, NULL FROM ins"
         " UNION ALL"
@@ -93,7 +92,7 @@ static const char *const write_sql[ST_COUNT] = {
         " LIMIT $4::integer FOR UPDATE SKIP LOCKED),"
         " u AS (UPDATE tasks t SET state = 2, attempt = t.attempt + 1, lease_owner = $1::text,"
         " lease_expires_ms = $2::bigint + $3::bigint, lease_token = t.lease_token + 1,"
-        " started_ms = $2::bigint, updated_ms = $2::bigint, progress = 0,"
+        " started_ms = 0, updated_ms = $2::bigint, progress = 0,"
         " progress_message = NULL"
         " FROM c WHERE t.id = c.id RETURNING " COLS("t.") "),"
         NOTIFY_IDS("u") " SELECT * FROM u WHERE (SELECT count(*) FROM n) >= 0",
@@ -105,16 +104,19 @@ static const char *const write_sql[ST_COUNT] = {
         "  ELSE " APPEND_ATTEMPT("$5::text", "$7::bigint") " END,"
         " run_after_ms = CASE WHEN $3::smallint = 1 THEN $6::bigint ELSE run_after_ms END,"
         " finished_ms = CASE WHEN $3::smallint = 1 THEN 0 ELSE $7::bigint END,"
-        " progress = CASE WHEN $3::smallint = 3 THEN 1.0"
-        "  WHEN $3::smallint = 1 THEN 0.0 ELSE progress END,"
-        " progress_message = CASE WHEN $3::smallint = 1 THEN NULL ELSE progress_message END,"
+        " progress = CASE WHEN $3::smallint = 1 THEN 0.0"
+        "  WHEN $9::integer = 1 THEN $10::double precision"
+        "  WHEN $3::smallint = 3 THEN 1.0 ELSE progress END,"
+        " progress_message = CASE WHEN $3::smallint = 1 THEN NULL"
+        "  WHEN $9::integer = 1 THEN $11::text ELSE progress_message END,"
         " started_ms = CASE WHEN $8::bigint > 0 THEN $8::bigint ELSE started_ms END,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = $7::bigint"
         " WHERE id = $1::text AND state = 2 AND lease_token = $2::bigint RETURNING 1)"
         " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)",
     [ST_PROGRESS] =
         "WITH u AS (UPDATE tasks SET progress = $3::double precision,"
-        " progress_message = $4::text, updated_ms = $5::bigint"
+        " progress_message = $4::text, updated_ms = $5::bigint,"
+        " started_ms = CASE WHEN $6::bigint > 0 THEN $6::bigint ELSE started_ms END"
         " WHERE id = $1::text AND state = 2 AND lease_token = $2::bigint RETURNING 1)"
         " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)",
     /* Lock the row, read its state, and change it by that state, in one
@@ -322,6 +324,9 @@ static bool op_valid(taas_store_op *op)
     case TAAS_OP_RECOVER: return true;
     case TAAS_OP_RELEASE: return op->u.release.owner != NULL;
     case TAAS_OP_PRUNE: return op->u.prune.limit > 0;
+    case TAAS_OP_SCHED_CREATE:
+    case TAAS_OP_SCHED_SET:
+    case TAAS_OP_SCHED_FIRE: return true; /* checked by postgres_schedule.c */
     }
     return false;
 }
@@ -432,6 +437,12 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_i64(&p, op->u.complete.run_after_ms);
         p_i64(&p, op->u.complete.now_ms);
         p_i64(&p, op->u.complete.started_ms);
+        p_i64(&p, op->u.complete.has_progress ? 1 : 0);
+        {
+            double v = op->u.complete.progress;
+            p_f64(&p, v >= 0.0 && v <= 1.0 ? v : (v > 1.0 ? 1.0 : 0.0));
+        }
+        p_text(&p, op->u.complete.progress_message);
         slots[(*ns)++] = (slot){idx, ST_COMPLETE, 1};
         return send_prepared(c, ST_COMPLETE, &p) ? 1 : -1;
     case TAAS_OP_PROGRESS: {
@@ -445,6 +456,7 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_f64(&p, v);
         p_text(&p, op->u.progress.message);
         p_i64(&p, op->u.progress.now_ms);
+        p_i64(&p, op->u.progress.started_ms);
         slots[(*ns)++] = (slot){idx, ST_PROGRESS, 1};
         return send_prepared(c, ST_PROGRESS, &p) ? 1 : -1;
     }
@@ -479,6 +491,10 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         p_i64(&p, op->u.prune.limit);
         slots[(*ns)++] = (slot){idx, ST_PRUNE, 1};
         return send_prepared(c, ST_PRUNE, &p) ? 1 : -1;
+    case TAAS_OP_SCHED_CREATE:
+    case TAAS_OP_SCHED_SET:
+    case TAAS_OP_SCHED_FIRE:
+        return 0; /* never in the pipelined batch (see taas_pg__apply) */
     }
     return 0;
 }
@@ -1078,12 +1094,25 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n)
         err = TAAS_STORE_ENOMEM;
         goto fail;
     }
+    size_t nsched = 0;
     for (size_t i = 0; i < n; i++) {
         taas_store__reset_outputs(ops[i]);
         if (!op_valid(ops[i])) {
             ops[i]->result = TAAS_STORE_EINVAL;
             skip[i] = true;
+        } else if (ops[i]->kind >= TAAS_OP_SCHED_CREATE) {
+            skip[i] = true; /* each in a transaction of its own, below */
+            nsched++;
         }
+    }
+    for (size_t i = 0; nsched > 0 && i < n; i++)
+        if (ops[i]->kind >= TAAS_OP_SCHED_CREATE && ops[i]->result == TAAS_STORE_OK)
+            taas_pg__sched_apply(s, ops[i]);
+    if (nsched == n) {
+        free(skip);
+        free(follow);
+        free(slots);
+        return 0;
     }
     for (;;) {
         err = taas_pg__writer_ready(s);

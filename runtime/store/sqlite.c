@@ -196,6 +196,9 @@ taas_store *taas_store__sqlite_open(const char *url, const char *path,
     s->parent.get = taas_sq__get;
     s->parent.count_live = taas_sq__count_live;
     s->parent.list = taas_sq__list;
+    s->parent.sched_get = taas_sq__sched_get;
+    s->parent.sched_list = taas_sq__sched_list;
+    s->parent.sched_due = taas_sq__sched_due;
     s->parent.describe = sq_describe;
     s->parent.last_error = sq_last_error;
     s->parent.close = sq_close;

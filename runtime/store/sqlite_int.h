@@ -68,7 +68,7 @@ enum {
 typedef struct reader {
     sqlite3 *db;
     sqlite3_stmt *get;
-    sqlite3_stmt *list[64];
+    sqlite3_stmt *list[128];
     struct reader *next;
 } reader;
 
@@ -127,6 +127,8 @@ int taas_sq__query_int(sqlite3 *db, const char *sql, int64_t *out);
 /* Prepare the writer's statements (s->st); an SQLite code, or SQLITE_OK. */
 int taas_sq__prepare_writes(sq_store *s, int *failed);
 int taas_sq__apply(taas_store *base, taas_store_op *ops[], size_t n);
+/* INSERT of one task inside apply()'s transaction (op->u.insert). */
+int taas_sq__op_insert(sq_store *s, taas_store_op *op);
 
 /* ---- sqlite_checkpoint.c ---------------------------------------------- */
 
@@ -147,5 +149,19 @@ int taas_sq__get(taas_store *base, const char *id, taas_task_rec *out);
 int taas_sq__count_live(taas_store *base, int64_t counts[6]);
 int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                   char next_token[64]);
+/* A read connection from the pool (waits for one); NULL with *err set. */
+reader *taas_sq__reader_acquire(sq_store *s, int *err);
+void taas_sq__reader_release(sq_store *s, reader *r);
+
+/* ---- sqlite_schedule.c ------------------------------------------------- */
+
+/* TAAS_OP_SCHED_* inside apply()'s transaction. */
+int taas_sq__sched_apply(sq_store *s, taas_store_op *op);
+int taas_sq__sched_get(taas_store *base, const char *id, taas_schedule_rec *out);
+int taas_sq__sched_list(taas_store *base, const char *principal, int limit,
+                        const char *page_token, taas_schedule_rec **out, size_t *n,
+                        char next_token[64]);
+int taas_sq__sched_due(taas_store *base, int64_t now_ms, int limit, taas_schedule_rec **out,
+                       size_t *n);
 
 #endif

@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const struct migration {
     int version;
@@ -78,6 +78,33 @@ static const struct migration {
      "ALTER TABLE tasks ADD COLUMN parent_id TEXT;"
      /* Only children are indexed: client-submitted tasks cost no entry. */
      "CREATE INDEX tasks_parent_id ON tasks (parent_id, id) WHERE parent_id IS NOT NULL;"},
+    {5, "schedules: tasks submitted at the times of a cron expression or an interval",
+     "CREATE TABLE schedules ("
+     " id TEXT NOT NULL PRIMARY KEY,"
+     " principal TEXT NOT NULL DEFAULT '',"
+     " name TEXT NOT NULL DEFAULT '',"
+     " cron TEXT,"
+     " time_zone TEXT NOT NULL DEFAULT '',"
+     " interval_ms INTEGER NOT NULL DEFAULT 0,"
+     " task_name TEXT NOT NULL,"
+     " input TEXT NOT NULL,"
+     " priority INTEGER NOT NULL DEFAULT 0,"
+     " timeout_s INTEGER NOT NULL DEFAULT 0,"
+     " catch_up INTEGER NOT NULL,"
+     " max_catch_up INTEGER NOT NULL,"
+     " overlap INTEGER NOT NULL,"
+     " paused INTEGER NOT NULL DEFAULT 0,"
+     " next_fire_ms INTEGER NOT NULL,"
+     " last_fire_ms INTEGER NOT NULL DEFAULT 0,"
+     " last_task_id TEXT,"
+     " created_ms INTEGER NOT NULL,"
+     " updated_ms INTEGER NOT NULL,"
+     " submitted INTEGER NOT NULL DEFAULT 0,"
+     " skipped INTEGER NOT NULL DEFAULT 0"
+     ") STRICT;"
+     /* The scheduler's question every tick: which are due. */
+     "CREATE INDEX schedules_due ON schedules (next_fire_ms) WHERE paused = 0;"
+     "CREATE INDEX schedules_principal_id ON schedules (principal, id);"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "SCHEMA_VERSION is the last migration");

@@ -138,7 +138,9 @@ int taas_sq__count_live(taas_store *base, int64_t counts[6])
         return err;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(r->db,
-                                "SELECT state, COUNT(*) FROM tasks WHERE state IN (1, 2) GROUP BY state",
+                                /* claimed, body not started: PENDING */
+                                "SELECT CASE WHEN state = 2 AND started_ms = 0 THEN 1 ELSE state"
+                                " END AS s, COUNT(*) FROM tasks WHERE state IN (1, 2) GROUP BY 1",
                                 -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         int state = sqlite3_column_int(st, 0);
@@ -156,7 +158,9 @@ int taas_sq__count_live(taas_store *base, int64_t counts[6])
 }
 
 /* LQ_LIVE: the state asked for is PENDING or RUNNING. */
-enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PARENT = 32 };
+/* LQ_PEND: the state asked for is PENDING. */
+enum { LQ_STATE = 1, LQ_NAME = 2, LQ_AFTER = 4, LQ_PRINCIPAL = 8, LQ_LIVE = 16, LQ_PARENT = 32,
+       LQ_PEND = 64 };
 
 int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **out, size_t *n,
                    char next_token[64])
@@ -179,6 +183,8 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         v |= LQ_STATE;
     if (q->state == TAAS_TASK_PENDING || q->state == TAAS_TASK_RUNNING)
         v |= LQ_LIVE;
+    if (q->state == TAAS_TASK_PENDING)
+        v |= LQ_PEND;
     if (q->name)
         v |= LQ_NAME;
     if (q->principal)
@@ -201,7 +207,7 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         return err;
     }
     if (!r->list[v]) {
-        char sql[1024];
+        char sql[4096];
         /* The walk is named (INDEXED BY): the state index for PENDING or
          * RUNNING (those hold only the queue and the running tasks), else
          * the name index when the query has a name, else the state index,
@@ -211,7 +217,26 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
          * statistics-driven planner cannot swap it for a primary-key walk
          * that filters (unbounded when the state asked for is rare among the
          * newest tasks). docs/storage.md, Listing. */
-        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s%s%s"
+        /* A claimed task whose body has not started (started_ms 0) is
+         * PENDING to readers: RUNNING lists only started ones, and PENDING
+         * lists the queue and those, as two bounded walks of the state
+         * index merged. */
+        char rest[256];
+        snprintf(rest, sizeof(rest), "%s%s%s%s",
+                 (v & LQ_PRINCIPAL) ? " AND principal = :principal" : "",
+                 (v & LQ_NAME) ? " AND name = :name" : "",
+                 (v & LQ_AFTER) ? " AND id < :after" : "",
+                 (v & LQ_PARENT) ? " AND parent_id = :parent" : "");
+        if ((v & LQ_PEND) && !(v & LQ_PARENT))
+            snprintf(sql, sizeof(sql),
+                     "SELECT * FROM (SELECT " SUMMARY_COLS " FROM tasks INDEXED BY tasks_state_id"
+                     " WHERE state = 1%s ORDER BY id DESC LIMIT :limit)"
+                     " UNION ALL SELECT * FROM (SELECT " SUMMARY_COLS
+                     " FROM tasks INDEXED BY tasks_state_id WHERE state = 2 AND started_ms = 0%s"
+                     " ORDER BY id DESC LIMIT :limit) ORDER BY id DESC LIMIT :limit",
+                     rest, rest);
+        else
+        snprintf(sql, sizeof(sql), "SELECT " SUMMARY_COLS " FROM tasks%s WHERE 1%s%s%s%s%s%s"
                  " ORDER BY id DESC LIMIT :limit",
                  /* A task's children are few: their index comes first. */
                  (v & LQ_PARENT)      ? " INDEXED BY tasks_parent_id"
@@ -221,7 +246,9 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
                  : (v & LQ_PRINCIPAL) ? " INDEXED BY tasks_principal_id"
                                       : "",
                  (v & LQ_PRINCIPAL) ? " AND principal = :principal" : "",
-                 (v & LQ_STATE) ? " AND state = :state" : "",
+                 (v & LQ_PEND) ? " AND (state = 1 OR (state = 2 AND started_ms = 0))"
+                 : (v & LQ_STATE) ? " AND state = :state" : "",
+                 (v & LQ_LIVE) && !(v & LQ_PEND) ? " AND started_ms > 0" : "",
                  (v & LQ_NAME) ? " AND name = :name" : "",
                  (v & LQ_AFTER) ? " AND id < :after" : "",
                  (v & LQ_PARENT) ? " AND parent_id = :parent" : "");
@@ -234,7 +261,7 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
         }
     }
     sqlite3_stmt *st = r->list[v];
-    if (v & LQ_STATE)
+    if ((v & LQ_STATE) && !(v & LQ_PEND))
         sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":state"), (int)q->state);
     if (v & LQ_NAME)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":name"), q->name, -1, SQLITE_STATIC);
@@ -283,3 +310,13 @@ int taas_sq__list(taas_store *base, const taas_list_query *q, taas_task_rec **ou
     return 0;
 }
 
+
+reader *taas_sq__reader_acquire(sq_store *s, int *err)
+{
+    return reader_acquire(s, err);
+}
+
+void taas_sq__reader_release(sq_store *s, reader *r)
+{
+    reader_release(s, r);
+}

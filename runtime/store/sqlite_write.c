@@ -33,13 +33,12 @@ static const char *const write_sql[ST_COUNT] = {
         " principal, lease_owner, lease_expires_ms, lease_token, started_ms, parent_id)"
         " VALUES (?1, ?2, ?3, CASE WHEN ?13 IS NULL THEN 1 ELSE 2 END, ?4,"
         " ?13 IS NOT NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13,"
-        " CASE WHEN ?13 IS NULL THEN 0 ELSE ?10 + ?14 END, ?13 IS NOT NULL,"
-        " CASE WHEN ?13 IS NULL THEN 0 ELSE ?10 END, ?15)",
+        " CASE WHEN ?13 IS NULL THEN 0 ELSE ?10 + ?14 END, ?13 IS NOT NULL, 0, ?15)",
     [ST_IDEM_LOOKUP] = "SELECT id, input_hash FROM tasks"
                        " WHERE principal = ?3 AND name = ?1 AND idempotency_key = ?2",
     [ST_CLAIM] =
         "UPDATE tasks SET state = 2, attempt = attempt + 1, lease_owner = ?1,"
-        " lease_expires_ms = ?2 + ?3, lease_token = lease_token + 1, started_ms = ?2,"
+        " lease_expires_ms = ?2 + ?3, lease_token = lease_token + 1, started_ms = 0,"
         " updated_ms = ?2, progress = 0, progress_message = NULL"
         " WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_claim"
         " WHERE state = 1 AND run_after_ms <= ?2"
@@ -53,13 +52,16 @@ static const char *const write_sql[ST_COUNT] = {
         "  ELSE " APPEND_ATTEMPT("?5", "?7") " END,"
         " run_after_ms = CASE WHEN ?3 = 1 THEN ?6 ELSE run_after_ms END,"
         " finished_ms = CASE WHEN ?3 = 1 THEN 0 ELSE ?7 END,"
-        " progress = CASE WHEN ?3 = 3 THEN 1.0 WHEN ?3 = 1 THEN 0.0 ELSE progress END,"
-        " progress_message = CASE WHEN ?3 = 1 THEN NULL ELSE progress_message END,"
+        " progress = CASE WHEN ?3 = 1 THEN 0.0 WHEN ?9 = 1 THEN ?10"
+        "  WHEN ?3 = 3 THEN 1.0 ELSE progress END,"
+        " progress_message = CASE WHEN ?3 = 1 THEN NULL WHEN ?9 = 1 THEN ?11"
+        "  ELSE progress_message END,"
         " started_ms = CASE WHEN ?8 > 0 THEN ?8 ELSE started_ms END,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?7"
         " WHERE id = ?1 AND state = 2 AND lease_token = ?2",
     [ST_LOOKUP] = "SELECT state, lease_token, principal FROM tasks WHERE id = ?1",
-    [ST_PROGRESS] = "UPDATE tasks SET progress = ?3, progress_message = ?4, updated_ms = ?5"
+    [ST_PROGRESS] = "UPDATE tasks SET progress = ?3, progress_message = ?4, updated_ms = ?5,"
+                    " started_ms = CASE WHEN ?6 > 0 THEN ?6 ELSE started_ms END"
                     " WHERE id = ?1 AND state = 2 AND lease_token = ?2",
     [ST_CANCEL_PENDING] =
         "UPDATE tasks SET state = 5, cancel_requested = 1, error = 'cancelled',"
@@ -137,7 +139,7 @@ static int stale_or_missing(sq_store *s, const char *id, taas_store_op *op)
     return 0;
 }
 
-static int op_insert(sq_store *s, taas_store_op *op)
+int taas_sq__op_insert(sq_store *s, taas_store_op *op)
 {
     const taas_task_rec *t = op->u.insert.task;
     if (!t || !taas_uuid_valid(t->id) || !t->name || !*t->name || !t->input ||
@@ -260,6 +262,10 @@ static int op_complete(sq_store *s, taas_store_op *op)
     sqlite3_bind_int64(st, 6, op->u.complete.run_after_ms);
     sqlite3_bind_int64(st, 7, op->u.complete.now_ms);
     sqlite3_bind_int64(st, 8, op->u.complete.started_ms);
+    sqlite3_bind_int(st, 9, op->u.complete.has_progress ? 1 : 0);
+    double p = op->u.complete.progress;
+    sqlite3_bind_double(st, 10, p >= 0.0 && p <= 1.0 ? p : (p > 1.0 ? 1.0 : 0.0));
+    taas_sq__bind_text(st, 11, op->u.complete.progress_message, 0);
     int rc = taas_sq__step_done(st);
     if (rc != SQLITE_OK)
         return fatal(s, rc, "complete");
@@ -285,6 +291,7 @@ static int op_progress(sq_store *s, taas_store_op *op)
     sqlite3_bind_double(st, 3, p);
     taas_sq__bind_text(st, 4, op->u.progress.message, 0);
     sqlite3_bind_int64(st, 5, op->u.progress.now_ms);
+    sqlite3_bind_int64(st, 6, op->u.progress.started_ms);
     int rc = taas_sq__step_done(st);
     if (rc != SQLITE_OK)
         return fatal(s, rc, "progress");
@@ -412,7 +419,7 @@ static int op_prune(sq_store *s, taas_store_op *op)
 static int apply_one(sq_store *s, taas_store_op *op)
 {
     switch (op->kind) {
-    case TAAS_OP_INSERT: return op_insert(s, op);
+    case TAAS_OP_INSERT: return taas_sq__op_insert(s, op);
     case TAAS_OP_CLAIM: return op_claim(s, op);
     case TAAS_OP_COMPLETE: return op_complete(s, op);
     case TAAS_OP_PROGRESS: return op_progress(s, op);
@@ -421,6 +428,9 @@ static int apply_one(sq_store *s, taas_store_op *op)
     case TAAS_OP_RECOVER: return op_recover(s, op);
     case TAAS_OP_RELEASE: return op_release(s, op);
     case TAAS_OP_PRUNE: return op_prune(s, op);
+    case TAAS_OP_SCHED_CREATE:
+    case TAAS_OP_SCHED_SET:
+    case TAAS_OP_SCHED_FIRE: return taas_sq__sched_apply(s, op);
     }
     op->result = TAAS_STORE_EINVAL;
     return 0;

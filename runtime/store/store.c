@@ -108,6 +108,20 @@ void taas_task_rec_clear(taas_task_rec *r)
     memset(r, 0, sizeof(*r));
 }
 
+void taas_schedule_rec_clear(taas_schedule_rec *r)
+{
+    if (!r)
+        return;
+    free(r->principal);
+    free(r->name);
+    free(r->cron);
+    free(r->time_zone);
+    free(r->task_name);
+    free(r->input);
+    free(r->last_task_id);
+    memset(r, 0, sizeof(*r));
+}
+
 static bool has_prefix(const char *s, const char *p)
 {
     return strncmp(s, p, strlen(p)) == 0;

@@ -110,6 +110,37 @@ typedef struct taas_task_rec {
 
 void taas_task_rec_clear(taas_task_rec *r); /* free owned strings, zero the record */
 
+/* A schedule (proto taas.v1.Schedule): submits a task at each due time. */
+enum { TAAS_CATCH_UP_SKIP = 1, TAAS_CATCH_UP_RUN_ONCE = 2, TAAS_CATCH_UP_RUN_ALL = 3 };
+enum { TAAS_OVERLAP_ALLOW = 1, TAAS_OVERLAP_SKIP = 2 };
+
+typedef struct taas_schedule_rec {
+    char id[TAAS_ID_LEN + 1];
+    char *principal;           /* who created it; "" or NULL = none */
+    char *name;                /* label, may be "" */
+    char *cron;                /* the expression, or NULL for an interval schedule */
+    char *time_zone;           /* IANA name; "" = UTC */
+    int64_t interval_ms;       /* > 0 for an interval schedule */
+    char *task_name;
+    char *input;               /* JSON text */
+    size_t input_len;
+    int priority;
+    int timeout_s;
+    int catch_up;              /* TAAS_CATCH_UP_* */
+    int max_catch_up;
+    int overlap;               /* TAAS_OVERLAP_* */
+    bool paused;
+    int64_t next_fire_ms;      /* the next due time not yet handled */
+    int64_t last_fire_ms;      /* the latest due time handled, 0 = none */
+    char *last_task_id;        /* NULL before the first submit */
+    int64_t created_ms;
+    int64_t updated_ms;
+    int64_t submitted;         /* tasks submitted */
+    int64_t skipped;           /* due times not submitted */
+} taas_schedule_rec;
+
+void taas_schedule_rec_clear(taas_schedule_rec *r);
+
 /* ------------------------------------------------------------------------ */
 /* Write operations */
 
@@ -122,7 +153,10 @@ typedef enum taas_op_kind {
     TAAS_OP_HEARTBEAT,     /* extend every lease held by `owner` */
     TAAS_OP_RECOVER,       /* expired leases -> retry or FAILED("interrupted") */
     TAAS_OP_RELEASE,       /* give back `owner`'s leases (graceful shutdown) */
-    TAAS_OP_PRUNE          /* delete finished tasks older than a cutoff */
+    TAAS_OP_PRUNE,         /* delete finished tasks older than a cutoff */
+    TAAS_OP_SCHED_CREATE,  /* a new schedule */
+    TAAS_OP_SCHED_SET,     /* pause, resume or delete a schedule */
+    TAAS_OP_SCHED_FIRE     /* submit a schedule's due tasks and move it on */
 } taas_op_kind;
 
 typedef struct taas_store_op taas_store_op;
@@ -145,7 +179,7 @@ struct taas_store_op {
             /* in: claim the task in its own insert: when claim_owner is not
              * NULL and the row is added, it is stored RUNNING for that
              * owner, as a CLAIM at created_ms would leave it: attempt 1,
-             * lease_token 1, started_ms = created_ms, lease until created_ms
+             * lease_token 1, started_ms 0, lease until created_ms
              * + lease_ms. Saves a write and the wait for one before the body
              * starts. Not with a future run_after_ms. */
             const char *claim_owner;
@@ -163,7 +197,9 @@ struct taas_store_op {
             int64_t now_ms;
             int64_t lease_ms;   /* lease length */
             /* out: claimed tasks, in claim order: state RUNNING, attempt
-             * incremented, new lease_token. Array of `max`, caller-allocated;
+             * incremented, new lease_token, started_ms 0 (held: the body
+             * has not started; readers see a claimed task with started_ms
+             * 0 as PENDING). Array of `max`, caller-allocated;
              * fill with taas_task_rec records owned by the caller afterwards. */
             taas_task_rec *out;
             int n;
@@ -179,8 +215,14 @@ struct taas_store_op {
             int64_t run_after_ms;
             int64_t now_ms;
             /* When this attempt's body started (its started_ms from now
-             * on); 0 keeps the claim's time. */
+             * on); 0 keeps what is stored (0: the body never started). */
             int64_t started_ms;
+            /* The last progress the body reported, kept in the final record
+             * (has_progress false: SUCCEEDED stores 1.0, others keep the
+             * stored progress). Ignored for a retry (PENDING resets it). */
+            bool has_progress;
+            double progress;
+            const char *progress_message;
         } complete;
         struct {
             const char *id;
@@ -188,6 +230,9 @@ struct taas_store_op {
             double progress;
             const char *message;
             int64_t now_ms;
+            /* > 0: the body started then (the start mark: readers see the
+             * task RUNNING from this commit on); 0 leaves it. */
+            int64_t started_ms;
         } progress;
         struct {
             const char *id;
@@ -229,6 +274,43 @@ struct taas_store_op {
             int limit;   /* > 0; oldest finished first */
             int deleted; /* out */
         } prune;
+        struct {
+            /* in: every field but last_task_id, submitted, skipped. An id
+             * already stored -> TAAS_STORE_ECONFLICT. */
+            const taas_schedule_rec *sched;
+        } sched_create;
+        struct {
+            const char *id;
+            enum { TAAS_SCHED_PAUSE = 1, TAAS_SCHED_RESUME, TAAS_SCHED_DELETE } action;
+            int64_t now_ms;
+            /* TAAS_STORE_ENOTFOUND for an unknown id. Deleting keeps the tasks
+             * it submitted. */
+        } sched_set;
+        struct {
+            /*
+             * in: move schedule `id` from its due time expect_next_ms to
+             * new_next_ms, and in the same transaction insert `tasks` (as
+             * INSERT would, unclaimed; an idempotency key already used is a
+             * due time already submitted and inserts nothing). last_fire_ms
+             * becomes last_due_ms, skipped grows by skipped_add. The move is
+             * the fence that makes each due time fire once across servers:
+             * a schedule that is paused, or whose next_fire_ms is no longer
+             * expect_next_ms, is left alone with TAAS_STORE_ESTALE.
+             * With skip_if_running, when the schedule's last task is not
+             * final no task is inserted and all count as skipped.
+             */
+            const char *id;
+            int64_t expect_next_ms;
+            int64_t new_next_ms;
+            int64_t last_due_ms;
+            const taas_task_rec *tasks;
+            int ntasks;
+            int64_t skipped_add;
+            bool skip_if_running;
+            int64_t now_ms;
+            int inserted;     /* out: tasks added */
+            bool overlapped;  /* out: skipped because the last task still ran */
+        } sched_fire;
     } u;
 };
 
@@ -288,6 +370,17 @@ struct taas_store {
      */
     int (*wait_notify)(taas_store *s, int timeout_ms,
                        void (*on_event)(void *arg, int kind, const char *id), void *arg);
+
+    /* Schedules (thread-safe reads). sched_get: TAAS_STORE_ENOTFOUND for an
+     * unknown id. sched_list: oldest first (by id), `principal` NULL = all;
+     * page tokens as for list(). sched_due: schedules not paused whose
+     * next_fire_ms <= now_ms, earliest first, at most `limit`. Arrays are
+     * malloc'd: clear each record, then free the array. */
+    int (*sched_get)(taas_store *s, const char *id, taas_schedule_rec *out);
+    int (*sched_list)(taas_store *s, const char *principal, int limit, const char *page_token,
+                      taas_schedule_rec **out, size_t *n, char next_token[64]);
+    int (*sched_due)(taas_store *s, int64_t now_ms, int limit, taas_schedule_rec **out,
+                     size_t *n);
 };
 
 enum { TAAS_NOTIFY_RUNNABLE = 1, TAAS_NOTIFY_TASK = 2, TAAS_NOTIFY_RESYNC = 3,

@@ -16,48 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef ST_BACKEND_PG
-#include "pg_test.h"
-
-#define SUITE "pg_list"
-#define S(state) (((pt_fix *)*(state))->s)
-
-static int setup(void **state)
-{
-    return pt_setup(state);
-}
-
-static int teardown(void **state)
-{
-    return pt_teardown(state);
-}
-#else
-#define SUITE "store_list"
-#define S(state) (((fx *)*(state))->s)
-
-typedef struct fx {
-    char *dir;
-    taas_store *s;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof(*f));
-    f->dir = st_tmpdir();
-    f->s = st_open(f->dir, "list.db");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    f->s->close(f->s);
-    st_rmdir(f->dir);
-    free(f);
-    return 0;
-}
-#endif
+#include "store_suite.h"
 
 static void free_list(taas_task_rec *recs, size_t n)
 {
@@ -77,8 +36,10 @@ static size_t list_all(taas_store *s, taas_task_state st, const char *name, char
     assert_string_equal(next, "");
     assert_true(n <= cap);
     for (size_t i = 0; i < n; i++) {
-        if (st)
-            assert_int_equal(recs[i].state, st);
+        if (st) /* a claimed task whose body has not started reads PENDING */
+            assert_int_equal(recs[i].state == TAAS_TASK_RUNNING && recs[i].started_ms == 0
+                                 ? TAAS_TASK_PENDING : recs[i].state,
+                             st);
         if (name)
             assert_string_equal(recs[i].name, name);
         assert_null(recs[i].input); /* summaries */
@@ -91,6 +52,24 @@ static size_t list_all(taas_store *s, taas_task_state st, const char *name, char
     st_clear_all(recs, (int)n);
     free(recs);
     return n;
+}
+
+/* The start mark: a PROGRESS op carrying when the body started. A claimed
+ * task is PENDING to readers (and to list filters) until it has one. */
+static void mark_started(taas_store *s, const taas_task_rec *t, int64_t when)
+{
+    taas_store_op op = {.kind = TAAS_OP_PROGRESS};
+    op.u.progress.id = t->id;
+    op.u.progress.lease_token = t->lease_token;
+    op.u.progress.now_ms = when;
+    op.u.progress.started_ms = when;
+    assert_int_equal(st_apply1(s, &op), 0);
+}
+
+/* The state readers see: claimed but not started is PENDING. */
+static taas_task_state seen_state(const taas_task_rec *t)
+{
+    return t->state == TAAS_TASK_RUNNING && t->started_ms == 0 ? TAAS_TASK_PENDING : t->state;
 }
 
 static void test_filters(void **state)
@@ -106,6 +85,12 @@ static void test_filters(void **state)
     assert_int_equal(st_complete(s, out[0].id, out[0].lease_token, TAAS_TASK_SUCCEEDED,
                                  "{\"big\":\"output\"}", NULL, 0, 20),
                      0);
+    /* a[1] and a[2] are claimed; until their bodies start they are PENDING
+     * to every filter. */
+    assert_int_equal(list_all(s, TAAS_TASK_RUNNING, NULL, got, 32), 0);
+    assert_int_equal(list_all(s, TAAS_TASK_PENDING, "alpha", got, 32), 5);
+    mark_started(s, &out[1], 21);
+    mark_started(s, &out[2], 21);
     st_clear_all(out, 3);
 
     assert_int_equal(list_all(s, TAAS_TASK_UNSPECIFIED, NULL, got, 32), 10);
@@ -203,6 +188,8 @@ static void test_filter_combinations(void **state)
         assert_int_equal(st_complete(s, out[i].id, out[i].lease_token, TAAS_TASK_SUCCEEDED,
                                      "{}", NULL, 0, 1001),
                          0);
+    for (int i = 5; i < 8; i++) /* three started, two held */
+        mark_started(s, &out[i], 1002);
     st_clear_all(out, 10);
 
     taas_list_query q = {.limit = 1000};
@@ -226,7 +213,7 @@ static void test_filter_combinations(void **state)
                     if ((!pf[ip] ||
                          strcmp(every[i].principal ? every[i].principal : "", pf[ip]) == 0) &&
                         (!nf[in] || strcmp(every[i].name, nf[in]) == 0) &&
-                        (!sf[is] || every[i].state == sf[is]))
+                        (!sf[is] || seen_state(&every[i]) == sf[is]))
                         want[n_want++] = every[i].id;
                 nonempty += n_want > 0;
                 char token[64] = "";
@@ -361,12 +348,23 @@ static void test_filters_with_claim_and_token(void **state)
     taas_task_rec out[1];
     assert_int_equal(st_claim(s, "w", 1, 10, 100, out), 1); /* a: highest priority */
     assert_string_equal(out[0].id, a);
-    st_clear_all(out, 1);
 
     taas_task_rec *recs;
     size_t n;
     char next[64];
-    taas_list_query q = {.limit = 10, .name = "alpha"};
+    /* Claimed, not started: PENDING to the filters until its start mark. */
+    taas_list_query q = {.limit = 10, .state = TAAS_TASK_RUNNING};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 0);
+    free_list(recs, n);
+    q = (taas_list_query){.limit = 10, .state = TAAS_TASK_PENDING, .name = "alpha"};
+    assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
+    assert_int_equal(n, 2);
+    free_list(recs, n);
+    mark_started(s, &out[0], 11);
+    st_clear_all(out, 1);
+
+    q = (taas_list_query){.limit = 10, .name = "alpha"};
     assert_int_equal(s->list(s, &q, &recs, &n, next), 0);
     assert_int_equal(n, 2);
     assert_string_equal(recs[0].id, c);
@@ -442,5 +440,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filters_with_claim_and_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_queries_tokens, setup, teardown),
     };
-    return cmocka_run_group_tests_name(SUITE, tests, NULL, NULL);
+    return cmocka_run_group_tests_name(SUITE_PREFIX "store_list", tests, NULL, NULL);
 }

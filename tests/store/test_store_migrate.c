@@ -45,8 +45,8 @@ static void test_fresh(void **state)
     st_path(path, sizeof(path), dir, "m.db");
     taas_store *s = st_open(dir, "m.db");
     s->close(s);
-    assert_int_equal(raw_int(path, "SELECT MAX(version) FROM schema_migrations"), 4);
-    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 4);
+    assert_int_equal(raw_int(path, "SELECT MAX(version) FROM schema_migrations"), 5);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 5);
     assert_true(raw_int(path, "SELECT applied_ms FROM schema_migrations") > 1600000000000LL);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
                                    " AND name = 'tasks'"), 1);
@@ -86,7 +86,7 @@ static void test_reopen(void **state)
         taas_task_rec_clear(&r);
         s->close(s);
     }
-    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 4);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 5);
     st_rmdir(dir);
 }
 

@@ -16,49 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef ST_BACKEND_PG
-#include "pg_test.h"
-
-#define SUITE "pg_store_ops"
-#define S(state) (((pt_fix *)*(state))->s)
-
-static int setup(void **state)
-{
-    return pt_setup(state);
-}
-
-static int teardown(void **state)
-{
-    return pt_teardown(state);
-}
-#else
-#define SUITE "store_ops"
-#define S(state) (((fx *)*(state))->s)
-
-typedef struct fx {
-    char *dir;
-    taas_store *s;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof(*f));
-    f->dir = st_tmpdir();
-    f->s = st_open(f->dir, "ops.db");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    f->s->close(f->s);
-    st_rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-#endif
+#include "store_suite.h"
 
 static taas_task_state state_of(taas_store *s, const char *id)
 {
@@ -133,7 +91,7 @@ static void test_round_trip(void **state)
     assert_int_equal(c[0].lease_token, 1);
     assert_string_equal(c[0].lease_owner, "node-a/w1");
     assert_int_equal(c[0].lease_expires_ms, now + 30000);
-    assert_int_equal(c[0].started_ms, now);
+    assert_int_equal(c[0].started_ms, 0); /* held: the body has not started */
     assert_int_equal(c[0].updated_ms, now);
     assert_int_equal(c[0].timeout_s, 45);
     int64_t tok = c[0].lease_token;
@@ -625,10 +583,32 @@ static void test_prune(void **state)
     assert_int_equal(st_apply1(s, &pr), TAAS_STORE_EINVAL);
 }
 
+/* Inserting with defaults, and reading ids that do not exist. */
+static void test_defaults_and_unknown_ids(void **state)
+{
+    taas_store *s = S(state);
+    char id[TAAS_ID_LEN + 1];
+    taas_task_rec r;
+    /* No key, max_attempts 0 -> 1. */
+    st_task d = {.name = "plain", .created_ms = 5};
+    assert_int_equal(st_insert(s, &d, id), TAAS_STORE_OK);
+    st_get(s, id, &r);
+    assert_int_equal(r.max_attempts, 1);
+    assert_false(r.idempotent);
+    assert_null(r.idempotency_key);
+    assert_null(r.input_hash);
+    taas_task_rec_clear(&r);
+
+    assert_int_equal(s->get(s, "0190a000-0000-7000-8000-ffffffffffff", &r), TAAS_STORE_ENOTFOUND);
+    assert_int_equal(s->get(s, "not an id", &r), TAAS_STORE_ENOTFOUND);
+    assert_int_equal(s->get(s, NULL, &r), TAAS_STORE_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_and_unknown_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fencing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_attempts, setup, teardown),
@@ -639,5 +619,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
     };
-    return cmocka_run_group_tests_name(SUITE, tests, NULL, NULL);
+    return cmocka_run_group_tests_name(SUITE_PREFIX "store_ops", tests, NULL, NULL);
 }

@@ -15,15 +15,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _POOL.AddSerializedFile(b'\n\x12taas/v1/taas.proto\x12\x07taas.v1\"@\n\x07\x41ttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\x03 \x01(\x03\"\xc3\x03\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.taas.v1.TaskState\x12\x13\n\x0binputs_json\x18\x04 \x01(\t\x12\x13\n\x0boutput_json\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08progress\x18\x07 \x01(\x01\x12\x18\n\x10progress_message\x18\x08 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\t \x01(\x05\x12\x14\n\x0cmax_attempts\x18\n \x01(\x05\x12\x10\n\x08priority\x18\x0b \x01(\x05\x12\x15\n\rcreated_at_ms\x18\x0c \x01(\x03\x12\x15\n\rupdated_at_ms\x18\r \x01(\x03\x12\x14\n\x0crun_after_ms\x18\x0e \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0f \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x10 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x11 \x01(\t\x12\"\n\x08\x61ttempts\x18\x12 \x03(\x0b\x32\x10.taas.v1.Attempt\x12\x18\n\x10\x63\x61ncel_requested\x18\x13 \x01(\x08\x12\x11\n\tparent_id\x18\x1e \x01(\t\"\x8f\x01\n\x11SubmitTaskRequest\x12\x11\n\ttask_name\x18\x01 \x01(\t\x12\x13\n\x0binputs_json\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x14\n\x0crun_after_ms\x18\x05 \x01(\x03\x12\x11\n\ttimeout_s\x18\x06 \x01(\x05\"[\n\x12SubmitTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.taas.v1.TaskState\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\".\n\x0fGetTaskResponse\x12\x1b\n\x04task\x18\x01 \x01(\x0b\x32\r.taas.v1.Task\"\x82\x01\n\x10ListTasksRequest\x12!\n\x05state\x18\x01 \x01(\x0e\x32\x12.taas.v1.TaskState\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x11\n\tparent_id\x18\n \x01(\t\"J\n\x11ListTasksResponse\x12\x1c\n\x05tasks\x18\x01 \x03(\x0b\x32\r.taas.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x11\x43\x61ncelTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"7\n\x12\x43\x61ncelTaskResponse\x12!\n\x05state\x18\x01 \x01(\x0e\x32\x12.taas.v1.TaskState\"#\n\x10WatchTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xa4\x01\n\tTaskEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.taas.v1.TaskState\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\x18\n\x10progress_message\x18\x04 \x01(\t\x12\x0b\n\x03seq\x18\x05 \x01(\x03\x12\r\n\x05\x61t_ms\x18\x06 \x01(\x03\x12\x1b\n\x04task\x18\x07 \x01(\x0b\x32\r.taas.v1.Task\"\xad\x01\n\x08TaskType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x19\n\x11input_schema_json\x18\x04 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x05 \x01(\t\x12\x12\n\nidempotent\x18\x06 \x01(\x08\x12\x0f\n\x07retries\x18\x07 \x01(\x05\x12\x11\n\ttimeout_s\x18\x08 \x01(\x05\"\x16\n\x14ListTaskTypesRequest\">\n\x15ListTaskTypesResponse\x12%\n\ntask_types\x18\x01 \x03(\x0b\x32\x11.taas.v1.TaskType\"\"\n\x12GetTaskTypeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x13GetTaskTypeResponse\x12$\n\ttask_type\x18\x01 \x01(\x0b\x32\x11.taas.v1.TaskType*\xa2\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_PENDING\x10\x01\x12\x16\n\x12TASK_STATE_RUNNING\x10\x02\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x03\x12\x15\n\x11TASK_STATE_FAILED\x10\x04\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x05\x32\xdb\x02\n\x0bTaskService\x12\x45\n\nSubmitTask\x12\x1a.taas.v1.SubmitTaskRequest\x1a\x1b.taas.v1.SubmitTaskResponse\x12<\n\x07GetTask\x12\x17.taas.v1.GetTaskRequest\x1a\x18.taas.v1.GetTaskResponse\x12\x42\n\tListTasks\x12\x19.taas.v1.ListTasksRequest\x1a\x1a.taas.v1.ListTasksResponse\x12\x45\n\nCancelTask\x12\x1a.taas.v1.CancelTaskRequest\x1a\x1b.taas.v1.CancelTaskResponse\x12<\n\tWatchTask\x12\x19.taas.v1.WatchTaskRequest\x1a\x12.taas.v1.TaskEvent0\x01\x32\xab\x01\n\x0fRegistryService\x12N\n\rListTaskTypes\x12\x1d.taas.v1.ListTaskTypesRequest\x1a\x1e.taas.v1.ListTaskTypesResponse\x12H\n\x0bGetTaskType\x12\x1b.taas.v1.GetTaskTypeRequest\x1a\x1c.taas.v1.GetTaskTypeResponseb\x06proto3')
+DESCRIPTOR = _POOL.AddSerializedFile(b'\n\x12taas/v1/taas.proto\x12\x07taas.v1\"@\n\x07\x41ttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\x03 \x01(\x03\"\xc3\x03\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.taas.v1.TaskState\x12\x13\n\x0binputs_json\x18\x04 \x01(\t\x12\x13\n\x0boutput_json\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08progress\x18\x07 \x01(\x01\x12\x18\n\x10progress_message\x18\x08 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\t \x01(\x05\x12\x14\n\x0cmax_attempts\x18\n \x01(\x05\x12\x10\n\x08priority\x18\x0b \x01(\x05\x12\x15\n\rcreated_at_ms\x18\x0c \x01(\x03\x12\x15\n\rupdated_at_ms\x18\r \x01(\x03\x12\x14\n\x0crun_after_ms\x18\x0e \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0f \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x10 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x11 \x01(\t\x12\"\n\x08\x61ttempts\x18\x12 \x03(\x0b\x32\x10.taas.v1.Attempt\x12\x18\n\x10\x63\x61ncel_requested\x18\x13 \x01(\x08\x12\x11\n\tparent_id\x18\x1e \x01(\t\"\x8f\x01\n\x11SubmitTaskRequest\x12\x11\n\ttask_name\x18\x01 \x01(\t\x12\x13\n\x0binputs_json\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x14\n\x0crun_after_ms\x18\x05 \x01(\x03\x12\x11\n\ttimeout_s\x18\x06 \x01(\x05\"x\n\x12SubmitTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.taas.v1.TaskState\x12\x1b\n\x04task\x18\x04 \x01(\x0b\x32\r.taas.v1.Task\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\".\n\x0fGetTaskResponse\x12\x1b\n\x04task\x18\x01 \x01(\x0b\x32\r.taas.v1.Task\"\x82\x01\n\x10ListTasksRequest\x12!\n\x05state\x18\x01 \x01(\x0e\x32\x12.taas.v1.TaskState\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x11\n\tparent_id\x18\n \x01(\t\"J\n\x11ListTasksResponse\x12\x1c\n\x05tasks\x18\x01 \x03(\x0b\x32\r.taas.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x11\x43\x61ncelTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"7\n\x12\x43\x61ncelTaskResponse\x12!\n\x05state\x18\x01 \x01(\x0e\x32\x12.taas.v1.TaskState\"#\n\x10WatchTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xa4\x01\n\tTaskEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.taas.v1.TaskState\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\x18\n\x10progress_message\x18\x04 \x01(\t\x12\x0b\n\x03seq\x18\x05 \x01(\x03\x12\r\n\x05\x61t_ms\x18\x06 \x01(\x03\x12\x1b\n\x04task\x18\x07 \x01(\x0b\x32\r.taas.v1.Task\"\xad\x01\n\x08TaskType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x19\n\x11input_schema_json\x18\x04 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x05 \x01(\t\x12\x12\n\nidempotent\x18\x06 \x01(\x08\x12\x0f\n\x07retries\x18\x07 \x01(\x05\x12\x11\n\ttimeout_s\x18\x08 \x01(\x05\"\x16\n\x14ListTaskTypesRequest\">\n\x15ListTaskTypesResponse\x12%\n\ntask_types\x18\x01 \x03(\x0b\x32\x11.taas.v1.TaskType\"\"\n\x12GetTaskTypeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x13GetTaskTypeResponse\x12$\n\ttask_type\x18\x01 \x01(\x0b\x32\x11.taas.v1.TaskType*\xa2\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_PENDING\x10\x01\x12\x16\n\x12TASK_STATE_RUNNING\x10\x02\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x03\x12\x15\n\x11TASK_STATE_FAILED\x10\x04\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x05\x32\xdb\x02\n\x0bTaskService\x12\x45\n\nSubmitTask\x12\x1a.taas.v1.SubmitTaskRequest\x1a\x1b.taas.v1.SubmitTaskResponse\x12<\n\x07GetTask\x12\x17.taas.v1.GetTaskRequest\x1a\x18.taas.v1.GetTaskResponse\x12\x42\n\tListTasks\x12\x19.taas.v1.ListTasksRequest\x1a\x1a.taas.v1.ListTasksResponse\x12\x45\n\nCancelTask\x12\x1a.taas.v1.CancelTaskRequest\x1a\x1b.taas.v1.CancelTaskResponse\x12<\n\tWatchTask\x12\x19.taas.v1.WatchTaskRequest\x1a\x12.taas.v1.TaskEvent0\x01\x32\xab\x01\n\x0fRegistryService\x12N\n\rListTaskTypes\x12\x1d.taas.v1.ListTaskTypesRequest\x1a\x1e.taas.v1.ListTaskTypesResponse\x12H\n\x0bGetTaskType\x12\x1b.taas.v1.GetTaskTypeRequest\x1a\x1c.taas.v1.GetTaskTypeResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'taas_client._proto.taas_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _TASKSTATE._serialized_start=1743
-  _TASKSTATE._serialized_end=1905
+  _TASKSTATE._serialized_start=1772
+  _TASKSTATE._serialized_end=1934
   _ATTEMPT._serialized_start=31
   _ATTEMPT._serialized_end=95
   _TASK._serialized_start=98
@@ -31,35 +31,35 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _SUBMITTASKREQUEST._serialized_start=552
   _SUBMITTASKREQUEST._serialized_end=695
   _SUBMITTASKRESPONSE._serialized_start=697
-  _SUBMITTASKRESPONSE._serialized_end=788
-  _GETTASKREQUEST._serialized_start=790
-  _GETTASKREQUEST._serialized_end=823
-  _GETTASKRESPONSE._serialized_start=825
-  _GETTASKRESPONSE._serialized_end=871
-  _LISTTASKSREQUEST._serialized_start=874
-  _LISTTASKSREQUEST._serialized_end=1004
-  _LISTTASKSRESPONSE._serialized_start=1006
-  _LISTTASKSRESPONSE._serialized_end=1080
-  _CANCELTASKREQUEST._serialized_start=1082
-  _CANCELTASKREQUEST._serialized_end=1118
-  _CANCELTASKRESPONSE._serialized_start=1120
-  _CANCELTASKRESPONSE._serialized_end=1175
-  _WATCHTASKREQUEST._serialized_start=1177
-  _WATCHTASKREQUEST._serialized_end=1212
-  _TASKEVENT._serialized_start=1215
-  _TASKEVENT._serialized_end=1379
-  _TASKTYPE._serialized_start=1382
-  _TASKTYPE._serialized_end=1555
-  _LISTTASKTYPESREQUEST._serialized_start=1557
-  _LISTTASKTYPESREQUEST._serialized_end=1579
-  _LISTTASKTYPESRESPONSE._serialized_start=1581
-  _LISTTASKTYPESRESPONSE._serialized_end=1643
-  _GETTASKTYPEREQUEST._serialized_start=1645
-  _GETTASKTYPEREQUEST._serialized_end=1679
-  _GETTASKTYPERESPONSE._serialized_start=1681
-  _GETTASKTYPERESPONSE._serialized_end=1740
-  _TASKSERVICE._serialized_start=1908
-  _TASKSERVICE._serialized_end=2255
-  _REGISTRYSERVICE._serialized_start=2258
-  _REGISTRYSERVICE._serialized_end=2429
+  _SUBMITTASKRESPONSE._serialized_end=817
+  _GETTASKREQUEST._serialized_start=819
+  _GETTASKREQUEST._serialized_end=852
+  _GETTASKRESPONSE._serialized_start=854
+  _GETTASKRESPONSE._serialized_end=900
+  _LISTTASKSREQUEST._serialized_start=903
+  _LISTTASKSREQUEST._serialized_end=1033
+  _LISTTASKSRESPONSE._serialized_start=1035
+  _LISTTASKSRESPONSE._serialized_end=1109
+  _CANCELTASKREQUEST._serialized_start=1111
+  _CANCELTASKREQUEST._serialized_end=1147
+  _CANCELTASKRESPONSE._serialized_start=1149
+  _CANCELTASKRESPONSE._serialized_end=1204
+  _WATCHTASKREQUEST._serialized_start=1206
+  _WATCHTASKREQUEST._serialized_end=1241
+  _TASKEVENT._serialized_start=1244
+  _TASKEVENT._serialized_end=1408
+  _TASKTYPE._serialized_start=1411
+  _TASKTYPE._serialized_end=1584
+  _LISTTASKTYPESREQUEST._serialized_start=1586
+  _LISTTASKTYPESREQUEST._serialized_end=1608
+  _LISTTASKTYPESRESPONSE._serialized_start=1610
+  _LISTTASKTYPESRESPONSE._serialized_end=1672
+  _GETTASKTYPEREQUEST._serialized_start=1674
+  _GETTASKTYPEREQUEST._serialized_end=1708
+  _GETTASKTYPERESPONSE._serialized_start=1710
+  _GETTASKTYPERESPONSE._serialized_end=1769
+  _TASKSERVICE._serialized_start=1937
+  _TASKSERVICE._serialized_end=2284
+  _REGISTRYSERVICE._serialized_start=2287
+  _REGISTRYSERVICE._serialized_end=2458
 # @@protoc_insertion_point(module_scope)

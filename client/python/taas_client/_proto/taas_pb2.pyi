@@ -109,14 +109,16 @@ class SubmitTaskRequest(_message.Message):
     def __init__(self, task_name: _Optional[str] = ..., inputs_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., priority: _Optional[int] = ..., run_after_ms: _Optional[int] = ..., timeout_s: _Optional[int] = ...) -> None: ...
 
 class SubmitTaskResponse(_message.Message):
-    __slots__ = ["duplicate", "state", "task_id"]
+    __slots__ = ["duplicate", "state", "task", "task_id"]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     duplicate: bool
     state: TaskState
+    task: Task
     task_id: str
-    def __init__(self, task_id: _Optional[str] = ..., duplicate: bool = ..., state: _Optional[_Union[TaskState, str]] = ...) -> None: ...
+    def __init__(self, task_id: _Optional[str] = ..., duplicate: bool = ..., state: _Optional[_Union[TaskState, str]] = ..., task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ["attempt", "attempts", "cancel_requested", "created_at_ms", "error", "finished_at_ms", "id", "idempotency_key", "inputs_json", "max_attempts", "output_json", "parent_id", "priority", "progress", "progress_message", "run_after_ms", "started_at_ms", "state", "task_name", "updated_at_ms"]
