@@ -4,8 +4,9 @@
  *
  * The engine is one object split by seam:
  *
- *   engine.c   the task life and the public API: start/stop, submit, get,
- *              list, cancel; options; synchronous start-up/shutdown writes
+ *   engine.c   the task life and the public API: start/stop, submit,
+ *              cancel; options; synchronous start-up/shutdown writes
+ *   read.c     get and list
  *   worker.c   the worker side: claiming, the ready queue, worker threads,
  *              running a body, progress, building and committing a completion
  *   sweeper.c  the sweeper thread: heartbeats, recovery, deadlines,
@@ -199,6 +200,8 @@ void taas_engine__msg(char *msg, size_t len, const char *fmt, ...)
 /* TAAS_ST_OK when `id` looks like a task id; else INVALID_ARGUMENT (empty)
  * or NOT_FOUND, with the message. */
 taas_status taas_engine__check_id(const char *id, char *msg, size_t msglen);
+/* The status for a store code. */
+taas_status taas_engine__store_status(int code);
 /* NOT_FOUND with the unknown-id message. */
 taas_status taas_engine__not_found(const char *id, char *msg, size_t msglen);
 /* Whether `principal` may see the task `r` (NULL sees all). */
