@@ -66,6 +66,7 @@ taas_services *taas_services_new(taas_engine *engine)
     svc_task_methods(s, &i);
     svc_registry_methods(s, &i);
     svc_health_methods(s, &i);
+    svc_schedule_methods(s, &i);
     return s;
 }
 

@@ -15,7 +15,7 @@
 
 #include "services/services.h"
 
-#define SVC_N_METHODS 9
+#define SVC_N_METHODS 15
 
 struct svc_watch;  /* task_service.c */
 struct svc_hwatch; /* health_service.c */
@@ -81,6 +81,7 @@ const char *svc_principal(const taas_call *call);
 void svc_task_methods(taas_services *s, size_t *i);
 void svc_registry_methods(taas_services *s, size_t *i);
 void svc_health_methods(taas_services *s, size_t *i);
+void svc_schedule_methods(taas_services *s, size_t *i);
 /* End every task watch (drain). Gate held for writing. */
 void svc_task_drain(taas_services *s);
 /* Send the current status to every health watcher. */
