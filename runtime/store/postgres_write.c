@@ -172,19 +172,19 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_INSERT_MANY] =
         "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[],"
         " $5::integer[], $6::integer[], $7::boolean[], $8::text[], $9::text[], $10::bigint[],"
-        " $11::bigint[], $12::text[], $13::text[], $14::bigint[]) WITH ORDINALITY AS"
+        " $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::text[]) WITH ORDINALITY AS"
         " v(c_id, c_name, c_input, c_priority, c_max_attempts, c_timeout_s, c_idempotent, c_key,"
-        " c_hash, c_created, c_run_after, c_principal, c_owner, c_lease_ms, ord)),"
+        " c_hash, c_created, c_run_after, c_principal, c_owner, c_lease_ms, c_parent, ord)),"
         " ins AS (INSERT INTO tasks (id, name, input, state, priority, attempt,"
         " max_attempts, timeout_s, idempotent, idempotency_key, input_hash, created_ms,"
         " updated_ms, run_after_ms, principal, lease_owner, lease_expires_ms, lease_token,"
-        " started_ms)"
+        " started_ms, parent_id)"
         " SELECT c_id, c_name, c_input, CASE WHEN c_owner IS NULL THEN 1 ELSE 2 END,"
         " c_priority, CASE WHEN c_owner IS NULL THEN 0 ELSE 1 END, c_max_attempts, c_timeout_s,"
         " c_idempotent, c_key, c_hash, c_created, c_created, c_run_after, c_principal, c_owner,"
         " CASE WHEN c_owner IS NULL THEN 0 ELSE c_created + c_lease_ms END,"
         " CASE WHEN c_owner IS NULL THEN 0 ELSE 1 END,"
-        " CASE WHEN c_owner IS NULL THEN 0 ELSE c_created END"
+        " 0, c_parent" /* claimed, not started: PENDING to readers, as ST_INSERT */
         " FROM v ORDER BY ord"
         " ON CONFLICT DO NOTHING RETURNING id, principal, name, idempotency_key, input_hash)"
         " SELECT v.ord, CASE WHEN i.id IS NOT NULL THEN 1 ELSE 0 END,"
@@ -201,8 +201,10 @@ static const char *const write_sql[ST_COUNT] = {
      * whether the task exists (stale token or unknown id). */
     [ST_COMPLETE_MANY] =
         "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::text[],"
-        " $5::text[], $6::bigint[], $7::bigint[], $8::bigint[]) WITH ORDINALITY AS"
-        " v(c_id, c_token, c_state, c_output, c_error, c_run_after, c_now, c_started, ord)),"
+        " $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::integer[],"
+        " $10::double precision[], $11::text[]) WITH ORDINALITY AS"
+        " v(c_id, c_token, c_state, c_output, c_error, c_run_after, c_now, c_started,"
+        " c_has_progress, c_progress, c_progress_message, ord)),"
         " u AS (UPDATE tasks SET state = v.c_state,"
         " output = CASE WHEN v.c_state = 3 THEN v.c_output ELSE NULL END,"
         " error = v.c_error,"
@@ -210,9 +212,11 @@ static const char *const write_sql[ST_COUNT] = {
         "  ELSE " APPEND_ATTEMPT("v.c_error", "v.c_now") " END,"
         " run_after_ms = CASE WHEN v.c_state = 1 THEN v.c_run_after ELSE run_after_ms END,"
         " finished_ms = CASE WHEN v.c_state = 1 THEN 0 ELSE v.c_now END,"
-        " progress = CASE WHEN v.c_state = 3 THEN 1.0"
-        "  WHEN v.c_state = 1 THEN 0.0 ELSE progress END,"
-        " progress_message = CASE WHEN v.c_state = 1 THEN NULL ELSE progress_message END,"
+        " progress = CASE WHEN v.c_state = 1 THEN 0.0"
+        "  WHEN v.c_has_progress = 1 THEN v.c_progress"
+        "  WHEN v.c_state = 3 THEN 1.0 ELSE progress END,"
+        " progress_message = CASE WHEN v.c_state = 1 THEN NULL"
+        "  WHEN v.c_has_progress = 1 THEN v.c_progress_message ELSE progress_message END,"
         " started_ms = CASE WHEN v.c_started > 0 THEN v.c_started ELSE started_ms END,"
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = v.c_now"
         " FROM v WHERE tasks.id = v.c_id AND tasks.state = 2 AND tasks.lease_token = v.c_token"
@@ -588,7 +592,7 @@ static bool send_arrays(PGconn *c, int stmt, arr *a, int na)
 /* ST_INSERT_MANY for the ops idx[0..k-1]. */
 static bool send_insert_many(PGconn *c, taas_store_op *ops[], const int *idx, int k)
 {
-    arr a[14];
+    arr a[15];
     memset(a, 0, sizeof a);
     for (int j = 0; j < k; j++) {
         const taas_store_op *op = ops[idx[j]];
@@ -607,14 +611,15 @@ static bool send_insert_many(PGconn *c, taas_store_op *ops[], const int *idx, in
         arr_text(&a[11], t->principal ? t->principal : "", 0);
         arr_text(&a[12], op->u.insert.claim_owner, 0);
         arr_i64(&a[13], op->u.insert.lease_ms);
+        arr_text(&a[14], t->parent_id, 0);
     }
-    return send_arrays(c, ST_INSERT_MANY, a, 14);
+    return send_arrays(c, ST_INSERT_MANY, a, 15);
 }
 
 /* ST_COMPLETE_MANY for the ops idx[0..k-1] (distinct ids). */
 static bool send_complete_many(PGconn *c, taas_store_op *ops[], const int *idx, int k)
 {
-    arr a[8];
+    arr a[11];
     memset(a, 0, sizeof a);
     for (int j = 0; j < k; j++) {
         const taas_store_op *op = ops[idx[j]];
@@ -626,8 +631,15 @@ static bool send_complete_many(PGconn *c, taas_store_op *ops[], const int *idx, 
         arr_i64(&a[5], op->u.complete.run_after_ms);
         arr_i64(&a[6], op->u.complete.now_ms);
         arr_i64(&a[7], op->u.complete.started_ms);
+        /* The body's last progress word, as ST_COMPLETE keeps it. */
+        arr_i64(&a[8], op->u.complete.has_progress ? 1 : 0);
+        double v = op->u.complete.progress;
+        char b[40];
+        snprintf(b, sizeof b, "%.17g", v >= 0.0 && v <= 1.0 ? v : (v > 1.0 ? 1.0 : 0.0));
+        arr_text(&a[9], b, 0);
+        arr_text(&a[10], op->u.complete.progress_message, 0);
     }
-    return send_arrays(c, ST_COMPLETE_MANY, a, 8);
+    return send_arrays(c, ST_COMPLETE_MANY, a, 11);
 }
 
 static int claim_cmp(const void *a, const void *b)
