@@ -95,7 +95,9 @@ class Cli(unittest.TestCase):
         self.assertNotIn("\r", out)
 
     def test_watch_progress_bar_on_terminal(self):
-        rc, out, err = taas("submit", "countdown", "--input", '{"seconds":1,"step_ms":250}')
+        # Two seconds, so the watch below starts well before the end even on
+        # a loaded machine or under sanitizers.
+        rc, out, err = taas("submit", "countdown", "--input", '{"seconds":2,"step_ms":250}')
         self.assertEqual(rc, 0, err)
         task_id = out.strip()
         pid, fd = pty.fork()
@@ -119,7 +121,7 @@ class Cli(unittest.TestCase):
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, text)
         self.assertIn("\r\x1b[K[", text)          # redrawn in place
         self.assertRegex(text, r"\[#{30}\] 100% SUCCEEDED")
-        self.assertIn('{"counted":1,"steps":4}', text.replace(" ", ""))
+        self.assertIn('{"counted":2,"steps":8}', text.replace(" ", ""))
 
     def test_exit_codes(self):
         # 1: the task FAILED (load_config of a missing file fails permanently)
