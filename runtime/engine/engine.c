@@ -848,8 +848,15 @@ static void cancel_done(taas_store_op *op, void *arg)
         }
         c->done(c->arg, TAAS_ST_OK, st, NULL);
         if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED) {
-            /* A pending task cancelled: its name is not at hand here. */
-            taas_metrics_finished(NULL, TAAS_TASK_CANCELLED);
+            /* A pending task cancelled: its name is read back for the
+             * metrics' task label (cancels are rare; one read each). */
+            taas_task_rec rec;
+            char ignored[160];
+            bool named = taas_engine_get(e, c->id, NULL, &rec, ignored, sizeof ignored) ==
+                         TAAS_ST_OK;
+            taas_metrics_finished(named ? rec.name : NULL, TAAS_TASK_CANCELLED);
+            if (named)
+                taas_task_rec_clear(&rec);
             taas_engine__notify_final(e, c->id);
         }
     } else if (op->result == TAAS_STORE_ENOTFOUND) {

@@ -390,9 +390,14 @@ class HttpApi(unittest.TestCase):
 
         # Queue depth: a task that waits (run_after_ms in the future) is pending.
         waiting = self.c.submit("noop", {}, run_after_ms=int(time.time() * 1000) + 3600 * 1000)
-        self.assertGreaterEqual(value(scrape(), "taas_tasks", '{state="pending"}'), 1)
+        first = scrape()
+        self.assertGreaterEqual(value(first, "taas_tasks", '{state="pending"}'), 1)
         self.c.req("POST", "/v1/tasks/%s/cancel" % waiting, {})
         before = scrape()
+        # A pending task cancelled is counted under its own task name.
+        lbl = '{task="noop",state="cancelled"}'
+        self.assertEqual(value(before, "taas_tasks_finished_total", lbl) -
+                         value(first, "taas_tasks_finished_total", lbl), 1)
         tid = self.c.submit("my_custom_task", {"param1": "m", "param2": 1})
         self.c.wait_state(tid, ["SUCCEEDED"])
         self.c.req("GET", "/v1/tasks/not-a-task")
