@@ -63,6 +63,7 @@ struct config {
     int max_streams, max_metadata, keepalive_ms, keepalive_timeout_ms, idle_ms, ping_strikes,
         min_ping_ms;
     int lease_ms, prefetch;
+    int max_watches_conn, max_watches_principal;
     long long retention_s;
     const char *node_id;
     bool allow_async_commit;
@@ -145,6 +146,10 @@ static void usage(FILE *f)
             "\n"
             "Transport limits (0 = the default shown; -1 = gRPC's own):\n"
             "  --max-concurrent-streams N TAAS_MAX_CONCURRENT_STREAMS per connection (default 100)\n"
+            "  --max-watches-per-connection N TAAS_MAX_WATCHES_PER_CONNECTION open WatchTask\n"
+            "                                                  streams per connection (default 1000)\n"
+            "  --max-watches-per-principal N TAAS_MAX_WATCHES_PER_PRINCIPAL open WatchTask\n"
+            "                                                  streams per principal (default 10000)\n"
             "  --max-metadata-bytes N    TAAS_MAX_METADATA_BYTES request headers (default 16384)\n"
             "  --keepalive-time-ms N     TAAS_KEEPALIVE_TIME_MS ping an idle connection after\n"
             "                                                  (default 7200000)\n"
@@ -198,7 +203,7 @@ enum { OPT_LISTEN = 1000, OPT_DB, OPT_WORKERS, OPT_LEVEL, OPT_FORMAT, OPT_MAXMSG
        OPT_RATE_PEER, OPT_GRACE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TOKENS, OPT_INSECURE,
        OPT_ROLE, OPT_HASH_TOKEN, OPT_STREAMS, OPT_METADATA, OPT_KA, OPT_KA_TIMEOUT, OPT_IDLE,
        OPT_STRIKES, OPT_MIN_PING, OPT_LEASE, OPT_PREFETCH, OPT_RETENTION, OPT_NODE,
-       OPT_ASYNC_COMMIT, OPT_HTTP };
+       OPT_ASYNC_COMMIT, OPT_HTTP, OPT_WATCHES_CONN, OPT_WATCHES_PRINCIPAL };
 
 /* Transport limits: -1 (gRPC's default) up to INT32_MAX. */
 static int parse_limit(const char *what, const char *v, int *out)
@@ -300,6 +305,10 @@ static int apply(struct config *c, int opt, const char *v)
         }
         fprintf(stderr, "taas-server: --role: expected all|api|worker, got '%s'\n", v);
         return -1;
+    case OPT_WATCHES_CONN:
+        return parse_limit("--max-watches-per-connection", v, &c->max_watches_conn);
+    case OPT_WATCHES_PRINCIPAL:
+        return parse_limit("--max-watches-per-principal", v, &c->max_watches_principal);
     case OPT_STREAMS:
         return parse_limit("--max-concurrent-streams", v, &c->max_streams);
     case OPT_METADATA:
@@ -484,6 +493,8 @@ int main(int argc, char **argv)
         {"TAAS_KEEPALIVE_TIME_MS", OPT_KA},    {"TAAS_KEEPALIVE_TIMEOUT_MS", OPT_KA_TIMEOUT},
         {"TAAS_MAX_CONNECTION_IDLE_MS", OPT_IDLE}, {"TAAS_MAX_PING_STRIKES", OPT_STRIKES},
         {"TAAS_MIN_PING_INTERVAL_MS", OPT_MIN_PING},
+        {"TAAS_MAX_WATCHES_PER_CONNECTION", OPT_WATCHES_CONN},
+        {"TAAS_MAX_WATCHES_PER_PRINCIPAL", OPT_WATCHES_PRINCIPAL},
     };
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].env);
@@ -511,6 +522,8 @@ int main(int argc, char **argv)
         {"role", required_argument, NULL, OPT_ROLE},
         {"hash-token", no_argument, NULL, OPT_HASH_TOKEN},
         {"max-concurrent-streams", required_argument, NULL, OPT_STREAMS},
+        {"max-watches-per-connection", required_argument, NULL, OPT_WATCHES_CONN},
+        {"max-watches-per-principal", required_argument, NULL, OPT_WATCHES_PRINCIPAL},
         {"max-metadata-bytes", required_argument, NULL, OPT_METADATA},
         {"keepalive-time-ms", required_argument, NULL, OPT_KA},
         {"keepalive-timeout-ms", required_argument, NULL, OPT_KA_TIMEOUT},
@@ -660,6 +673,12 @@ int main(int argc, char **argv)
 
     taas_server_global_init();
     taas_services *svc = taas_services_new(engine);
+    if (svc) /* 0 = the default, -1 = no cap */
+        taas_services_set_watch_limits(
+            svc,
+            c.max_watches_conn ? c.max_watches_conn : TAAS_DEFAULT_MAX_WATCHES_PER_CONNECTION,
+            c.max_watches_principal ? c.max_watches_principal
+                                    : TAAS_DEFAULT_MAX_WATCHES_PER_PRINCIPAL);
     taas_chain *chain = taas_chain_new();
     size_t n_tokens = taas_tokens_count(tokens);
     /* Order: log sees every call; role and auth refuse before any work;

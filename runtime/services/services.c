@@ -62,12 +62,22 @@ taas_services *taas_services_new(taas_engine *engine)
     pthread_rwlock_init(&s->gate, NULL);
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->serving, true);
+    s->max_watches_conn = TAAS_DEFAULT_MAX_WATCHES_PER_CONNECTION;
+    s->max_watches_principal = TAAS_DEFAULT_MAX_WATCHES_PER_PRINCIPAL;
     size_t i = 0;
     svc_task_methods(s, &i);
     svc_registry_methods(s, &i);
     svc_health_methods(s, &i);
     svc_schedule_methods(s, &i);
     return s;
+}
+
+void taas_services_set_watch_limits(taas_services *s, int per_connection, int per_principal)
+{
+    pthread_mutex_lock(&s->mu);
+    s->max_watches_conn = per_connection;
+    s->max_watches_principal = per_principal;
+    pthread_mutex_unlock(&s->mu);
 }
 
 const taas_method *taas_services_methods(taas_services *s, size_t *n)
@@ -140,6 +150,7 @@ void taas_services_free(taas_services *s)
 {
     if (!s)
         return;
+    svc_wcount_free_all(s);
     pthread_rwlock_destroy(&s->gate);
     pthread_mutex_destroy(&s->mu);
     free(s);

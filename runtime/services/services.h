@@ -30,6 +30,15 @@ typedef struct taas_services taas_services;
 
 /* `engine` is borrowed; it must outlive taas_services_drain(). */
 taas_services *taas_services_new(taas_engine *engine);
+/*
+ * Caps on open WatchTask streams: per connection (the peer address) and per
+ * principal (with authentication off, every caller is the one anonymous
+ * principal, so the principal cap is a server-wide cap). A watch beyond a
+ * cap is refused RESOURCE_EXHAUSTED. <= 0 means no cap. Call before serving.
+ */
+#define TAAS_DEFAULT_MAX_WATCHES_PER_CONNECTION 1000
+#define TAAS_DEFAULT_MAX_WATCHES_PER_PRINCIPAL 10000
+void taas_services_set_watch_limits(taas_services *s, int per_connection, int per_principal);
 /* The methods to register with the server (owned by the services). */
 const taas_method *taas_services_methods(taas_services *s, size_t *n);
 /* Health status of every served name; Watch streams get the change. */

@@ -29,6 +29,11 @@ struct taas_services {
     struct svc_watch *watches;
     struct svc_hwatch *hwatches;
     atomic_bool serving;
+
+    /* Open WatchTask streams per connection (peer) and per principal, under
+     * mu, so that one client cannot hold an unbounded number of them. */
+    struct svc_wcount *wcounts;
+    int max_watches_conn, max_watches_principal; /* <= 0: no cap */
 };
 
 /* The engine, with the gate held for reading; NULL (and no gate held) when
@@ -76,6 +81,8 @@ void svc_reply_invalid_inputs(taas_call *call, const char *task_name, const char
  * exactly as one that does not exist.
  */
 const char *svc_principal(const taas_call *call);
+/* Frees the watch counters (task_service.c); at taas_services_free. */
+void svc_wcount_free_all(taas_services *s);
 
 /* Method tables of each file: fill methods[*i..] and advance *i. */
 void svc_task_methods(taas_services *s, size_t *i);

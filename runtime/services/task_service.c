@@ -386,9 +386,81 @@ struct wev {
     bool final;
 };
 
+/*
+ * Open streams per key ("c:<peer>" for a connection, "p:<principal>"), under
+ * s->mu. The lists stay short (one entry per connection or principal that
+ * watches now; an entry goes when its count drops to 0).
+ */
+struct svc_wcount {
+    struct svc_wcount *next;
+    int n;
+    char key[];
+};
+
+/* prefix + s, malloc'd; NULL when out of memory. */
+static char *key_of(const char *prefix, const char *s)
+{
+    size_t a = strlen(prefix), b = strlen(s);
+    char *k = malloc(a + b + 1);
+    if (k) {
+        memcpy(k, prefix, a);
+        memcpy(k + a, s, b + 1);
+    }
+    return k;
+}
+
+static struct svc_wcount **wcount_find(taas_services *s, const char *key)
+{
+    struct svc_wcount **pp = &s->wcounts;
+    while (*pp && strcmp((*pp)->key, key) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static int wcount_get(taas_services *s, const char *key)
+{
+    struct svc_wcount **pp = wcount_find(s, key);
+    return *pp ? (*pp)->n : 0;
+}
+
+/* +1 or -1; 0, or -1 when out of memory (then nothing changed). */
+static int wcount_add(taas_services *s, const char *key, int d)
+{
+    struct svc_wcount **pp = wcount_find(s, key);
+    if (!*pp) {
+        if (d < 0)
+            return 0;
+        size_t len = strlen(key);
+        struct svc_wcount *c = malloc(sizeof *c + len + 1);
+        if (!c)
+            return -1;
+        memcpy(c->key, key, len + 1);
+        c->n = 0;
+        c->next = NULL;
+        *pp = c;
+    }
+    (*pp)->n += d;
+    if ((*pp)->n <= 0) {
+        struct svc_wcount *c = *pp;
+        *pp = c->next;
+        free(c);
+    }
+    return 0;
+}
+
+void svc_wcount_free_all(taas_services *s)
+{
+    while (s->wcounts) {
+        struct svc_wcount *c = s->wcounts;
+        s->wcounts = c->next;
+        free(c);
+    }
+}
+
 struct svc_watch {
     struct svc_watch *next, *prev; /* s->watches, under s->mu */
     bool linked;
+    char *conn_key, *principal_key; /* counted in s->wcounts while linked */
     taas_services *s;
     taas_call *call;
 
@@ -537,8 +609,12 @@ static void watch_destroy(void *data)
         if (w->next)
             w->next->prev = w->prev;
         w->linked = false;
+        wcount_add(s, w->conn_key, -1);
+        wcount_add(s, w->principal_key, -1);
     }
     pthread_mutex_unlock(&s->mu);
+    free(w->conn_key);
+    free(w->principal_key);
 
     pthread_mutex_lock(&w->mu);
     w->closed = true;
@@ -576,17 +652,56 @@ static void watch_task(taas_call *call, void *arg)
     taas_call_set_data(call, w, watch_destroy);
     taas_call_on_sent(call, watch_sent, w);
 
+    const char *peer = taas_call_peer(call);
+    const char *who = taas_call_principal(call);
+    w->conn_key = key_of("c:", peer ? peer : "");
+    w->principal_key = key_of("p:", who ? who : "");
     taas_engine *e = svc_enter(s);
     if (!e) {
         unavailable(call);
+    } else if (!w->conn_key || !w->principal_key) {
+        taas_call_reply(call, TAAS_ST_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+        svc_leave(s);
     } else {
+        /* The caps are checked and counted in one step under s->mu, so a
+         * burst of watches cannot slip past them. */
+        char refuse[256] = "";
         pthread_mutex_lock(&s->mu);
-        w->next = s->watches;
-        if (w->next)
-            w->next->prev = w;
-        s->watches = w;
-        w->linked = true;
+        int nc = wcount_get(s, w->conn_key), np = wcount_get(s, w->principal_key);
+        if (s->max_watches_conn > 0 && nc >= s->max_watches_conn)
+            snprintf(refuse, sizeof refuse,
+                     "too many open watch streams on this connection (limit %d, "
+                     "--max-watches-per-connection); close some or open another connection",
+                     s->max_watches_conn);
+        else if (s->max_watches_principal > 0 && np >= s->max_watches_principal)
+            snprintf(refuse, sizeof refuse,
+                     "too many open watch streams for this principal (limit %d, "
+                     "--max-watches-per-principal); close some first",
+                     s->max_watches_principal);
+        else if (wcount_add(s, w->conn_key, 1) != 0)
+            snprintf(refuse, sizeof refuse, "out of memory");
+        else if (wcount_add(s, w->principal_key, 1) != 0) {
+            wcount_add(s, w->conn_key, -1);
+            snprintf(refuse, sizeof refuse, "out of memory");
+        }
+        if (!refuse[0]) {
+            w->next = s->watches;
+            if (w->next)
+                w->next->prev = w;
+            s->watches = w;
+            w->linked = true;
+        }
         pthread_mutex_unlock(&s->mu);
+        if (refuse[0]) {
+            pthread_mutex_lock(&w->mu);
+            w->closed = true;
+            pthread_mutex_unlock(&w->mu);
+            taas_call_finish(call, TAAS_ST_RESOURCE_EXHAUSTED, refuse);
+            svc_leave(s);
+            taas_call_on_cancel(call, watch_cancelled, w);
+            taas__v1__watch_task_request__free_unpacked(req, NULL);
+            return;
+        }
 
         taas_watch *h = NULL;
         char msg[512] = "";
