@@ -36,6 +36,8 @@ export interface Task {
   idempotencyKey: string;
   cancelRequested: boolean;
   attempts: Attempt[];
+  /** The task that submitted this one as a child; '' for a top-level task. */
+  parentId: string;
 }
 
 export interface TaskEvent {
@@ -130,7 +132,7 @@ export declare class TaasClient {
   submitTask(taskName: string, inputs: object, options: SubmitOptions & { wait: true }): Promise<Task>;
   wait(taskId: string, options?: { timeoutMs?: number }): Promise<Task>;
   getTask(taskId: string): Promise<Task>;
-  listTasks(filter?: { state?: TaskStateName; taskName?: string; pageSize?: number; limit?: number }): AsyncIterableIterator<Task>;
+  listTasks(filter?: { state?: TaskStateName; taskName?: string; parentId?: string; pageSize?: number; limit?: number }): AsyncIterableIterator<Task>;
   watchTask(taskId: string, options?: { signal?: AbortSignal }): AsyncIterableIterator<TaskEvent>;
   cancelTask(taskId: string): Promise<TaskStateName>;
   listTaskTypes(): Promise<TaskType[]>;

@@ -93,7 +93,7 @@ function toTask(t) {
     createdAt: msToDate(t.createdAtMs), updatedAt: msToDate(t.updatedAtMs),
     runAfter: msToDate(t.runAfterMs), startedAt: msToDate(t.startedAtMs),
     finishedAt: msToDate(t.finishedAtMs), idempotencyKey: t.idempotencyKey,
-    cancelRequested: t.cancelRequested,
+    cancelRequested: t.cancelRequested, parentId: t.parentId || '',
     attempts: (t.attempts || []).map((a) => ({
       number: a.number, error: a.error, finishedAt: msToDate(a.finishedAtMs),
     })),
@@ -352,13 +352,13 @@ export class TaasClient {
   }
 
   /** Every task, newest first, page by page; filters: state, taskName; at most `limit`. */
-  async* listTasks({ state, taskName, pageSize = 100, limit } = {}) {
+  async* listTasks({ state, taskName, parentId, pageSize = 100, limit } = {}) {
     let pageToken = '';
     let n = 0;
     for (;;) {
       const req = {
         state: state ? `TASK_STATE_${state}` : 'TASK_STATE_UNSPECIFIED',
-        taskName: taskName || '', pageSize, pageToken,
+        taskName: taskName || '', parentId: parentId || '', pageSize, pageToken,
       };
       const resp = await this._call(this._tasks, 'ListTasks', req);
       for (const t of resp.tasks) {

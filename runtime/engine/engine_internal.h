@@ -202,6 +202,8 @@ void taas_engine__msg(char *msg, size_t len, const char *fmt, ...)
 taas_status taas_engine__check_id(const char *id, char *msg, size_t msglen);
 /* The status for a store code. */
 taas_status taas_engine__store_status(int code);
+/* The message a client sees for a store error code. */
+const char *taas_engine__store_message(int code);
 /* NOT_FOUND with the unknown-id message. */
 taas_status taas_engine__not_found(const char *id, char *msg, size_t msglen);
 /* Whether `principal` may see the task `r` (NULL sees all). */

@@ -28,6 +28,7 @@
  * watch. A keepalive thread writes ": keepalive" to idle streams.
  */
 #include "http/http.h"
+#include "http/http_internal.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -52,26 +53,6 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define THREADS 2
-#define DEFAULT_MAX_BODY ((size_t)4 << 20)
-#define DEFAULT_MAX_CONN 4096
-#define DEFAULT_KEEPALIVE_MS 15000
-#define CONNECTION_TIMEOUT_S 120
-#define SSE_SNDBUF 16384
-
-enum route_kind {
-    R_NONE = 0,
-    R_SUBMIT, R_GET, R_LIST, R_CANCEL, R_EVENTS, R_TYPES, R_TYPE, /* mirror gRPC */
-    R_METRICS, R_HISTORY,                                          /* HTTP-only calls */
-    R_HEALTHZ, R_READYZ, R_OPENAPI, R_ASSET                        /* no call */
-};
-
-struct route {
-    enum route_kind kind;
-    const char *grpc;
-    const ProtobufCMessageDescriptor *req, *resp;
-};
-
 static const struct route routes[] = {
     [R_SUBMIT] = {R_SUBMIT, "/taas.v1.TaskService/SubmitTask", &taas__v1__submit_task_request__descriptor,
                   &taas__v1__submit_task_response__descriptor},
@@ -92,693 +73,6 @@ static const struct route routes[] = {
     [R_METRICS] = {R_METRICS, "/taas.http/Metrics", NULL, NULL},
     [R_HISTORY] = {R_HISTORY, "/taas.http/MetricsHistory", NULL, NULL},
 };
-
-struct taas_http {
-    taas_http_opts o;
-    struct MHD_Daemon *d;
-    char addr[300];
-    char *cert, *key;
-    atomic_bool accepting;
-    taas_method own[2]; /* /taas.http/Metrics, /taas.http/MetricsHistory */
-    const taas_method *mirror[R_TYPE + 1];
-    char *openapi;
-    size_t openapi_len;
-
-    pthread_mutex_t mu; /* streams list */
-    struct hcall *streams;
-    pthread_t ka_thr;
-    pthread_cond_t ka_cv;
-    bool ka_stop;
-    bool ka_started;
-};
-
-struct hdr {
-    char *key, *val;
-    size_t vlen;
-};
-
-struct hcall {
-    const taas_call_ops *ops; /* first: see call.h */
-    atomic_int refs;
-    pthread_mutex_t mu;
-    taas_http *h;
-    struct MHD_Connection *conn;
-    const struct route *route;
-    const taas_method *method;
-    int64_t start_us;
-    char peer[96];
-    struct hdr *hdrs;
-    size_t n_hdrs;
-
-    char *body; /* the upload */
-    size_t body_len, body_cap;
-    bool body_too_big;
-    bool dispatched;
-    uint8_t *req; /* protobuf request */
-    size_t req_len;
-
-    char *principal;
-    unsigned scopes;
-    void *data;
-    void (*destroy)(void *);
-    taas_call_hook_fn on_cancel, on_sent;
-    void *on_cancel_arg, *on_sent_arg;
-    atomic_bool cancelled;
-
-    /* Answer, under mu. */
-    bool replied;
-    taas_status st;
-    char *msg;
-    uint8_t *rbuf;
-    size_t rlen;
-    uint8_t *details; /* packed google.rpc.Status of an error, or NULL */
-    size_t details_len;
-    bool suspended;
-    bool gone; /* MHD completed the request */
-    taas_status final_status;
-    bool done_told;
-
-    /* Event stream, under mu. */
-    bool stream_started; /* first event or the end arrived */
-    bool stream_queued;  /* the 200 response is queued */
-    char *out;
-    size_t out_len, out_off, out_cap;
-    bool msg_pending; /* an event is in out (or skipped): on_sent once drained */
-    bool stream_end;  /* no more data after out */
-    int64_t last_event_id;
-    bool linked;
-    struct hcall *snext, *sprev;
-};
-
-static const taas_call_ops hcall_ops;
-
-/* ------------------------------------------------------------------------ */
-/* Status mapping */
-
-int taas_http_status_of(taas_status st)
-{
-    switch (st) {
-    case TAAS_ST_OK: return 200;
-    case TAAS_ST_CANCELLED: return 499;
-    case TAAS_ST_INVALID_ARGUMENT: return 400;
-    case TAAS_ST_FAILED_PRECONDITION: return 400;
-    case TAAS_ST_OUT_OF_RANGE: return 400;
-    case TAAS_ST_DEADLINE_EXCEEDED: return 504;
-    case TAAS_ST_NOT_FOUND: return 404;
-    case TAAS_ST_ALREADY_EXISTS: return 409;
-    case TAAS_ST_ABORTED: return 409;
-    case TAAS_ST_PERMISSION_DENIED: return 403;
-    case TAAS_ST_UNAUTHENTICATED: return 401;
-    case TAAS_ST_RESOURCE_EXHAUSTED: return 429;
-    case TAAS_ST_UNIMPLEMENTED: return 501;
-    case TAAS_ST_UNAVAILABLE: return 503;
-    default: return 500;
-    }
-}
-
-/*
- * The error body: {"error": {"code", "status", "message", "details"}} with
- * a google.rpc.BadRequest detail naming the field for INVALID_ARGUMENT,
- * derived from the message the handler wrote ("invalid inputs for t:
- * /param2: expected number..." -> field "inputs/param2").
- */
-/* The field violations of a packed google.rpc.Status holding a BadRequest
- * (what a gRPC client reads from grpc-status-details-bin), as JSON. */
-static bool write_violations(taas_jw *w, const uint8_t *details, size_t dlen)
-{
-    Taas__Internal__Rpc__Status *st = taas__internal__rpc__status__unpack(NULL, dlen, details);
-    if (!st)
-        return false;
-    bool any = false;
-    for (size_t i = 0; i < st->n_details; i++) {
-        const Taas__Internal__Rpc__Any *a = st->details[i];
-        if (strcmp(a->type_url, "type.googleapis.com/google.rpc.BadRequest") != 0)
-            continue;
-        Taas__Internal__Rpc__BadRequest *br =
-            taas__internal__rpc__bad_request__unpack(NULL, a->value.len, a->value.data);
-        if (!br)
-            continue;
-        taas_jw_obj_begin(w);
-        taas_jw_key(w, "@type");
-        taas_jw_str(w, a->type_url);
-        taas_jw_key(w, "field_violations");
-        taas_jw_arr_begin(w);
-        for (size_t k = 0; k < br->n_field_violations; k++) {
-            taas_jw_obj_begin(w);
-            taas_jw_key(w, "field");
-            taas_jw_str(w, br->field_violations[k]->field);
-            taas_jw_key(w, "description");
-            taas_jw_str(w, br->field_violations[k]->description);
-            taas_jw_obj_end(w);
-        }
-        taas_jw_arr_end(w);
-        taas_jw_obj_end(w);
-        taas__internal__rpc__bad_request__free_unpacked(br, NULL);
-        any = true;
-    }
-    taas__internal__rpc__status__free_unpacked(st, NULL);
-    return any;
-}
-
-static char *error_json_details(taas_status st, const char *msg, const char *field,
-                                const uint8_t *details, size_t dlen, size_t *len);
-
-static char *error_json(taas_status st, const char *msg, const char *field, size_t *len)
-{
-    return error_json_details(st, msg, field, NULL, 0, len);
-}
-
-static char *error_json_details(taas_status st, const char *msg, const char *field,
-                                const uint8_t *details, size_t dlen, size_t *len)
-{
-    taas_jw w;
-    taas_jw_init(&w, 0);
-    taas_jw_obj_begin(&w);
-    taas_jw_key(&w, "error");
-    taas_jw_obj_begin(&w);
-    taas_jw_key(&w, "code");
-    taas_jw_int64(&w, st);
-    taas_jw_key(&w, "status");
-    taas_jw_str(&w, taas_status_name(st));
-    taas_jw_key(&w, "message");
-    taas_jw_str(&w, msg ? msg : taas_status_name(st));
-    char fbuf[300] = "";
-    const char *desc = NULL;
-    if (field && field[0]) {
-        snprintf(fbuf, sizeof fbuf, "%s", field);
-        desc = msg;
-        const char *colon = msg ? strstr(msg, ": ") : NULL;
-        if (colon)
-            desc = colon + 2;
-    } else if (st == TAAS_ST_INVALID_ARGUMENT && msg) {
-        const char *p = strstr(msg, "invalid inputs for ");
-        if (p == msg) {
-            const char *c1 = strstr(msg, ": ");
-            const char *rest = c1 ? c1 + 2 : "";
-            const char *c2 = rest[0] == '/' ? strstr(rest, ": ") : NULL;
-            /* As gRPC's BadRequest names it: the JSON Pointer into the inputs. */
-            if (c2) {
-                snprintf(fbuf, sizeof fbuf, "%.*s", (int)(c2 - rest), rest);
-                desc = c2 + 2;
-            } else {
-                snprintf(fbuf, sizeof fbuf, "/");
-                desc = rest;
-            }
-        } else {
-            size_t k = strspn(msg, "abcdefghijklmnopqrstuvwxyz_");
-            if (k && strncmp(msg + k, ": ", 2) == 0) {
-                snprintf(fbuf, sizeof fbuf, "%.*s", (int)k, msg);
-                desc = msg + k + 2;
-            }
-        }
-    }
-    taas_jw_key(&w, "details");
-    taas_jw_arr_begin(&w);
-    if (details && dlen && write_violations(&w, details, dlen)) {
-        /* The handler's own details: exactly what a gRPC client gets. */
-    } else if (fbuf[0]) {
-        taas_jw_obj_begin(&w);
-        taas_jw_key(&w, "@type");
-        taas_jw_str(&w, "type.googleapis.com/google.rpc.BadRequest");
-        taas_jw_key(&w, "field_violations");
-        taas_jw_arr_begin(&w);
-        taas_jw_obj_begin(&w);
-        taas_jw_key(&w, "field");
-        taas_jw_str(&w, fbuf);
-        taas_jw_key(&w, "description");
-        taas_jw_str(&w, desc ? desc : "");
-        taas_jw_obj_end(&w);
-        taas_jw_arr_end(&w);
-        taas_jw_obj_end(&w);
-    }
-    taas_jw_arr_end(&w);
-    taas_jw_obj_end(&w);
-    taas_jw_obj_end(&w);
-    char *out = taas_jw_take(&w, len);
-    if (!out) {
-        /* A message that is not valid UTF-8 cannot go in JSON: say so. */
-        taas_jw_free(&w);
-        char tmp[128];
-        int n = snprintf(tmp, sizeof tmp,
-                         "{\"error\":{\"code\":%d,\"status\":\"%s\",\"message\":\"%s\",\"details\":[]}}",
-                         (int)st, taas_status_name(st), taas_status_name(st));
-        out = strdup(tmp);
-        *len = out ? (size_t)n : 0;
-    }
-    return out;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Responses */
-
-static void common_headers(struct MHD_Response *r)
-{
-    /* The dashboard loads only its own files; nothing inline, no framing. */
-    MHD_add_response_header(r, "Content-Security-Policy",
-                            "default-src 'none'; script-src 'self'; style-src 'self'; "
-                            "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
-                            "form-action 'none'; frame-ancestors 'none'");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-}
-
-static enum MHD_Result send_buf(struct MHD_Connection *conn, int code, const char *ctype,
-                                void *buf, size_t len, bool free_it)
-{
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        len, buf, free_it ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!r) {
-        if (free_it)
-            free(buf);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", ctype);
-    common_headers(r);
-    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)code, r);
-    MHD_destroy_response(r);
-    return rc;
-}
-
-static enum MHD_Result send_error(struct MHD_Connection *conn, taas_status st, const char *msg,
-                                  const char *field, int http_code)
-{
-    size_t len = 0;
-    char *j = error_json(st, msg, field, &len);
-    if (!j)
-        return MHD_NO;
-    return send_buf(conn, http_code ? http_code : taas_http_status_of(st), "application/json", j,
-                     len, true);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The call (taas_call of this transport) */
-
-static void hc_ref(taas_call *c)
-{
-    atomic_fetch_add_explicit(&((struct hcall *)c)->refs, 1, memory_order_relaxed);
-}
-
-static void hc_free(struct hcall *c)
-{
-    if (c->destroy)
-        c->destroy(c->data);
-    for (size_t i = 0; i < c->n_hdrs; i++) {
-        free(c->hdrs[i].key);
-        free(c->hdrs[i].val);
-    }
-    free(c->hdrs);
-    free(c->body);
-    free(c->req);
-    free(c->principal);
-    free(c->msg);
-    free(c->rbuf);
-    free(c->details);
-    free(c->out);
-    pthread_mutex_destroy(&c->mu);
-    free(c);
-}
-
-static void hc_unref(taas_call *call)
-{
-    struct hcall *c = (struct hcall *)call;
-    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
-        hc_free(c);
-}
-
-static const char *hc_method_name(const taas_call *call)
-{
-    const struct hcall *c = (const struct hcall *)call;
-    return c->route && c->route->grpc ? c->route->grpc : "";
-}
-
-static const taas_method *hc_method(const taas_call *call)
-{
-    return ((const struct hcall *)call)->method;
-}
-
-static const uint8_t *hc_request(const taas_call *call, size_t *len)
-{
-    const struct hcall *c = (const struct hcall *)call;
-    *len = c->req_len;
-    return c->req ? c->req : (const uint8_t *)"";
-}
-
-static bool hc_has_request(const taas_call *call)
-{
-    return ((const struct hcall *)call)->req != NULL;
-}
-
-static const char *hc_peer(const taas_call *call)
-{
-    return ((const struct hcall *)call)->peer;
-}
-
-static const char *hc_metadata(const taas_call *call, const char *key, size_t *len)
-{
-    const struct hcall *c = (const struct hcall *)call;
-    for (size_t i = 0; i < c->n_hdrs; i++) {
-        if (strcasecmp(c->hdrs[i].key, key) == 0) {
-            *len = c->hdrs[i].vlen;
-            return c->hdrs[i].val;
-        }
-    }
-    *len = 0;
-    return NULL;
-}
-
-static int64_t hc_deadline(const taas_call *call)
-{
-    (void)call;
-    return -1;
-}
-
-static int64_t hc_start_us(const taas_call *call)
-{
-    return ((const struct hcall *)call)->start_us;
-}
-
-static bool hc_cancelled(const taas_call *call)
-{
-    return atomic_load(&((struct hcall *)call)->cancelled);
-}
-
-static void hc_set_principal(taas_call *call, const char *principal, unsigned scopes)
-{
-    struct hcall *c = (struct hcall *)call;
-    free(c->principal);
-    c->principal = principal ? strdup(principal) : NULL;
-    c->scopes = c->principal ? scopes : 0;
-}
-
-static const char *hc_principal(const taas_call *call)
-{
-    return ((const struct hcall *)call)->principal;
-}
-
-static unsigned hc_scopes(const taas_call *call)
-{
-    return ((const struct hcall *)call)->scopes;
-}
-
-static taas_status hc_final_status(const taas_call *call)
-{
-    return ((const struct hcall *)call)->final_status;
-}
-
-static void hc_set_data(taas_call *call, void *data, void (*destroy)(void *))
-{
-    struct hcall *c = (struct hcall *)call;
-    c->data = data;
-    c->destroy = destroy;
-}
-
-static void *hc_data(const taas_call *call)
-{
-    return ((const struct hcall *)call)->data;
-}
-
-static void hc_on_cancel(taas_call *call, taas_call_hook_fn fn, void *arg)
-{
-    struct hcall *c = (struct hcall *)call;
-    pthread_mutex_lock(&c->mu);
-    bool fire = atomic_load(&c->cancelled);
-    if (!fire) {
-        c->on_cancel = fn;
-        c->on_cancel_arg = arg;
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (fire && fn)
-        fn(call, arg);
-}
-
-static void hc_on_sent(taas_call *call, taas_call_hook_fn fn, void *arg)
-{
-    struct hcall *c = (struct hcall *)call;
-    pthread_mutex_lock(&c->mu);
-    c->on_sent = fn;
-    c->on_sent_arg = arg;
-    pthread_mutex_unlock(&c->mu);
-}
-
-/* Resume a suspended connection. c->mu held. */
-static void wake_locked(struct hcall *c)
-{
-    if (c->suspended && !c->gone) {
-        c->suspended = false;
-        MHD_resume_connection(c->conn);
-    }
-}
-
-static void out_append_locked(struct hcall *c, const char *s, size_t n)
-{
-    if (c->out_off && c->out_off == c->out_len) {
-        c->out_off = c->out_len = 0;
-    }
-    if (c->out_len + n + 1 > c->out_cap) {
-        size_t nc = (c->out_len + n + 1) * 2;
-        char *np = realloc(c->out, nc);
-        if (!np)
-            return; /* the event is lost; the stream goes on */
-        c->out = np;
-        c->out_cap = nc;
-    }
-    memcpy(c->out + c->out_len, s, n);
-    c->out_len += n;
-}
-
-static void sse_error_locked(struct hcall *c, taas_status st, const char *msg)
-{
-    size_t len = 0;
-    char *j = error_json(st, msg, NULL, &len);
-    if (!j)
-        return;
-    out_append_locked(c, "event: error\ndata: ", 19);
-    out_append_locked(c, j, len);
-    out_append_locked(c, "\n\n", 2);
-    free(j);
-}
-
-static void hc_reply(taas_call *call, taas_status st, const char *message, void *buf, size_t len)
-{
-    struct hcall *c = (struct hcall *)call;
-    pthread_mutex_lock(&c->mu);
-    if (c->replied) {
-        pthread_mutex_unlock(&c->mu);
-        free(buf);
-        return;
-    }
-    c->replied = true;
-    c->st = st;
-    c->final_status = st;
-    c->msg = message ? strdup(message) : NULL;
-    if (st == TAAS_ST_OK && buf) {
-        c->rbuf = buf;
-        c->rlen = len;
-    } else {
-        free(buf);
-    }
-    if (c->route && c->route->kind == R_EVENTS && c->stream_started) {
-        if (st != TAAS_ST_OK)
-            sse_error_locked(c, st, message);
-        c->stream_end = true;
-    }
-    wake_locked(c);
-    pthread_mutex_unlock(&c->mu);
-}
-
-static void hc_reply_details(taas_call *call, taas_status st, const char *message, void *details,
-                             size_t len)
-{
-    struct hcall *c = (struct hcall *)call;
-    pthread_mutex_lock(&c->mu);
-    bool first = !c->replied && st != TAAS_ST_OK && details && len;
-    if (first) {
-        c->details = details;
-        c->details_len = len;
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (!first)
-        free(details);
-    hc_reply(call, st, message, NULL, 0);
-}
-
-/* TaskEvent (protobuf) -> one SSE event. */
-static int hc_send(taas_call *call, void *buf, size_t len, unsigned flags)
-{
-    (void)flags;
-    struct hcall *c = (struct hcall *)call;
-    Taas__V1__TaskEvent *ev = taas__v1__task_event__unpack(NULL, len, buf);
-    free(buf);
-    pthread_mutex_lock(&c->mu);
-    if (c->replied || c->gone || atomic_load(&c->cancelled) || !ev) {
-        pthread_mutex_unlock(&c->mu);
-        if (ev)
-            taas__v1__task_event__free_unpacked(ev, NULL);
-        return -1;
-    }
-    c->stream_started = true;
-    bool final = ev->task != NULL;
-    /* Resume after Last-Event-ID: the id is the event's time; what the
-     * client has seen is not repeated, the final event always comes. */
-    if (final || c->last_event_id < 0 || ev->at_ms > c->last_event_id) {
-        taas_jw w;
-        taas_jw_init(&w, 0);
-        taas_pbjson_write(&w, &ev->base);
-        size_t jl = 0;
-        char *j = taas_jw_take(&w, &jl);
-        taas_jw_free(&w);
-        if (j) {
-            char head[96];
-            const char *sn = taas_pbjson_enum_name(&taas__v1__task_state__descriptor, ev->state);
-            int hn = snprintf(head, sizeof head, "id: %lld\nevent: %s\ndata: ",
-                              (long long)ev->at_ms, final ? "final" : "task");
-            (void)sn;
-            out_append_locked(c, head, (size_t)hn);
-            out_append_locked(c, j, jl);
-            out_append_locked(c, "\n\n", 2);
-            free(j);
-        }
-    }
-    c->msg_pending = true;
-    wake_locked(c);
-    pthread_mutex_unlock(&c->mu);
-    taas__v1__task_event__free_unpacked(ev, NULL);
-    return 0;
-}
-
-static const taas_call_ops hcall_ops = {
-    .transport = "http",
-    .method_name = hc_method_name,
-    .method = hc_method,
-    .request = hc_request,
-    .has_request = hc_has_request,
-    .peer = hc_peer,
-    .metadata = hc_metadata,
-    .deadline_left_ms = hc_deadline,
-    .start_us = hc_start_us,
-    .ref = hc_ref,
-    .unref = hc_unref,
-    .reply = hc_reply,
-    .reply_details = hc_reply_details,
-    .send = hc_send,
-    .cancelled = hc_cancelled,
-    .on_cancel = hc_on_cancel,
-    .on_sent = hc_on_sent,
-    .set_data = hc_set_data,
-    .data = hc_data,
-    .set_principal = hc_set_principal,
-    .principal = hc_principal,
-    .scopes = hc_scopes,
-    .final_status = hc_final_status,
-};
-
-/* ------------------------------------------------------------------------ */
-/* Streams list (keepalives) */
-
-static void stream_link(taas_http *h, struct hcall *c)
-{
-    pthread_mutex_lock(&h->mu);
-    hc_ref((taas_call *)c);
-    c->snext = h->streams;
-    if (c->snext)
-        c->snext->sprev = c;
-    c->sprev = NULL;
-    h->streams = c;
-    c->linked = true;
-    pthread_mutex_unlock(&h->mu);
-}
-
-static void stream_unlink(taas_http *h, struct hcall *c)
-{
-    pthread_mutex_lock(&h->mu);
-    bool was = c->linked;
-    if (was) {
-        if (c->sprev)
-            c->sprev->snext = c->snext;
-        else
-            h->streams = c->snext;
-        if (c->snext)
-            c->snext->sprev = c->sprev;
-        c->linked = false;
-    }
-    pthread_mutex_unlock(&h->mu);
-    if (was)
-        hc_unref((taas_call *)c);
-}
-
-static void *keepalive_thread(void *arg)
-{
-    taas_http *h = arg;
-    int ms = h->o.keepalive_ms > 0 ? h->o.keepalive_ms : DEFAULT_KEEPALIVE_MS;
-    /* TAAS_HTTP_KEEPALIVE_MS: for tests and proxies with short idle timeouts. */
-    const char *env = getenv("TAAS_HTTP_KEEPALIVE_MS");
-    if (h->o.keepalive_ms <= 0 && env && atoi(env) >= 10 && atoi(env) <= 3600000)
-        ms = atoi(env);
-    pthread_mutex_lock(&h->mu);
-    while (!h->ka_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        while (!h->ka_stop && pthread_cond_timedwait(&h->ka_cv, &h->mu, &ts) == 0) {
-        }
-        if (h->ka_stop)
-            break;
-        /* h->mu then c->mu: the only place both are held, in this order. */
-        for (struct hcall *c = h->streams; c; c = c->snext) {
-            pthread_mutex_lock(&c->mu);
-            if (c->stream_queued && !c->stream_end && c->out_off == c->out_len) {
-                out_append_locked(c, ": keepalive\n\n", 13);
-                wake_locked(c);
-            }
-            pthread_mutex_unlock(&c->mu);
-        }
-    }
-    pthread_mutex_unlock(&h->mu);
-    return NULL;
-}
-
-/* The SSE body. MHD calls it when the socket can take more. */
-static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    struct hcall *c = cls;
-    for (;;) {
-        pthread_mutex_lock(&c->mu);
-        if (c->out_off < c->out_len) {
-            size_t n = c->out_len - c->out_off;
-            if (n > max)
-                n = max;
-            memcpy(buf, c->out + c->out_off, n);
-            c->out_off += n;
-            pthread_mutex_unlock(&c->mu);
-            return (ssize_t)n;
-        }
-        if (c->msg_pending) {
-            /* The event left: let the handler send the next one. */
-            c->msg_pending = false;
-            taas_call_hook_fn fn = c->on_sent;
-            void *arg = c->on_sent_arg;
-            pthread_mutex_unlock(&c->mu);
-            if (fn)
-                fn((taas_call *)c, arg);
-            continue;
-        }
-        if (c->stream_end || c->gone) {
-            pthread_mutex_unlock(&c->mu);
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        }
-        c->suspended = true;
-        MHD_suspend_connection(c->conn);
-        pthread_mutex_unlock(&c->mu);
-        return 0;
-    }
-}
 
 /* ------------------------------------------------------------------------ */
 /* Requests */
@@ -1001,26 +295,26 @@ static enum MHD_Result answer_ready_call(struct hcall *c)
     struct MHD_Connection *conn = c->conn;
     if (c->st != TAAS_ST_OK) {
         size_t len = 0;
-        char *j = error_json_details(c->st, c->msg, NULL, c->details, c->details_len, &len);
+        char *j = http__error_json_details(c->st, c->msg, NULL, c->details, c->details_len, &len);
         if (!j)
             return MHD_NO;
-        return send_buf(conn, taas_http_status_of(c->st), "application/json", j, len, true);
+        return http__send_buf(conn, taas_http_status_of(c->st), "application/json", j, len, true);
     }
     if (c->route->kind == R_METRICS) {
         void *b = c->rbuf;
         c->rbuf = NULL;
-        return send_buf(conn, 200, "text/plain; version=0.0.4; charset=utf-8", b ? b : strdup(""),
+        return http__send_buf(conn, 200, "text/plain; version=0.0.4; charset=utf-8", b ? b : strdup(""),
                         b ? c->rlen : 0, true);
     }
     if (c->route->kind == R_HISTORY) {
         void *b = c->rbuf;
         c->rbuf = NULL;
-        return send_buf(conn, 200, "application/json", b ? b : strdup("{}"), b ? c->rlen : 2, true);
+        return http__send_buf(conn, 200, "application/json", b ? b : strdup("{}"), b ? c->rlen : 2, true);
     }
     ProtobufCMessage *m = protobuf_c_message_unpack(c->route->resp, NULL, c->rlen,
                                                     c->rbuf ? c->rbuf : (const uint8_t *)"");
     if (!m)
-        return send_error(conn, TAAS_ST_INTERNAL, "the handler's answer did not unpack", NULL, 0);
+        return http__send_error(conn, TAAS_ST_INTERNAL, "the handler's answer did not unpack", NULL, 0);
     taas_jw w;
     taas_jw_init(&w, 0);
     taas_pbjson_write(&w, m);
@@ -1029,8 +323,8 @@ static enum MHD_Result answer_ready_call(struct hcall *c)
     char *j = taas_jw_take(&w, &len);
     taas_jw_free(&w);
     if (!j)
-        return send_error(conn, TAAS_ST_INTERNAL, "the answer is not valid JSON text", NULL, 0);
-    return send_buf(conn, 200, "application/json", j, len, true);
+        return http__send_error(conn, TAAS_ST_INTERNAL, "the answer is not valid JSON text", NULL, 0);
+    return http__send_buf(conn, 200, "application/json", j, len, true);
 }
 
 static enum MHD_Result queue_stream(struct hcall *c)
@@ -1045,11 +339,11 @@ static enum MHD_Result queue_stream(struct hcall *c)
         setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     }
     struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_reader, c, NULL);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, http__sse_reader, c, NULL);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
-    common_headers(r);
+    http__common_headers(r);
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
     enum MHD_Result rc = MHD_queue_response(c->conn, 200, r);
     MHD_destroy_response(r);
@@ -1067,7 +361,7 @@ static enum MHD_Result progress_call(struct hcall *c)
         }
         c->stream_queued = true;
         pthread_mutex_unlock(&c->mu);
-        stream_link(c->h, c);
+        http__stream_link(c->h, c);
         return queue_stream(c);
     }
     if (c->replied) {
@@ -1091,7 +385,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c = calloc(1, sizeof *c);
         if (!c)
             return MHD_NO;
-        c->ops = &hcall_ops;
+        c->ops = &http__hcall_ops;
         atomic_init(&c->refs, 1); /* MHD's, dropped in on_completed */
         atomic_init(&c->cancelled, false);
         pthread_mutex_init(&c->mu, NULL);
@@ -1131,7 +425,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const char *allow = "GET";
     if (h->o.auth_off && !host_ok(conn)) {
         c->dispatched = true;
-        return send_error(conn, TAAS_ST_PERMISSION_DENIED,
+        return http__send_error(conn, TAAS_ST_PERMISSION_DENIED,
                           "without tokens this server answers only requests to an IP address or "
                           "localhost (Host header)", NULL, 0);
     }
@@ -1142,41 +436,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             size_t len;
             char msg[160];
             snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", verb, allow);
-            char *j = error_json(TAAS_ST_UNIMPLEMENTED, msg, NULL, &len);
+            char *j = http__error_json(TAAS_ST_UNIMPLEMENTED, msg, NULL, &len);
             struct MHD_Response *r = MHD_create_response_from_buffer(len, j, MHD_RESPMEM_MUST_FREE);
             if (!r)
                 return MHD_NO;
             MHD_add_response_header(r, "Content-Type", "application/json");
             MHD_add_response_header(r, "Allow", allow);
-            common_headers(r);
+            http__common_headers(r);
             enum MHD_Result rc = MHD_queue_response(conn, 405, r);
             MHD_destroy_response(r);
             return rc;
         }
-        return send_error(conn, TAAS_ST_NOT_FOUND, "no such path; see /openapi.json", NULL, 0);
+        return http__send_error(conn, TAAS_ST_NOT_FOUND, "no such path; see /openapi.json", NULL, 0);
     }
     c->dispatched = true;
     if (k == R_HEALTHZ)
-        return send_buf(conn, 200, "text/plain; charset=utf-8", (void *)"ok\n", 3, false);
+        return http__send_buf(conn, 200, "text/plain; charset=utf-8", (void *)"ok\n", 3, false);
     if (k == R_READYZ) {
         char msg[256] = "";
         if (!atomic_load(&h->accepting))
-            return send_buf(conn, 503, "text/plain; charset=utf-8",
+            return http__send_buf(conn, 503, "text/plain; charset=utf-8",
                             (void *)"not ready: shutting down\n", 25, false);
         if (h->o.ready && h->o.ready(h->o.ready_arg, msg, sizeof msg) != 0) {
             char *t = malloc(strlen(msg) + 16);
             if (!t)
                 return MHD_NO;
             int n = sprintf(t, "not ready: %s\n", msg);
-            return send_buf(conn, 503, "text/plain; charset=utf-8", t, (size_t)n, true);
+            return http__send_buf(conn, 503, "text/plain; charset=utf-8", t, (size_t)n, true);
         }
-        return send_buf(conn, 200, "text/plain; charset=utf-8", (void *)"ready\n", 6, false);
+        return http__send_buf(conn, 200, "text/plain; charset=utf-8", (void *)"ready\n", 6, false);
     }
     if (k == R_OPENAPI)
-        return send_buf(conn, 200, "application/json", h->openapi, h->openapi_len, false);
+        return http__send_buf(conn, 200, "application/json", h->openapi, h->openapi_len, false);
     if (k == R_ASSET) {
         const struct taas_http_asset_file *a = taas_http_asset(url);
-        return send_buf(conn, 200, a->ctype, (void *)a->data, a->len, false);
+        return http__send_buf(conn, 200, a->ctype, (void *)a->data, a->len, false);
     }
 
     /* A call through the chain. */
@@ -1185,8 +479,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     peer_of(conn, c->peer, sizeof c->peer);
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, c);
     if (!atomic_load(&h->accepting)) {
-        hc_reply((taas_call *)c, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
-        return send_error(conn, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
+        http__hc_reply((taas_call *)c, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
+        return http__send_error(conn, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
     }
     if (k == R_SUBMIT || k == R_CANCEL) {
         /* A cross-site form can POST text/plain or form data without the
@@ -1195,23 +489,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * when authentication is off (a fetch with it needs a CORS preflight,
          * which this server never grants). */
         size_t n;
-        const char *ct = hc_metadata((taas_call *)c, "content-type", &n);
+        const char *ct = http__hc_metadata((taas_call *)c, "content-type", &n);
         if (!ct || n < 16 || strncasecmp(ct, "application/json", 16) != 0 ||
             (n > 16 && ct[16] != ';' && ct[16] != ' ')) {
             const char *m = "Content-Type must be application/json";
-            hc_reply((taas_call *)c, TAAS_ST_INVALID_ARGUMENT, m, NULL, 0);
-            return send_error(conn, TAAS_ST_INVALID_ARGUMENT, m, NULL, 415);
+            http__hc_reply((taas_call *)c, TAAS_ST_INVALID_ARGUMENT, m, NULL, 0);
+            return http__send_error(conn, TAAS_ST_INVALID_ARGUMENT, m, NULL, 415);
         }
     }
     if (c->body_too_big) {
-        hc_reply((taas_call *)c, TAAS_ST_RESOURCE_EXHAUSTED, "request body over the limit", NULL, 0);
+        http__hc_reply((taas_call *)c, TAAS_ST_RESOURCE_EXHAUSTED, "request body over the limit", NULL, 0);
         char msg[160];
         snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", max_body);
-        return send_error(conn, TAAS_ST_RESOURCE_EXHAUSTED, msg, NULL, 413);
+        return http__send_error(conn, TAAS_ST_RESOURCE_EXHAUSTED, msg, NULL, 413);
     }
     if (k == R_EVENTS) {
         size_t n;
-        const char *lei = hc_metadata((taas_call *)c, "last-event-id", &n);
+        const char *lei = http__hc_metadata((taas_call *)c, "last-event-id", &n);
         if (lei && n > 0 && n < 20) {
             char tmp[24];
             memcpy(tmp, lei, n);
@@ -1225,12 +519,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     char field[128] = "", err[512] = "";
     if (build_request(c, arg, field, sizeof field, err, sizeof err) != 0) {
         /* Refused before the chain: still one access-log line and one count. */
-        hc_reply((taas_call *)c, TAAS_ST_INVALID_ARGUMENT, err, NULL, 0);
-        return send_error(conn, TAAS_ST_INVALID_ARGUMENT, err, field, 0);
+        http__hc_reply((taas_call *)c, TAAS_ST_INVALID_ARGUMENT, err, NULL, 0);
+        return http__send_error(conn, TAAS_ST_INVALID_ARGUMENT, err, field, 0);
     }
-    hc_ref((taas_call *)c); /* the chain borrows; handlers take their own */
+    http__hc_ref((taas_call *)c); /* the chain borrows; handlers take their own */
     h->o.dispatch(h->o.arg, (taas_call *)c);
-    hc_unref((taas_call *)c);
+    http__hc_unref((taas_call *)c);
     return progress_call(c);
 }
 
@@ -1260,11 +554,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (fn)
         fn((taas_call *)c, arg);
     if (!was_replied)
-        hc_reply((taas_call *)c, TAAS_ST_CANCELLED, "the client went away", NULL, 0);
-    stream_unlink(h, c);
+        http__hc_reply((taas_call *)c, TAAS_ST_CANCELLED, "the client went away", NULL, 0);
+    http__stream_unlink(h, c);
     if (c->route && c->route->grpc && h->o.done)
         h->o.done(h->o.arg, (taas_call *)c, c->final_status, taas_mono_us() - c->start_us);
-    hc_unref((taas_call *)c);
+    http__hc_unref((taas_call *)c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1404,7 +698,7 @@ taas_http *taas_http_start(const taas_http_opts *opts, char *err, size_t errlen)
     unsigned port = di ? di->port : 0;
     const char *colon = strrchr(opts->listen, ':');
     snprintf(h->addr, sizeof h->addr, "%.*s:%u", (int)(colon - opts->listen), opts->listen, port);
-    if (pthread_create(&h->ka_thr, NULL, keepalive_thread, h) == 0)
+    if (pthread_create(&h->ka_thr, NULL, http__keepalive_thread, h) == 0)
         h->ka_started = true;
     taas_metrics_history_start();
     return h;
@@ -1444,7 +738,7 @@ void taas_http_stop(taas_http *h)
     for (struct hcall *c = h->streams; c; c = c->snext) {
         pthread_mutex_lock(&c->mu);
         c->stream_end = true;
-        wake_locked(c);
+        http__wake_locked(c);
         pthread_mutex_unlock(&c->mu);
     }
     pthread_mutex_unlock(&h->mu);

@@ -30,7 +30,9 @@ static const char *const fixed_schemas[][2] = {
              "\"run_after_ms\":{\"type\":\"integer\"},\"started_at_ms\":{\"type\":\"integer\"},"
              "\"finished_at_ms\":{\"type\":\"integer\"},\"idempotency_key\":{\"type\":\"string\"},"
              "\"attempts\":{\"type\":\"array\",\"items\":" REF("Attempt") "},"
-             "\"cancel_requested\":{\"type\":\"boolean\"}}}"},
+             "\"cancel_requested\":{\"type\":\"boolean\"},"
+             "\"parent_id\":{\"type\":\"string\",\"description\":\"The task that submitted this one "
+             "as a child; absent or empty for a top-level task.\"}}}"},
     {"TaskEvent", "{\"type\":\"object\",\"description\":\"One Server-Sent Event's data. The "
                   "event type is 'task' (state or progress) or 'final' (task is set).\","
                   "\"properties\":{\"task_id\":{\"type\":\"string\"},\"state\":" REF("TaskState") ","
@@ -136,6 +138,8 @@ char *taas_http_openapi(const char *version, size_t *len)
     op(&w, "get", "ListTasks", "List tasks, newest first (scope read)",
        "[{\"name\":\"state\",\"in\":\"query\",\"schema\":" REF("TaskState") "},"
        "{\"name\":\"task_name\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
+       "{\"name\":\"parent_id\",\"in\":\"query\",\"description\":\"Only the children of this task\","
+       "\"schema\":{\"type\":\"string\"}},"
        "{\"name\":\"page_size\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1000}},"
        "{\"name\":\"page_token\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}}]",
        NULL, REF("ListTasksResponse"), "application/json", false);

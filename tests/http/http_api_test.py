@@ -221,6 +221,24 @@ class HttpApi(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(j["tasks"], [])
 
+    def test_list_children_by_parent(self):
+        pid = self.c.submit("fan_out", {"words": ["p", "q"]})
+        parent = self.c.wait_state(pid, ["SUCCEEDED"], timeout=60)
+        self.assertEqual(parent.get("parent_id", ""), "")
+        st, j, _ = self.c.req("GET", "/v1/tasks?parent_id=" + pid)
+        self.assertEqual(st, 200, j)
+        kids = j["tasks"]
+        self.assertEqual(sorted(t["id"] for t in kids), sorted(parent["output"]["children"]))
+        for t in kids:
+            self.assertEqual(t["parent_id"], pid)
+        st, j, _ = self.c.req("GET", "/v1/tasks/" + kids[0]["id"])
+        self.assertEqual((st, j["task"]["parent_id"]), (200, pid))
+        st, j, _ = self.c.req("GET", "/v1/tasks?parent_id=" + kids[0]["id"])
+        self.assertEqual((st, j["tasks"]), (200, []))
+        st, doc, _ = self.c.req("GET", "/openapi.json")
+        self.assertIn("parent_id", doc["components"]["schemas"]["Task"]["properties"])
+        self.assertIn("parent_id", [p["name"] for p in doc["paths"]["/v1/tasks"]["get"]["parameters"]])
+
     def test_cancel_running(self):
         tid = self.c.submit("countdown", {"seconds": 30, "step_ms": 50})
         self.c.wait_state(tid, ["RUNNING"])

@@ -90,6 +90,19 @@ test('listTasks pages and filters', async () => {
   }
 });
 
+test('listTasks by parent', async () => {
+  const r = await client.submitTask('fan_out', { words: ['p', 'q'] });
+  const parent = await client.wait(r.taskId, { timeoutMs: 60000 });
+  assert.equal(parent.state, TaskState.SUCCEEDED);
+  assert.equal(parent.parentId, '');
+  const kids = [];
+  for await (const t of client.listTasks({ parentId: r.taskId })) kids.push(t);
+  assert.equal(kids.length, 2);
+  for (const k of kids) assert.equal(k.parentId, r.taskId);
+  assert.deepEqual(kids.map((k) => k.id).sort(), [...parent.output.children].sort());
+  assert.equal((await client.getTask(kids[0].id)).parentId, r.taskId);
+});
+
 test('watchTask and cancel', async () => {
   const r = await client.submitTask('countdown', { seconds: 1, step_ms: 200 });
   const events = [];

@@ -249,15 +249,18 @@ class TaasClient:
 
     async def list_tasks(self, *, state: Optional[TaskState] = None,
                          task_name: Optional[str] = None, page_size: int = 100,
-                         limit: Optional[int] = None) -> AsyncIterator[Task]:
+                         limit: Optional[int] = None,
+                         parent_id: Optional[str] = None) -> AsyncIterator[Task]:
         """Every task (newest first), page by page, optionally only those in
-        `state` or of `task_name`; at most `limit`. Summaries: inputs, output
+        `state`, of `task_name` or submitted by the task `parent_id` (its
+        children); at most `limit`. Summaries: inputs, output
         and attempts are not filled in (get_task has them)."""
         token = ""
         n = 0
         while True:
             req = taas_pb2.ListTasksRequest(state=int(state or 0),  # type: ignore[arg-type]
                                             task_name=task_name or "",
+                                            parent_id=parent_id or "",
                                             page_size=page_size, page_token=token)
             resp = await self._call(self._tasks.ListTasks, req, "ListTasks")
             for t in resp.tasks:

@@ -81,6 +81,8 @@ class Task:
     idempotency_key: str
     cancel_requested: bool
     attempts: List[Attempt] = field(default_factory=list)
+    # Last, with a default, so code that builds a Task by position keeps working.
+    parent_id: str = ""
 
     @property
     def task_id(self) -> str:
@@ -107,7 +109,7 @@ class Task:
             created_at=ms_to_datetime(t.created_at_ms), updated_at=ms_to_datetime(t.updated_at_ms),
             run_after=ms_to_datetime(t.run_after_ms), started_at=ms_to_datetime(t.started_at_ms),
             finished_at=ms_to_datetime(t.finished_at_ms), idempotency_key=t.idempotency_key,
-            cancel_requested=t.cancel_requested,
+            cancel_requested=t.cancel_requested, parent_id=t.parent_id,
             attempts=[Attempt(a.number, a.error, ms_to_datetime(a.finished_at_ms))
                       for a in t.attempts])
 

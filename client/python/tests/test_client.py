@@ -149,6 +149,21 @@ def test_list_tasks_pages_and_filters(server):
     run(go())
 
 
+def test_list_tasks_by_parent(server):
+    async def go():
+        async with client(server) as c:
+            r = await c.submit_task("fan_out", {"words": ["p", "q"]})
+            parent = await c.wait(r["task_id"], timeout=60)
+            assert parent.state is TaskState.SUCCEEDED and parent.parent_id == ""
+            kids = [t async for t in c.list_tasks(parent_id=r["task_id"])]
+            assert len(kids) == 2
+            assert all(k.parent_id == r["task_id"] for k in kids)
+            assert {k.id for k in kids} == set(parent.output["children"])
+            assert (await c.get_task(kids[0].id)).parent_id == r["task_id"]
+            assert [t async for t in c.list_tasks(parent_id=kids[0].id)] == []
+    run(go())
+
+
 def test_watch_task_progress(server):
     async def go():
         async with client(server) as c:

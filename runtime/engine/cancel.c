@@ -1,0 +1,125 @@
+/*
+ * runtime/engine/cancel.c - CancelTask: one CANCEL operation in the store, or,
+ * for a task held here whose body has not started, one COMPLETE (CANCELLED).
+ *
+ * A running body is asked to stop (taas_engine__stop_local) after the CANCEL
+ * commits; the final state is written by its completion. Locks: `e->mu` only
+ * while taking a held task off the ready queue; none across a store call.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics/metrics.h"
+#include "engine_internal.h"
+#include "util/util.h"
+typedef struct cancel_op {
+    taas_store_op op;
+    taas_engine *e;
+    taas_cancel_fn done;
+    void *arg;
+    job *held;               /* a task held here, not started: completed directly */
+    char id[TAAS_ID_LEN + 1];
+    char principal[];        /* the caller's, when it may see only its own tasks */
+} cancel_op;
+
+/* The COMPLETE (CANCELLED) of a task that was held here has committed. */
+static void held_cancel_done(taas_store_op *op, void *arg)
+{
+    cancel_op *c = arg;
+    int result = op->result;
+    taas_engine__complete_done(op, c->held); /* final event; drops the job */
+    if (result == TAAS_STORE_OK)
+        c->done(c->arg, TAAS_ST_OK, TAAS_TASK_CANCELLED, NULL);
+    else
+        c->done(c->arg, taas_engine__store_status(result == TAAS_STORE_ESTALE ? TAAS_STORE_EBUSY : result), 0,
+                taas_engine__store_message(result == TAAS_STORE_ESTALE ? TAAS_STORE_EBUSY : result));
+    free(c);
+}
+
+static void cancel_done(taas_store_op *op, void *arg)
+{
+    cancel_op *c = arg;
+    taas_engine *e = c->e;
+    char msg[128];
+    if (op->result == TAAS_STORE_OK || op->result == TAAS_STORE_EFINAL) {
+        int st = op->u.cancel.state_after;
+        if (st == TAAS_TASK_RUNNING) {
+            /* Ask the body to stop, if it runs here; the server that holds
+             * it otherwise is told (PostgreSQL: a notification) and stops
+             * it, or cancels it at once when its body has not started. */
+            taas_engine__stop_local(e, c->id, TAAS_STOP_CANCEL);
+            taas_task_rec rec;
+            char ignored[160];
+            if (taas_engine_get(e, c->id, NULL, &rec, ignored, sizeof ignored) == TAAS_ST_OK)
+                st = rec.state; /* PENDING while another server holds it unstarted */
+            taas_task_rec_clear(&rec);
+        }
+        c->done(c->arg, TAAS_ST_OK, st, NULL);
+        if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED) {
+            /* A pending task cancelled: its name is read back for the
+             * metrics' task label (cancels are rare; one read each). */
+            taas_task_rec rec;
+            char ignored[160];
+            bool named = taas_engine_get(e, c->id, NULL, &rec, ignored, sizeof ignored) ==
+                         TAAS_ST_OK;
+            taas_metrics_finished(named ? rec.name : NULL, TAAS_TASK_CANCELLED);
+            if (named)
+                taas_task_rec_clear(&rec);
+            taas_engine__notify_final(e, c->id);
+        }
+    } else if (op->result == TAAS_STORE_ENOTFOUND) {
+        c->done(c->arg, taas_engine__not_found(c->id, msg, sizeof msg), 0, msg);
+    } else {
+        c->done(c->arg, taas_engine__store_status(op->result), 0, taas_engine__store_message(op->result));
+    }
+    free(c);
+}
+
+taas_status taas_engine_cancel(taas_engine *e, const char *id, const char *principal,
+                               taas_cancel_fn done, void *arg, char *msg, size_t msglen)
+{
+    assert(e && done);
+    taas_status st = taas_engine__check_id(id, msg, msglen);
+    if (st != TAAS_ST_OK)
+        return st;
+    size_t plen = principal ? strlen(principal) + 1 : 0;
+    cancel_op *c = calloc(1, sizeof *c + plen);
+    if (!c) {
+        taas_engine__msg(msg, msglen, "out of memory");
+        return TAAS_ST_RESOURCE_EXHAUSTED;
+    }
+    memcpy(c->id, id, TAAS_ID_LEN + 1);
+    if (principal) {
+        /* The store refuses another principal's task as unknown, inside
+         * the same statement that cancels, so no read goes before it. */
+        memcpy(c->principal, principal, plen);
+        c->op.u.cancel.principal = c->principal;
+    }
+    c->e = e;
+    c->done = done;
+    c->arg = arg;
+    /* Held here and not started: one COMPLETE ends it, and the body never
+     * starts (it is off the ready queue before a worker could take it). */
+    pthread_mutex_lock(&e->mu);
+    c->held = taas_engine__take_held_locked(e, c->id, principal);
+    pthread_mutex_unlock(&e->mu);
+    if (c->held) {
+        if (taas_engine__cancel_held(e, c->held, held_cancel_done, c) != 0) {
+            free(c);
+            taas_engine__msg(msg, msglen, "the server is shutting down; retry");
+            return TAAS_ST_UNAVAILABLE;
+        }
+        return TAAS_ST_OK;
+    }
+    c->op.kind = TAAS_OP_CANCEL;
+    c->op.u.cancel.id = c->id;
+    c->op.u.cancel.now_ms = taas_now_ms();
+    if (taas_writer_enqueue(e->writer, &c->op, cancel_done, c) != 0) {
+        free(c);
+        taas_engine__msg(msg, msglen, "the server is shutting down; retry");
+        return TAAS_ST_UNAVAILABLE;
+    }
+    return TAAS_ST_OK;
+}
+
