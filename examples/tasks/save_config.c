@@ -33,7 +33,7 @@
 #include "config_json.h"
 #include "safe_path.h"
 #include "save_config.h"
-#include "util/sha256.h"
+#include "taas/sha256.h"
 
 static taas_fail_kind io_kind(int e)
 {

@@ -38,7 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/sha256.h"
+#include "taas/sha256.h"
 
 #define TOKEN_MAX 4096
 #define LINE_MAX_LEN 1024

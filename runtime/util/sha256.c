@@ -4,7 +4,7 @@
  * has no branch or table index that depends on the data, so hashing a
  * presented token takes the same time whatever its bytes.
  */
-#include "util/sha256.h"
+#include "taas/sha256.h"
 
 #include <string.h>
 

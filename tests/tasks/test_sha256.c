@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "util/sha256.h"
+#include "taas/sha256.h"
 
 static void test_vectors(void **state)
 {

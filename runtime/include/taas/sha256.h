@@ -1,10 +1,10 @@
 /*
- * runtime/util/sha256.h - SHA-256 (FIPS 180-4), small and dependency-free:
+ * runtime/include/taas/sha256.h - SHA-256 (FIPS 180-4), small and dependency-free:
  * bearer tokens are stored as these hashes, and task bodies (save_config)
- * report content digests with it.
+ * report content digests with it (public: part of the author API).
  */
-#ifndef TAAS_UTIL_SHA256_H
-#define TAAS_UTIL_SHA256_H
+#ifndef TAAS_SHA256_H
+#define TAAS_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>
