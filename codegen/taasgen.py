@@ -839,7 +839,7 @@ def emit_tables(lw, sym, binder=None):
             flags.append("TAAS_SF_ENUM")
         if "const" in f:
             flags.append("TAAS_SF_CONST")
-        types = [("TAAS_ST_" + t.upper()) for t in TYPES if f.get("types", 0) & TYPE_BITS[t]]
+        types = [("TAAS_SCHEMA_T_" + t.upper()) for t in TYPES if f.get("types", 0) & TYPE_BITS[t]]
         bind = "TAAS_BIND_NONE"
         size = "0"
         if binder and n.idx in binder.binder and binder.binder[n.idx]:

@@ -22,7 +22,7 @@ static const taas_schema_str countdown_input_schema_consts[] = {
 };
 static const taas_schema_node countdown_input_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -33,7 +33,7 @@ static const taas_schema_node countdown_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(countdown_input)},
     [1] = { /* #/properties/seconds */
-        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 0.0, .maximum = 3600.0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -44,7 +44,7 @@ static const taas_schema_node countdown_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [2] = { /* #/properties/step_ms */
-        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 1.0, .maximum = 60000.0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -95,7 +95,7 @@ static const taas_schema_str countdown_output_schema_strs[] = {
 };
 static const taas_schema_node countdown_output_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -106,7 +106,7 @@ static const taas_schema_node countdown_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(countdown_output)},
     [1] = { /* #/properties/counted */
-        .flags = TAAS_SF_MINIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 0.0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -117,7 +117,7 @@ static const taas_schema_node countdown_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [2] = { /* #/properties/steps */
-        .flags = TAAS_SF_MINIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 0.0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,

@@ -43,7 +43,7 @@ static const taas_schema_str create_config_input_schema_regexes[] = {
 };
 static const taas_schema_node create_config_input_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -54,7 +54,7 @@ static const taas_schema_node create_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(create_config_input)},
     [1] = { /* #/properties/app_name */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 64, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -65,7 +65,7 @@ static const taas_schema_node create_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [2] = { /* #/properties/environment */
-        .flags = TAAS_SF_ENUM, .types = TAAS_ST_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
+        .flags = TAAS_SF_ENUM, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -76,7 +76,7 @@ static const taas_schema_node create_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(create_config_input_environment)},
     [3] = { /* #/properties/debug */
-        .flags = 0, .types = TAAS_ST_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -87,7 +87,7 @@ static const taas_schema_node create_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(bool)},
     [4] = { /* #/properties/port */
-        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 1.0, .maximum = 65535.0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -98,7 +98,7 @@ static const taas_schema_node create_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [5] = { /* #/properties/log_level */
-        .flags = TAAS_SF_ENUM, .types = TAAS_ST_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
+        .flags = TAAS_SF_ENUM, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -109,7 +109,7 @@ static const taas_schema_node create_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(create_config_input_log_level)},
     [6] = { /* #/properties/features */
-        .flags = 0, .types = TAAS_ST_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = 64,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -120,7 +120,7 @@ static const taas_schema_node create_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(struct { size_t len; void *items; })},
     [7] = { /* #/properties/features/items */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 64, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -196,7 +196,7 @@ static const taas_schema_str create_config_output_schema_regexes[] = {
 };
 static const taas_schema_node create_config_output_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -207,7 +207,7 @@ static const taas_schema_node create_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(create_config_output)},
     [1] = { /* #/properties/app_name */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 64, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -218,7 +218,7 @@ static const taas_schema_node create_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [2] = { /* #/properties/environment */
-        .flags = TAAS_SF_ENUM, .types = TAAS_ST_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
+        .flags = TAAS_SF_ENUM, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -229,7 +229,7 @@ static const taas_schema_node create_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(create_config_output_environment)},
     [3] = { /* #/properties/debug */
-        .flags = 0, .types = TAAS_ST_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -240,7 +240,7 @@ static const taas_schema_node create_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(bool)},
     [4] = { /* #/properties/port */
-        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 1.0, .maximum = 65535.0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -251,7 +251,7 @@ static const taas_schema_node create_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [5] = { /* #/properties/log_level */
-        .flags = TAAS_SF_ENUM, .types = TAAS_ST_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
+        .flags = TAAS_SF_ENUM, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -262,7 +262,7 @@ static const taas_schema_node create_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(create_config_output_log_level)},
     [6] = { /* #/properties/features */
-        .flags = TAAS_SF_UNIQUE, .types = TAAS_ST_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
+        .flags = TAAS_SF_UNIQUE, .types = TAAS_SCHEMA_T_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = 64,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -273,7 +273,7 @@ static const taas_schema_node create_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(struct { size_t len; void *items; })},
     [7] = { /* #/properties/features/items */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 64, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,

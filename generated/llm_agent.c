@@ -38,7 +38,7 @@ static const taas_schema_str llm_agent_input_schema_regexes[] = {
 };
 static const taas_schema_node llm_agent_input_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -49,7 +49,7 @@ static const taas_schema_node llm_agent_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(llm_agent_input)},
     [1] = { /* #/properties/prompt */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 100000, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -60,7 +60,7 @@ static const taas_schema_node llm_agent_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [2] = { /* #/properties/system */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = 100000, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -71,7 +71,7 @@ static const taas_schema_node llm_agent_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [3] = { /* #/properties/tools */
-        .flags = 0, .types = TAAS_ST_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = 128,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -82,7 +82,7 @@ static const taas_schema_node llm_agent_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(struct { size_t len; void *items; })},
     [4] = { /* #/properties/tools/items */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 64, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -93,7 +93,7 @@ static const taas_schema_node llm_agent_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [5] = { /* #/properties/provider */
-        .flags = TAAS_SF_ENUM, .types = TAAS_ST_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
+        .flags = TAAS_SF_ENUM, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -104,7 +104,7 @@ static const taas_schema_node llm_agent_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(llm_agent_input_provider)},
     [6] = { /* #/properties/model */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 128, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -115,7 +115,7 @@ static const taas_schema_node llm_agent_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [7] = { /* #/properties/max_steps */
-        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 1.0, .maximum = 100.0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -126,7 +126,7 @@ static const taas_schema_node llm_agent_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [8] = { /* #/properties/max_tokens */
-        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 0.0, .maximum = 100000000.0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -214,7 +214,7 @@ static const taas_schema_str llm_agent_output_schema_consts[] = {
 };
 static const taas_schema_node llm_agent_output_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -225,7 +225,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(llm_agent_output)},
     [1] = { /* #/properties/answer */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -236,7 +236,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [2] = { /* #/properties/stop_reason */
-        .flags = TAAS_SF_ENUM, .types = TAAS_ST_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
+        .flags = TAAS_SF_ENUM, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_ENUM, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -247,7 +247,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(llm_agent_output_stop_reason)},
     [3] = { /* #/properties/provider */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -258,7 +258,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [4] = { /* #/properties/model */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -269,7 +269,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [5] = { /* #/properties/steps */
-        .flags = 0, .types = TAAS_ST_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -280,7 +280,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(struct { size_t len; void *items; })},
     [6] = { /* #/properties/steps/items */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -291,7 +291,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(llm_agent_output_steps_item)},
     [7] = { /* #/properties/steps/items/properties/turn */
-        .flags = TAAS_SF_MINIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 1.0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -302,7 +302,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [8] = { /* #/properties/steps/items/properties/tool */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -313,7 +313,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [9] = { /* #/properties/steps/items/properties/call_id */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -324,7 +324,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [10] = { /* #/properties/steps/items/properties/child_task_id */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -335,7 +335,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [11] = { /* #/properties/steps/items/properties/inputs */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -346,7 +346,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [12] = { /* #/properties/steps/items/properties/output */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -357,7 +357,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [13] = { /* #/properties/steps/items/properties/error */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -368,7 +368,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [14] = { /* #/properties/usage */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -379,7 +379,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(llm_agent_output_usage)},
     [15] = { /* #/properties/usage/properties/input_tokens */
-        .flags = TAAS_SF_MINIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 0.0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -390,7 +390,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [16] = { /* #/properties/usage/properties/output_tokens */
-        .flags = TAAS_SF_MINIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 0.0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -401,7 +401,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [17] = { /* #/properties/usage/properties/model_calls */
-        .flags = TAAS_SF_MINIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 0.0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -412,7 +412,7 @@ static const taas_schema_node llm_agent_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [18] = { /* #/properties/usage/properties/http_requests */
-        .flags = TAAS_SF_MINIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 0.0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,

@@ -16,7 +16,7 @@ static const taas_schema_prop load_config_input_schema_props[] = {
 };
 static const taas_schema_node load_config_input_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -27,7 +27,7 @@ static const taas_schema_node load_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(load_config_input)},
     [1] = { /* #/properties/path */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 4095, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -38,7 +38,7 @@ static const taas_schema_node load_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [2] = { /* #/properties/config */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_JSON, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_JSON, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -91,7 +91,7 @@ static const taas_schema_str load_config_output_schema_strs[] = {
 };
 static const taas_schema_node load_config_output_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -102,7 +102,7 @@ static const taas_schema_node load_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(load_config_output)},
     [1] = { /* #/properties/config */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_JSON, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_JSON, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -113,7 +113,7 @@ static const taas_schema_node load_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(taas_json)},
     [2] = { /* #/properties/source */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -124,7 +124,7 @@ static const taas_schema_node load_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [3] = { /* #/properties/keys */
-        .flags = 0, .types = TAAS_ST_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -135,7 +135,7 @@ static const taas_schema_node load_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(struct { size_t len; void *items; })},
     [4] = { /* #/properties/keys/items */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,

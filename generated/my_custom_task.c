@@ -22,7 +22,7 @@ static const taas_schema_str my_custom_task_input_schema_consts[] = {
 };
 static const taas_schema_node my_custom_task_input_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -33,7 +33,7 @@ static const taas_schema_node my_custom_task_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(my_custom_task_input)},
     [1] = { /* #/properties/param1 */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -44,7 +44,7 @@ static const taas_schema_node my_custom_task_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [2] = { /* #/properties/param2 */
-        .flags = 0, .types = TAAS_ST_NUMBER, .bind = TAAS_BIND_DOUBLE, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_NUMBER, .bind = TAAS_BIND_DOUBLE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -82,7 +82,7 @@ static const taas_schema_str my_custom_task_output_schema_strs[] = {
 };
 static const taas_schema_node my_custom_task_output_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -93,7 +93,7 @@ static const taas_schema_node my_custom_task_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(my_custom_task_output)},
     [1] = { /* #/properties/result */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,

@@ -12,7 +12,7 @@ _Static_assert(TAAS_TASK_TYPE_VERSION == 1, "regenerate generated/ with codegen/
 
 static const taas_schema_node noop_input_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = 16, .min_contains = -1, .max_contains = -1,
@@ -50,7 +50,7 @@ static const taas_schema_str noop_output_schema_strs[] = {
 };
 static const taas_schema_node noop_output_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -61,7 +61,7 @@ static const taas_schema_node noop_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(noop_output)},
     [1] = { /* #/properties/ok */
-        .flags = 0, .types = TAAS_ST_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,

@@ -24,7 +24,7 @@ static const taas_schema_str save_config_input_schema_consts[] = {
 };
 static const taas_schema_node save_config_input_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -35,7 +35,7 @@ static const taas_schema_node save_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(save_config_input)},
     [1] = { /* #/properties/path */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 4095, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -46,7 +46,7 @@ static const taas_schema_node save_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [2] = { /* #/properties/config */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_JSON, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_JSON, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -57,7 +57,7 @@ static const taas_schema_node save_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(taas_json)},
     [3] = { /* #/properties/create_dirs */
-        .flags = 0, .types = TAAS_ST_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -113,7 +113,7 @@ static const taas_schema_str save_config_output_schema_regexes[] = {
 };
 static const taas_schema_node save_config_output_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -124,7 +124,7 @@ static const taas_schema_node save_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(save_config_output)},
     [1] = { /* #/properties/path */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -135,7 +135,7 @@ static const taas_schema_node save_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [2] = { /* #/properties/bytes */
-        .flags = TAAS_SF_MINIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
+        .flags = TAAS_SF_MINIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_INT64, .ref = -1,
         .minimum = 0.0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -146,7 +146,7 @@ static const taas_schema_node save_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(int64_t)},
     [3] = { /* #/properties/sha256 */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,

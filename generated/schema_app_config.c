@@ -48,7 +48,7 @@ static const taas_schema_str taas_schema_app_config_regexes[] = {
 };
 static const taas_schema_node taas_schema_app_config_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -59,7 +59,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [1] = { /* #/properties/app_name */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 64, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -70,7 +70,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [2] = { /* #/properties/environment */
-        .flags = TAAS_SF_ENUM, .types = TAAS_ST_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = TAAS_SF_ENUM, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -81,7 +81,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [3] = { /* #/properties/debug */
-        .flags = 0, .types = TAAS_ST_BOOLEAN, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_BOOLEAN, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -92,7 +92,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [4] = { /* #/properties/port */
-        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 1.0, .maximum = 65535.0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -103,7 +103,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [5] = { /* #/properties/log_level */
-        .flags = TAAS_SF_ENUM, .types = TAAS_ST_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = TAAS_SF_ENUM, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -114,7 +114,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [6] = { /* #/properties/features */
-        .flags = TAAS_SF_UNIQUE, .types = TAAS_ST_ARRAY, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = TAAS_SF_UNIQUE, .types = TAAS_SCHEMA_T_ARRAY, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = 64,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -125,7 +125,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [7] = { /* #/properties/features/items */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = 1, .max_length = 64, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -136,7 +136,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [8] = { /* #/properties/database */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -147,7 +147,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [9] = { /* #/properties/database/properties/url */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -158,7 +158,7 @@ static const taas_schema_node taas_schema_app_config_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = 0},
     [10] = { /* #/properties/database/properties/pool_size */
-        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_ST_INTEGER, .bind = TAAS_BIND_NONE, .ref = -1,
+        .flags = TAAS_SF_MINIMUM | TAAS_SF_MAXIMUM, .types = TAAS_SCHEMA_T_INTEGER, .bind = TAAS_BIND_NONE, .ref = -1,
         .minimum = 1.0, .maximum = 100.0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,

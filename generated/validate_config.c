@@ -18,7 +18,7 @@ static const taas_schema_str validate_config_input_schema_strs[] = {
 };
 static const taas_schema_node validate_config_input_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -29,7 +29,7 @@ static const taas_schema_node validate_config_input_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(validate_config_input)},
     [1] = { /* #/properties/config */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_JSON, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_JSON, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -84,7 +84,7 @@ static const taas_schema_str validate_config_output_schema_strs[] = {
 };
 static const taas_schema_node validate_config_output_schema_nodes[] = {
     [0] = { /* # */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -95,7 +95,7 @@ static const taas_schema_node validate_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(validate_config_output)},
     [1] = { /* #/properties/valid */
-        .flags = 0, .types = TAAS_ST_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_BOOLEAN, .bind = TAAS_BIND_BOOL, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -106,7 +106,7 @@ static const taas_schema_node validate_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(bool)},
     [2] = { /* #/properties/errors */
-        .flags = 0, .types = TAAS_ST_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_ARRAY, .bind = TAAS_BIND_ARRAY, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -117,7 +117,7 @@ static const taas_schema_node validate_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(struct { size_t len; void *items; })},
     [3] = { /* #/properties/errors/items */
-        .flags = 0, .types = TAAS_ST_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_OBJECT, .bind = TAAS_BIND_STRUCT, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -128,7 +128,7 @@ static const taas_schema_node validate_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(validate_config_output_errors_item)},
     [4] = { /* #/properties/errors/items/properties/path */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,
@@ -139,7 +139,7 @@ static const taas_schema_node validate_config_output_schema_nodes[] = {
         .all_of = {0, 0}, .any_of = {0, 0}, .one_of = {0, 0},
         .not_ = -1, .if_ = -1, .then_ = -1, .else_ = -1, .size = sizeof(const char *)},
     [5] = { /* #/properties/errors/items/properties/message */
-        .flags = 0, .types = TAAS_ST_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
+        .flags = 0, .types = TAAS_SCHEMA_T_STRING, .bind = TAAS_BIND_STRING, .ref = -1,
         .minimum = 0, .maximum = 0, .ex_minimum = 0, .ex_maximum = 0, .multiple_of = 0,
         .min_length = -1, .max_length = -1, .min_items = -1, .max_items = -1,
         .min_props = -1, .max_props = -1, .min_contains = -1, .max_contains = -1,

@@ -141,15 +141,15 @@ static const char *kind_name(const walker *w, int tok)
 static bool type_ok(const walker *w, int tok, unsigned types)
 {
     switch (taas_json_kind_of(w->doc, tok)) {
-    case TAAS_JSON_NULL: return types & TAAS_ST_NULL;
-    case TAAS_JSON_BOOL: return types & TAAS_ST_BOOLEAN;
-    case TAAS_JSON_OBJECT: return types & TAAS_ST_OBJECT;
-    case TAAS_JSON_ARRAY: return types & TAAS_ST_ARRAY;
-    case TAAS_JSON_STRING: return types & TAAS_ST_STRING;
+    case TAAS_JSON_NULL: return types & TAAS_SCHEMA_T_NULL;
+    case TAAS_JSON_BOOL: return types & TAAS_SCHEMA_T_BOOLEAN;
+    case TAAS_JSON_OBJECT: return types & TAAS_SCHEMA_T_OBJECT;
+    case TAAS_JSON_ARRAY: return types & TAAS_SCHEMA_T_ARRAY;
+    case TAAS_JSON_STRING: return types & TAAS_SCHEMA_T_STRING;
     case TAAS_JSON_NUMBER:
-        if (types & TAAS_ST_NUMBER)
+        if (types & TAAS_SCHEMA_T_NUMBER)
             return true;
-        return (types & TAAS_ST_INTEGER) && taas_json_is_integral(w->doc, tok);
+        return (types & TAAS_SCHEMA_T_INTEGER) && taas_json_is_integral(w->doc, tok);
     }
     return false;
 }

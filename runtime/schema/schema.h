@@ -123,13 +123,13 @@ int taas_schema_serialize(const taas_schema *s, taas_ctx *ctx, const void *src, 
 
 /* Instance types, as bits of taas_schema_node.types (0 = no "type" keyword). */
 enum {
-    TAAS_ST_NULL = 1 << 0,
-    TAAS_ST_BOOLEAN = 1 << 1,
-    TAAS_ST_OBJECT = 1 << 2,
-    TAAS_ST_ARRAY = 1 << 3,
-    TAAS_ST_NUMBER = 1 << 4,
-    TAAS_ST_STRING = 1 << 5,
-    TAAS_ST_INTEGER = 1 << 6
+    TAAS_SCHEMA_T_NULL = 1 << 0,
+    TAAS_SCHEMA_T_BOOLEAN = 1 << 1,
+    TAAS_SCHEMA_T_OBJECT = 1 << 2,
+    TAAS_SCHEMA_T_ARRAY = 1 << 3,
+    TAAS_SCHEMA_T_NUMBER = 1 << 4,
+    TAAS_SCHEMA_T_STRING = 1 << 5,
+    TAAS_SCHEMA_T_INTEGER = 1 << 6
 };
 
 /* Which optional keywords a node has (taas_schema_node.flags). */
@@ -199,7 +199,7 @@ typedef struct taas_schema_range {
 /* One subschema. Index fields are -1 when the keyword is absent. */
 typedef struct taas_schema_node {
     uint32_t flags;       /* TAAS_SF_* */
-    uint16_t types;       /* TAAS_ST_* bits; 0 = any */
+    uint16_t types;       /* TAAS_SCHEMA_T_* bits; 0 = any */
     uint8_t bind;         /* taas_bind_kind */
     int32_t ref;          /* "$ref" target node */
     /* numbers */
