@@ -72,10 +72,11 @@ static const struct command_def {
     [CMD_GET] = { "get", 1, 1, "taas get ID",
         "Show one task: state, progress, inputs, output or error, attempts." },
     [CMD_LIST] = { "list", 0, 0,
-        "taas list [--state S] [--name N] [--limit N] [--page-token T]",
+        "taas list [--state S] [--name N] [--parent ID] [--limit N] [--page-token T]",
         "List tasks, newest first, one page at a time.\n"
         "  --state S        PENDING, RUNNING, SUCCEEDED, FAILED or CANCELLED\n"
         "  --name N         only tasks of this type\n"
+        "  --parent ID      only the child tasks that task ID submitted\n"
         "  --limit N        page size, 1 to 1000 (default 50)\n"
         "  --page-token T   the token printed after the previous page" },
     [CMD_WATCH] = { "watch", 1, 1, "taas watch ID",
@@ -119,7 +120,7 @@ static const struct command_def {
 enum opt_id {
     OPT_SERVER, OPT_JSON, OPT_DEADLINE, OPT_HELP, OPT_INPUT, OPT_WAIT, OPT_WATCH, OPT_KEY,
     OPT_PRIORITY, OPT_RUN_AFTER, OPT_TIMEOUT, OPT_STATE, OPT_NAME, OPT_LIMIT, OPT_PAGE_TOKEN,
-    OPT_TLS, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TOKEN, OPT_TOKEN_FILE,
+    OPT_TLS, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TOKEN, OPT_TOKEN_FILE, OPT_PARENT,
     OPT_CRON, OPT_TZ, OPT_EVERY, OPT_CATCH_UP, OPT_MAX_CATCH_UP, OPT_OVERLAP, OPT_PAUSED,
     OPT_COUNT
 };
@@ -157,6 +158,7 @@ static const struct opt_def {
     [OPT_MAX_CATCH_UP] = { "max-catch-up", true, BIT(CMD_SCHEDULE) },
     [OPT_OVERLAP] = { "overlap", true, BIT(CMD_SCHEDULE) },
     [OPT_PAUSED] = { "paused", false, BIT(CMD_SCHEDULE) },
+    [OPT_PARENT] = { "parent", true, BIT(CMD_LIST) },
 };
 
 typedef struct cli {
@@ -586,6 +588,7 @@ static void task_json(FILE *f, const taas_client_task *t)
     kv_int(f, "started_at_ms", t->started_at_ms, true);
     kv_int(f, "finished_at_ms", t->finished_at_ms, true);
     kv_str(f, "idempotency_key", t->idempotency_key, true);
+    kv_str(f, "parent_id", taas_client_task_parent_id(t), true);
     fprintf(f, "\"cancel_requested\":%s,\"attempts\":[", t->cancel_requested ? "true" : "false");
     for (size_t i = 0; i < t->n_attempts; i++) {
         fprintf(f, "%s{", i ? "," : "");
@@ -669,6 +672,8 @@ static void print_task(const taas_client_task *t)
     printf("priority:    %d\n", t->priority);
     if (t->idempotency_key[0])
         printf("key:         %s\n", t->idempotency_key);
+    if (taas_client_task_parent_id(t)[0])
+        printf("parent:      %s\n", taas_client_task_parent_id(t));
     printf("created:     %s\n", fmt_time(b, sizeof b, t->created_at_ms));
     if (t->run_after_ms)
         printf("run after:   %s\n", fmt_time(b, sizeof b, t->run_after_ms));
@@ -994,7 +999,8 @@ static int cmd_list(cli *c)
         req.page_token = c->value[OPT_PAGE_TOKEN];
     taas_client_task_list *l;
     taas_client_error err;
-    if (taas_client_list(c->client, &l, &req, &c->call, &err))
+    const char *parent = c->seen[OPT_PARENT] ? c->value[OPT_PARENT] : NULL;
+    if (taas_client_list_children(c->client, &l, parent, &req, &c->call, &err))
         return report(c, &err);
     if (c->json) {
         fputs("{\"tasks\":[", stdout);
@@ -1020,7 +1026,8 @@ static int cmd_list(cli *c)
                    fmt_time(b, sizeof b, t->created_at_ms));
         }
         if (l->next_page_token[0])
-            printf("more: taas list --page-token %s\n", l->next_page_token);
+            printf("more: taas list%s%s --page-token %s\n", parent ? " --parent " : "",
+                   parent ? parent : "", l->next_page_token);
     }
     taas_client_task_list_free(l);
     return EXIT_OK;

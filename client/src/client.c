@@ -261,10 +261,34 @@ void taas_client_task_free(taas_client_task *task)
     free(task);
 }
 
+/* The parent's id lives in the same allocation as the task's id, right after
+ * its terminating NUL ("id\0parent\0"): taas_client_task cannot grow a field
+ * without breaking callers built against the old header that index list
+ * arrays, and this way taas_client_task_parent_id() needs no extra storage. */
+static char *dup_id_with_parent(const char *id, const char *parent)
+{
+    id = id ? id : "";
+    parent = parent ? parent : "";
+    size_t a = strlen(id) + 1, b = strlen(parent) + 1;
+    char *p = malloc(a + b);
+    if (p) {
+        memcpy(p, id, a);
+        memcpy(p + a, parent, b);
+    }
+    return p;
+}
+
+const char *taas_client_task_parent_id(const taas_client_task *task)
+{
+    if (!task || !task->id)
+        return "";
+    return task->id + strlen(task->id) + 1;
+}
+
 static int task_fill(taas_client_task *t, const Taas__V1__Task *m)
 {
     memset(t, 0, sizeof *t);
-    t->id = dup_str(m->id);
+    t->id = dup_id_with_parent(m->id, m->parent_id);
     t->task_name = dup_str(m->task_name);
     t->state = (taas_client_state)m->state;
     t->inputs_json = dup_str(m->inputs_json);
@@ -430,8 +454,16 @@ int taas_client_list(taas_client *client, taas_client_task_list **out,
                      const taas_client_list_request *req,
                      const taas_call_options *call, taas_client_error *err)
 {
+    return taas_client_list_children(client, out, NULL, req, call, err);
+}
+
+int taas_client_list_children(taas_client *client, taas_client_task_list **out,
+                              const char *parent_id, const taas_client_list_request *req,
+                              const taas_call_options *call, taas_client_error *err)
+{
     *out = NULL;
     Taas__V1__ListTasksRequest m = TAAS__V1__LIST_TASKS_REQUEST__INIT;
+    m.parent_id = (char *)(parent_id ? parent_id : "");
     if (req) {
         m.state = (Taas__V1__TaskState)req->state;
         m.task_name = (char *)(req->task_name ? req->task_name : "");

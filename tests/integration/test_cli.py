@@ -286,6 +286,22 @@ class Cli(unittest.TestCase):
         d = self.json_of("list", "--state", "succeeded", "--limit", "1000")
         self.assertTrue(all(t["state"] == "SUCCEEDED" for t in d["tasks"]))
 
+    def test_parent_get_and_list(self):
+        d = self.json_of("submit", "fan_out", "--input", json.dumps({"words": ["p", "q"]}),
+                         "--wait")
+        pid = d["task_id"] if "task_id" in d else d["id"]
+        kids = self.json_of("list", "--parent", pid)["tasks"]
+        self.assertEqual(len(kids), 2)
+        self.assertTrue(all(k["parent_id"] == pid for k in kids))
+        self.assertEqual(self.json_of("get", kids[0]["id"])["parent_id"], pid)
+        self.assertEqual(self.json_of("get", pid)["parent_id"], "")
+        rc, out, err = taas("get", kids[0]["id"])
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^parent:\s+%s$" % pid)
+        rc, out, err = taas("get", pid)
+        self.assertNotIn("parent:", out)
+        self.assertEqual(self.json_of("list", "--parent", kids[0]["id"])["tasks"], [])
+
     def test_human_outputs(self):
         rc, out, err = taas("tasks")
         self.assertEqual(rc, 0, err)

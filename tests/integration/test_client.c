@@ -528,6 +528,54 @@ static void test_unavailable(void)
     CHECK(strstr(err.message, "file_line") == NULL, "debug text in '%s'", err.message);
 }
 
+/* A fan_out task's children are listed under it, each knowing its parent;
+ * the parent itself has none. Runs on every store backend. */
+static void test_list_children(void)
+{
+    taas_client_submit_result res;
+    taas_client_error err;
+    int rc = submit(&res, "fan_out", "{\"words\": [\"p\", \"q\"]}", 0, &err);
+    CHECK_OK(rc, err);
+    taas_client_task *final;
+    taas_call_options call = { 60000 };
+    rc = taas_client_watch(client, &final, res.task_id, NULL, NULL, &call, &err);
+    CHECK_OK(rc, err);
+    bool top = taas_client_task_parent_id(final)[0] == '\0';
+    taas_client_state st = final->state;
+    taas_client_task_free(final);
+    CHECK(st == TAAS_CLIENT_STATE_SUCCEEDED, "fan_out ended %s", taas_client_state_name(st));
+    CHECK(top, "a top-level task has a parent id");
+
+    taas_client_task_list *l;
+    rc = taas_client_list_children(client, &l, res.task_id, NULL, &call10, &err);
+    CHECK_OK(rc, err);
+    size_t n = l->count;
+    bool all_ours = true;
+    char kid[128] = "";
+    for (size_t k = 0; k < n; k++)
+        all_ours &= strcmp(taas_client_task_parent_id(&l->tasks[k]), res.task_id) == 0;
+    if (n)
+        snprintf(kid, sizeof kid, "%s", l->tasks[0].id);
+    taas_client_task_list_free(l);
+    CHECK(n == 2, "%zu children listed, expected 2", n);
+    CHECK(all_ours, "a listed child names another parent");
+    if (!kid[0])
+        return;
+
+    taas_client_task *t;
+    rc = taas_client_get(client, &t, kid, &call10, &err);
+    CHECK_OK(rc, err);
+    bool ok = strcmp(taas_client_task_parent_id(t), res.task_id) == 0 && strcmp(t->id, kid) == 0;
+    taas_client_task_free(t);
+    CHECK(ok, "GetTask of a child does not name its parent");
+    rc = taas_client_list_children(client, &l, kid, NULL, &call10, &err);
+    CHECK_OK(rc, err);
+    n = l->count;
+    taas_client_task_list_free(l);
+    CHECK(n == 0, "a leaf task has %zu children", n);
+}
+
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -537,6 +585,7 @@ static const struct {
     { "submit_watch_result", test_submit_watch_result },
     { "list_pagination", test_list_pagination },
     { "list_state_filter", test_list_state_filter },
+    { "list_children", test_list_children },
     { "cancel_pending", test_cancel_pending },
     { "cancel_running", test_cancel_running },
     { "errors", test_errors },

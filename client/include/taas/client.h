@@ -213,6 +213,11 @@ typedef struct taas_client_task {
     taas_client_attempt *attempts;
 } taas_client_task;
 
+/* The id of the task that submitted this one as a child; "" for a top-level
+ * task. Valid as long as the task is. (An accessor rather than a field keeps
+ * taas_client_task's size, which list arrays depend on, unchanged.) */
+TAAS_CLIENT_API const char *taas_client_task_parent_id(const taas_client_task *task);
+
 /* Frees a task returned by the library and everything in it. NULL is allowed. */
 TAAS_CLIENT_API void taas_client_task_free(taas_client_task *task);
 
@@ -261,6 +266,13 @@ TAAS_CLIENT_API void taas_client_task_list_free(taas_client_task_list *list);
 TAAS_CLIENT_API int taas_client_list(taas_client *client, taas_client_task_list **out,
                      const taas_client_list_request *req,
                      const taas_call_options *call, taas_client_error *err);
+
+/* The same, only the children the task parent_id submitted (NULL or "" =
+ * any task, exactly taas_client_list). A separate function because
+ * taas_client_list_request is the caller's struct and cannot grow. */
+TAAS_CLIENT_API int taas_client_list_children(taas_client *client, taas_client_task_list **out,
+                              const char *parent_id, const taas_client_list_request *req,
+                              const taas_call_options *call, taas_client_error *err);
 
 /* Cancels a pending task, or asks a running one to stop. *out_state (may be
  * NULL) receives CANCELLED, RUNNING (stop requested; watch it end) or the
