@@ -39,7 +39,7 @@ enum exit_code {
 
 enum command {
     CMD_NONE, CMD_TASKS, CMD_DESCRIBE, CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_WATCH, CMD_CANCEL,
-    CMD_HEALTH, CMD_MCP, CMD_HELP, CMD_COUNT
+    CMD_SCHEDULE, CMD_HEALTH, CMD_MCP, CMD_HELP, CMD_COUNT
 };
 
 #define BIT(c) (1u << (c))
@@ -87,6 +87,25 @@ static const struct command_def {
         "Cancel a pending task, or ask a running one to stop. Prints the state\n"
         "after the request: CANCELLED, RUNNING (stopping) or the final state of a\n"
         "task that had already ended." },
+    [CMD_SCHEDULE] = { "schedule", 1, 2,
+        "taas schedule create TASK (--cron EXPR [--tz ZONE] | --every DUR) [OPTIONS]\n"
+        "  taas schedule list [--limit N] [--page-token T]\n"
+        "  taas schedule get|pause|resume|delete ID",
+        "Submit a task on a timetable: a 5-field cron expression read in a time zone\n"
+        "(--cron '0 3 * * *' --tz Europe/Paris; default UTC) or a fixed interval\n"
+        "(--every 30s; units ms, s, m, h; a bare number is seconds). Options of create:\n"
+        "  --name N         a label shown by list\n"
+        "  --input JSON     inputs of each task (JSON text, @FILE or @-; default {})\n"
+        "  --priority N     priority of each task (default 0)\n"
+        "  --timeout S      execution deadline of each task in seconds\n"
+        "  --catch-up P     after downtime: skip (missed times are dropped; the\n"
+        "                   default), once (one submit for all of them) or all (one\n"
+        "                   per missed time, at most --max-catch-up N, default 10)\n"
+        "  --overlap P      allow (default) or skip (no submit while the previous task\n"
+        "                   has not ended)\n"
+        "  --paused         create it paused ('taas schedule resume ID' starts it)\n"
+        "list shows each schedule's next fire times; get shows one schedule; pause\n"
+        "stops its submits until resume; delete removes it (its tasks stay)." },
     [CMD_HEALTH] = { "health", 0, 1, "taas health [SERVICE]",
         "Ask the server's health service (grpc.health.v1) about the whole server or\n"
         "one service (taas.v1.TaskService, taas.v1.RegistryService).\n"
@@ -102,6 +121,7 @@ enum opt_id {
     OPT_SERVER, OPT_JSON, OPT_DEADLINE, OPT_HELP, OPT_INPUT, OPT_WAIT, OPT_WATCH, OPT_KEY,
     OPT_PRIORITY, OPT_RUN_AFTER, OPT_TIMEOUT, OPT_STATE, OPT_NAME, OPT_LIMIT, OPT_PAGE_TOKEN,
     OPT_TLS, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TOKEN, OPT_TOKEN_FILE, OPT_PARENT,
+    OPT_CRON, OPT_TZ, OPT_EVERY, OPT_CATCH_UP, OPT_MAX_CATCH_UP, OPT_OVERLAP, OPT_PAUSED,
     OPT_COUNT
 };
 
@@ -114,23 +134,30 @@ static const struct opt_def {
     [OPT_JSON] = { "json", false, ALL_CMDS },
     [OPT_DEADLINE] = { "deadline", true, ALL_CMDS },
     [OPT_HELP] = { "help", false, ALL_CMDS },
-    [OPT_INPUT] = { "input", true, BIT(CMD_SUBMIT) },
+    [OPT_INPUT] = { "input", true, BIT(CMD_SUBMIT) | BIT(CMD_SCHEDULE) },
     [OPT_WAIT] = { "wait", false, BIT(CMD_SUBMIT) },
     [OPT_WATCH] = { "watch", false, BIT(CMD_SUBMIT) },
     [OPT_KEY] = { "key", true, BIT(CMD_SUBMIT) },
-    [OPT_PRIORITY] = { "priority", true, BIT(CMD_SUBMIT) },
+    [OPT_PRIORITY] = { "priority", true, BIT(CMD_SUBMIT) | BIT(CMD_SCHEDULE) },
     [OPT_RUN_AFTER] = { "run-after", true, BIT(CMD_SUBMIT) },
-    [OPT_TIMEOUT] = { "timeout", true, BIT(CMD_SUBMIT) },
+    [OPT_TIMEOUT] = { "timeout", true, BIT(CMD_SUBMIT) | BIT(CMD_SCHEDULE) },
     [OPT_STATE] = { "state", true, BIT(CMD_LIST) },
-    [OPT_NAME] = { "name", true, BIT(CMD_LIST) },
-    [OPT_LIMIT] = { "limit", true, BIT(CMD_LIST) },
-    [OPT_PAGE_TOKEN] = { "page-token", true, BIT(CMD_LIST) },
+    [OPT_NAME] = { "name", true, BIT(CMD_LIST) | BIT(CMD_SCHEDULE) },
+    [OPT_LIMIT] = { "limit", true, BIT(CMD_LIST) | BIT(CMD_SCHEDULE) },
+    [OPT_PAGE_TOKEN] = { "page-token", true, BIT(CMD_LIST) | BIT(CMD_SCHEDULE) },
     [OPT_TLS] = { "tls", false, ALL_CMDS },
     [OPT_TLS_CA] = { "tls-ca", true, ALL_CMDS },
     [OPT_TLS_CERT] = { "tls-cert", true, ALL_CMDS },
     [OPT_TLS_KEY] = { "tls-key", true, ALL_CMDS },
     [OPT_TOKEN] = { "token", true, ALL_CMDS },
     [OPT_TOKEN_FILE] = { "token-file", true, ALL_CMDS },
+    [OPT_CRON] = { "cron", true, BIT(CMD_SCHEDULE) },
+    [OPT_TZ] = { "tz", true, BIT(CMD_SCHEDULE) },
+    [OPT_EVERY] = { "every", true, BIT(CMD_SCHEDULE) },
+    [OPT_CATCH_UP] = { "catch-up", true, BIT(CMD_SCHEDULE) },
+    [OPT_MAX_CATCH_UP] = { "max-catch-up", true, BIT(CMD_SCHEDULE) },
+    [OPT_OVERLAP] = { "overlap", true, BIT(CMD_SCHEDULE) },
+    [OPT_PAUSED] = { "paused", false, BIT(CMD_SCHEDULE) },
     [OPT_PARENT] = { "parent", true, BIT(CMD_LIST) },
 };
 
@@ -179,7 +206,7 @@ static void usage(FILE *f)
         "  1  the task FAILED; for health: the server is not SERVING\n"
         "  2  usage error\n"
         "  3  the task was CANCELLED\n"
-        "  4  not found: unknown task id or task type\n"
+        "  4  not found: unknown task id, task type or schedule id\n"
         "  5  invalid argument: the server refused the inputs or request\n"
         "  6  server unavailable\n"
         "  7  any other error\n"
@@ -1042,6 +1069,293 @@ static int cmd_cancel(cli *c)
     return EXIT_OK;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Schedules */
+
+static void schedule_json(FILE *f, const taas_client_schedule *s)
+{
+    fputc('{', f);
+    kv_str(f, "id", s->id, true);
+    kv_str(f, "name", s->name, true);
+    kv_str(f, "cron", s->cron, true);
+    kv_str(f, "time_zone", s->time_zone, true);
+    kv_int(f, "interval_ms", s->interval_ms, true);
+    kv_str(f, "task_name", s->task_name, true);
+    json_str(f, "inputs");
+    fputc(':', f);
+    /* The server validated inputs_json as a JSON object at create time. */
+    fputs(s->inputs_json[0] ? s->inputs_json : "{}", f);
+    fputc(',', f);
+    kv_int(f, "priority", s->priority, true);
+    kv_int(f, "timeout_s", s->timeout_s, true);
+    kv_str(f, "catch_up", taas_client_catch_up_name(s->catch_up), true);
+    kv_int(f, "max_catch_up", s->max_catch_up, true);
+    kv_str(f, "overlap", taas_client_overlap_name(s->overlap), true);
+    fprintf(f, "\"paused\":%s,", s->paused ? "true" : "false");
+    kv_int(f, "next_fire_at_ms", s->next_fire_at_ms, true);
+    kv_int(f, "last_fire_at_ms", s->last_fire_at_ms, true);
+    kv_str(f, "last_task_id", s->last_task_id, true);
+    kv_int(f, "created_at_ms", s->created_at_ms, true);
+    kv_int(f, "updated_at_ms", s->updated_at_ms, true);
+    kv_int(f, "submitted", s->submitted, true);
+    kv_int(f, "skipped", s->skipped, true);
+    fputs("\"upcoming_at_ms\":[", f);
+    for (size_t i = 0; i < s->upcoming_count; i++)
+        fprintf(f, "%s%lld", i ? "," : "", (long long)s->upcoming_at_ms[i]);
+    fputs("]}", f);
+}
+
+static const char *schedule_when(char *buf, size_t cap, const taas_client_schedule *s)
+{
+    if (s->cron[0])
+        snprintf(buf, cap, "cron '%s' %s", s->cron, s->time_zone[0] ? s->time_zone : "UTC");
+    else
+        snprintf(buf, cap, "every %lldms", (long long)s->interval_ms);
+    return buf;
+}
+
+static void print_schedule(const taas_client_schedule *s)
+{
+    char b[64], w[300];
+    printf("id:         %s\n", s->id);
+    if (s->name[0])
+        printf("name:       %s\n", s->name);
+    printf("when:       %s\n", schedule_when(w, sizeof w, s));
+    printf("task:       %s\n", s->task_name);
+    printf("inputs:     %s\n", s->inputs_json[0] ? s->inputs_json : "{}");
+    printf("priority:   %d\n", (int)s->priority);
+    if (s->timeout_s)
+        printf("timeout:    %ds\n", (int)s->timeout_s);
+    printf("catch-up:   %s", taas_client_catch_up_name(s->catch_up));
+    if (s->catch_up == TAAS_CLIENT_CATCH_UP_RUN_ALL)
+        printf(" (at most %d)", (int)s->max_catch_up);
+    printf("\noverlap:    %s\n", taas_client_overlap_name(s->overlap));
+    printf("paused:     %s\n", s->paused ? "yes" : "no");
+    printf("submitted:  %lld (skipped %lld)\n", (long long)s->submitted, (long long)s->skipped);
+    printf("last fire:  %s", fmt_time(b, sizeof b, s->last_fire_at_ms));
+    if (s->last_task_id[0])
+        printf(" (task %s)", s->last_task_id);
+    printf("\nnext fires:");
+    if (s->paused || !s->upcoming_count)
+        printf(" %s", s->paused ? "- (paused)" : "-");
+    for (size_t i = 0; !s->paused && i < s->upcoming_count; i++)
+        printf(" %s", fmt_time(b, sizeof b, s->upcoming_at_ms[i]));
+    printf("\n");
+}
+
+/* "30s", "500ms", "5m", "2h"; a bare number is seconds. */
+static int parse_duration_ms(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    long long mul = 0;
+    if (!errno && end != s && v > 0) {
+        if (strcmp(end, "ms") == 0)
+            mul = 1;
+        else if (*end == '\0' || strcmp(end, "s") == 0)
+            mul = 1000;
+        else if (strcmp(end, "m") == 0)
+            mul = 60000;
+        else if (strcmp(end, "h") == 0)
+            mul = 3600000;
+    }
+    if (!mul || v > INT64_MAX / 4 / mul) {
+        fprintf(stderr, "%s: --every: expected a positive duration such as 500ms, 30s, 5m or "
+                        "2h, got '%s'\n", prog, s);
+        return -1;
+    }
+    *out = v * mul;
+    return 0;
+}
+
+static int schedule_create(cli *c)
+{
+    if (c->nargs != 2) {
+        fprintf(stderr, "%s: schedule create: the task name is needed\nusage: %s\n", prog,
+                commands[CMD_SCHEDULE].synopsis);
+        return EXIT_USAGE;
+    }
+    taas_client_schedule req;
+    memset(&req, 0, sizeof req);
+    req.task_name = (char *)c->args[1];
+    req.inputs_json = "{}";
+    char *owned = NULL;
+    long long v;
+    if (c->seen[OPT_CRON] == c->seen[OPT_EVERY]) {
+        fprintf(stderr, "%s: schedule create: give exactly one of --cron EXPR and --every DUR\n",
+                prog);
+        return EXIT_USAGE;
+    }
+    if (c->seen[OPT_TZ] && !c->seen[OPT_CRON]) {
+        fprintf(stderr, "%s: schedule create: --tz applies to --cron only\n", prog);
+        return EXIT_USAGE;
+    }
+    if (c->seen[OPT_CRON])
+        req.cron = (char *)c->value[OPT_CRON];
+    if (c->seen[OPT_TZ])
+        req.time_zone = (char *)c->value[OPT_TZ];
+    if (c->seen[OPT_EVERY]) {
+        if (parse_duration_ms(c->value[OPT_EVERY], &v))
+            return EXIT_USAGE;
+        req.interval_ms = v;
+    }
+    if (c->seen[OPT_NAME])
+        req.name = (char *)c->value[OPT_NAME];
+    if (c->seen[OPT_PRIORITY]) {
+        if (parse_int("priority", c->value[OPT_PRIORITY], INT32_MIN, INT32_MAX, &v))
+            return EXIT_USAGE;
+        req.priority = (int32_t)v;
+    }
+    if (c->seen[OPT_TIMEOUT]) {
+        if (parse_int("timeout", c->value[OPT_TIMEOUT], 1, INT32_MAX, &v))
+            return EXIT_USAGE;
+        req.timeout_s = (int32_t)v;
+    }
+    if (c->seen[OPT_CATCH_UP]) {
+        const char *p = c->value[OPT_CATCH_UP];
+        if (strcmp(p, "skip") == 0)
+            req.catch_up = TAAS_CLIENT_CATCH_UP_SKIP;
+        else if (strcmp(p, "once") == 0)
+            req.catch_up = TAAS_CLIENT_CATCH_UP_RUN_ONCE;
+        else if (strcmp(p, "all") == 0)
+            req.catch_up = TAAS_CLIENT_CATCH_UP_RUN_ALL;
+        else {
+            fprintf(stderr, "%s: --catch-up: expected skip, once or all, got '%s'\n", prog, p);
+            return EXIT_USAGE;
+        }
+    }
+    if (c->seen[OPT_MAX_CATCH_UP]) {
+        if (parse_int("max-catch-up", c->value[OPT_MAX_CATCH_UP], 1, INT32_MAX, &v))
+            return EXIT_USAGE;
+        req.max_catch_up = (int32_t)v;
+    }
+    if (c->seen[OPT_OVERLAP]) {
+        const char *p = c->value[OPT_OVERLAP];
+        if (strcmp(p, "allow") == 0)
+            req.overlap = TAAS_CLIENT_OVERLAP_ALLOW;
+        else if (strcmp(p, "skip") == 0)
+            req.overlap = TAAS_CLIENT_OVERLAP_SKIP;
+        else {
+            fprintf(stderr, "%s: --overlap: expected allow or skip, got '%s'\n", prog, p);
+            return EXIT_USAGE;
+        }
+    }
+    req.paused = c->seen[OPT_PAUSED];
+    if (c->seen[OPT_INPUT]) {
+        const char *in = c->value[OPT_INPUT];
+        if (in[0] == '@') {
+            owned = read_file(in + 1);
+            if (!owned)
+                return EXIT_USAGE;
+            req.inputs_json = owned;
+        } else {
+            req.inputs_json = (char *)in;
+        }
+    }
+    taas_client_schedule *s;
+    taas_client_error err;
+    int rc = taas_client_create_schedule(c->client, &s, &req, &c->call, &err);
+    free(owned);
+    if (rc)
+        return report(c, &err);
+    if (c->json) {
+        schedule_json(stdout, s);
+        fputc('\n', stdout);
+    } else {
+        printf("%s\n", s->id);
+    }
+    taas_client_schedule_free(s);
+    return EXIT_OK;
+}
+
+static int schedule_list(cli *c)
+{
+    if (c->nargs != 1) {
+        fprintf(stderr, "%s: schedule list takes no argument\n", prog);
+        return EXIT_USAGE;
+    }
+    long long v = 0;
+    if (c->seen[OPT_LIMIT] && parse_int("limit", c->value[OPT_LIMIT], 1, 1000, &v))
+        return EXIT_USAGE;
+    taas_client_schedule_list *l;
+    taas_client_error err;
+    if (taas_client_list_schedules(c->client, &l, (int32_t)v,
+                                  c->seen[OPT_PAGE_TOKEN] ? c->value[OPT_PAGE_TOKEN] : NULL,
+                                  &c->call, &err))
+        return report(c, &err);
+    if (c->json) {
+        fputs("{\"schedules\":[", stdout);
+        for (size_t i = 0; i < l->count; i++) {
+            if (i)
+                fputc(',', stdout);
+            schedule_json(stdout, &l->schedules[i]);
+        }
+        fputs("],", stdout);
+        kv_str(stdout, "next_page_token", l->next_page_token, false);
+        fputs("}\n", stdout);
+    } else {
+        char b[64], w[300];
+        printf("%-36s  %-16s  %-24s  %-26s  %s\n", "ID", "TASK", "NEXT FIRE", "WHEN", "NAME");
+        for (size_t i = 0; i < l->count; i++) {
+            const taas_client_schedule *s = &l->schedules[i];
+            printf("%-36s  %-16s  %-24s  %-26s  %s\n", s->id, s->task_name,
+                   s->paused ? "paused" : fmt_time(b, sizeof b, s->next_fire_at_ms),
+                   schedule_when(w, sizeof w, s), s->name);
+        }
+        if (l->next_page_token[0])
+            printf("more: taas schedule list --page-token %s\n", l->next_page_token);
+    }
+    taas_client_schedule_list_free(l);
+    return EXIT_OK;
+}
+
+static int cmd_schedule(cli *c)
+{
+    const char *sub = c->args[0];
+    if (strcmp(sub, "create") == 0)
+        return schedule_create(c);
+    if (strcmp(sub, "list") == 0)
+        return schedule_list(c);
+    bool get = strcmp(sub, "get") == 0, pause = strcmp(sub, "pause") == 0,
+         resume = strcmp(sub, "resume") == 0, del = strcmp(sub, "delete") == 0;
+    if (!get && !pause && !resume && !del)
+        return usage_error("unknown schedule command (create, list, get, pause, resume, "
+                           "delete)", sub);
+    if (c->nargs != 2) {
+        fprintf(stderr, "%s: schedule %s: the schedule id is needed\n", prog, sub);
+        return EXIT_USAGE;
+    }
+    const char *id = c->args[1];
+    taas_client_error err;
+    if (del) {
+        if (taas_client_delete_schedule(c->client, id, &c->call, &err))
+            return report(c, &err);
+        if (c->json) {
+            fputc('{', stdout);
+            kv_str(stdout, "schedule_id", id, false);
+            fputs(",\"deleted\":true}\n", stdout);
+        } else {
+            printf("deleted\n");
+        }
+        return EXIT_OK;
+    }
+    taas_client_schedule *s;
+    int rc = get ? taas_client_get_schedule(c->client, &s, id, &c->call, &err)
+                 : taas_client_pause_schedule(c->client, &s, id, pause, &c->call, &err);
+    if (rc)
+        return report(c, &err);
+    if (c->json) {
+        schedule_json(stdout, s);
+        fputc('\n', stdout);
+    } else {
+        print_schedule(s);
+    }
+    taas_client_schedule_free(s);
+    return EXIT_OK;
+}
+
 static int cmd_health(cli *c)
 {
     const char *service = c->nargs ? c->args[0] : "";
@@ -1139,6 +1453,7 @@ int main(int argc, char **argv)
     case CMD_LIST: rc = cmd_list(&c); break;
     case CMD_WATCH: rc = cmd_watch(&c); break;
     case CMD_CANCEL: rc = cmd_cancel(&c); break;
+    case CMD_SCHEDULE: rc = cmd_schedule(&c); break;
     case CMD_HEALTH: rc = cmd_health(&c); break;
     case CMD_MCP: rc = taas_cli_mcp(c.client, &c.call); break;
     default: rc = EXIT_USAGE; break;

@@ -19,6 +19,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "internal/rpc_status.pb-c.h"
 #include "rpc.h"
+#include "taas/v1/schedule.pb-c.h"
 #include "taas/v1/taas.pb-c.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
@@ -708,4 +709,244 @@ size_t taas_client_last_violations(taas_client_violation *out, size_t max)
     }
     taas__internal__rpc__status__free_unpacked(st, NULL);
     return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Schedules */
+
+#define SCHEDULE_SERVICE "/taas.v1.ScheduleService/"
+
+const char *taas_client_catch_up_name(taas_client_catch_up policy)
+{
+    switch (policy) {
+    case TAAS_CLIENT_CATCH_UP_SKIP: return "SKIP";
+    case TAAS_CLIENT_CATCH_UP_RUN_ONCE: return "RUN_ONCE";
+    case TAAS_CLIENT_CATCH_UP_RUN_ALL: return "RUN_ALL";
+    default: return "DEFAULT";
+    }
+}
+
+const char *taas_client_overlap_name(taas_client_overlap policy)
+{
+    switch (policy) {
+    case TAAS_CLIENT_OVERLAP_ALLOW: return "ALLOW";
+    case TAAS_CLIENT_OVERLAP_SKIP: return "SKIP";
+    default: return "DEFAULT";
+    }
+}
+
+static void schedule_clear(taas_client_schedule *s)
+{
+    free(s->id);
+    free(s->name);
+    free(s->cron);
+    free(s->time_zone);
+    free(s->task_name);
+    free(s->inputs_json);
+    free(s->last_task_id);
+    free(s->upcoming_at_ms);
+}
+
+void taas_client_schedule_free(taas_client_schedule *schedule)
+{
+    if (!schedule)
+        return;
+    schedule_clear(schedule);
+    free(schedule);
+}
+
+void taas_client_schedule_list_free(taas_client_schedule_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        schedule_clear(&list->schedules[i]);
+    free(list->schedules);
+    free(list->next_page_token);
+    free(list);
+}
+
+static int schedule_fill(taas_client_schedule *s, const Taas__V1__Schedule *m)
+{
+    static const Taas__V1__Schedule empty = TAAS__V1__SCHEDULE__INIT;
+    memset(s, 0, sizeof *s);
+    if (!m)
+        m = &empty;
+    s->id = dup_str(m->id);
+    s->name = dup_str(m->name);
+    s->cron = dup_str(m->cron);
+    s->time_zone = dup_str(m->time_zone);
+    s->task_name = dup_str(m->task_name);
+    s->inputs_json = dup_str(m->inputs_json);
+    s->last_task_id = dup_str(m->last_task_id);
+    s->interval_ms = m->interval_ms;
+    s->priority = m->priority;
+    s->timeout_s = m->timeout_s;
+    s->catch_up = (taas_client_catch_up)m->catch_up;
+    s->max_catch_up = m->max_catch_up;
+    s->overlap = (taas_client_overlap)m->overlap;
+    s->paused = m->paused;
+    s->next_fire_at_ms = m->next_fire_at_ms;
+    s->last_fire_at_ms = m->last_fire_at_ms;
+    s->created_at_ms = m->created_at_ms;
+    s->updated_at_ms = m->updated_at_ms;
+    s->submitted = m->submitted;
+    s->skipped = m->skipped;
+    bool ok = s->id && s->name && s->cron && s->time_zone && s->task_name && s->inputs_json &&
+              s->last_task_id;
+    if (ok && m->n_upcoming_at_ms) {
+        s->upcoming_at_ms = malloc(m->n_upcoming_at_ms * sizeof *s->upcoming_at_ms);
+        ok = s->upcoming_at_ms != NULL;
+        if (ok) {
+            memcpy(s->upcoming_at_ms, m->upcoming_at_ms,
+                   m->n_upcoming_at_ms * sizeof *s->upcoming_at_ms);
+            s->upcoming_count = m->n_upcoming_at_ms;
+        }
+    }
+    if (!ok) {
+        schedule_clear(s);
+        memset(s, 0, sizeof *s);
+        return -1;
+    }
+    return 0;
+}
+
+/* The response's `schedule` field (field 1 in every response that has one)
+ * copied into a new taas_client_schedule. Frees resp. */
+static int schedule_out(ProtobufCMessage *resp, const Taas__V1__Schedule *m,
+                        taas_client_schedule **out, taas_client_error *err)
+{
+    taas_client_schedule *s = malloc(sizeof *s);
+    int rc = s && schedule_fill(s, m) == 0 ? 0 : -1;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    if (rc) {
+        free(s);
+        return oom(err);
+    }
+    *out = s;
+    return 0;
+}
+
+int taas_client_create_schedule(taas_client *client, taas_client_schedule **out,
+                                const taas_client_schedule *req,
+                                const taas_call_options *call, taas_client_error *err)
+{
+    *out = NULL;
+    Taas__V1__Schedule s = TAAS__V1__SCHEDULE__INIT;
+#define STR(f) s.f = (char *)(req->f ? req->f : "")
+    STR(name);
+    STR(cron);
+    STR(time_zone);
+    STR(task_name);
+    STR(inputs_json);
+#undef STR
+    s.interval_ms = req->interval_ms;
+    s.priority = req->priority;
+    s.timeout_s = req->timeout_s;
+    s.catch_up = (Taas__V1__CatchUpPolicy)req->catch_up;
+    s.max_catch_up = req->max_catch_up;
+    s.overlap = (Taas__V1__OverlapPolicy)req->overlap;
+    s.paused = req->paused;
+    Taas__V1__CreateScheduleRequest m = TAAS__V1__CREATE_SCHEDULE_REQUEST__INIT;
+    m.schedule = &s;
+    ProtobufCMessage *resp;
+    int rc = call_unary(client, SCHEDULE_SERVICE "CreateSchedule", &m.base,
+                        &taas__v1__create_schedule_response__descriptor, &resp, call, err);
+    if (rc)
+        return rc;
+    return schedule_out(resp, ((Taas__V1__CreateScheduleResponse *)resp)->schedule, out, err);
+}
+
+int taas_client_get_schedule(taas_client *client, taas_client_schedule **out,
+                             const char *schedule_id, const taas_call_options *call,
+                             taas_client_error *err)
+{
+    *out = NULL;
+    Taas__V1__GetScheduleRequest m = TAAS__V1__GET_SCHEDULE_REQUEST__INIT;
+    m.schedule_id = (char *)(schedule_id ? schedule_id : "");
+    ProtobufCMessage *resp;
+    int rc = call_unary(client, SCHEDULE_SERVICE "GetSchedule", &m.base,
+                        &taas__v1__get_schedule_response__descriptor, &resp, call, err);
+    if (rc)
+        return rc;
+    return schedule_out(resp, ((Taas__V1__GetScheduleResponse *)resp)->schedule, out, err);
+}
+
+int taas_client_pause_schedule(taas_client *client, taas_client_schedule **out,
+                               const char *schedule_id, bool pause,
+                               const taas_call_options *call, taas_client_error *err)
+{
+    *out = NULL;
+    ProtobufCMessage *resp;
+    int rc;
+    /* PauseScheduleRequest and ResumeScheduleRequest have the same shape but
+     * distinct descriptors, so each is built as its own type. */
+    if (pause) {
+        Taas__V1__PauseScheduleRequest m = TAAS__V1__PAUSE_SCHEDULE_REQUEST__INIT;
+        m.schedule_id = (char *)(schedule_id ? schedule_id : "");
+        rc = call_unary(client, SCHEDULE_SERVICE "PauseSchedule", &m.base,
+                        &taas__v1__pause_schedule_response__descriptor, &resp, call, err);
+        if (rc)
+            return rc;
+        return schedule_out(resp, ((Taas__V1__PauseScheduleResponse *)resp)->schedule, out, err);
+    }
+    Taas__V1__ResumeScheduleRequest m = TAAS__V1__RESUME_SCHEDULE_REQUEST__INIT;
+    m.schedule_id = (char *)(schedule_id ? schedule_id : "");
+    rc = call_unary(client, SCHEDULE_SERVICE "ResumeSchedule", &m.base,
+                    &taas__v1__resume_schedule_response__descriptor, &resp, call, err);
+    if (rc)
+        return rc;
+    return schedule_out(resp, ((Taas__V1__ResumeScheduleResponse *)resp)->schedule, out, err);
+}
+
+int taas_client_delete_schedule(taas_client *client, const char *schedule_id,
+                                const taas_call_options *call, taas_client_error *err)
+{
+    Taas__V1__DeleteScheduleRequest m = TAAS__V1__DELETE_SCHEDULE_REQUEST__INIT;
+    m.schedule_id = (char *)(schedule_id ? schedule_id : "");
+    ProtobufCMessage *resp;
+    int rc = call_unary(client, SCHEDULE_SERVICE "DeleteSchedule", &m.base,
+                        &taas__v1__delete_schedule_response__descriptor, &resp, call, err);
+    if (rc)
+        return rc;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return 0;
+}
+
+int taas_client_list_schedules(taas_client *client, taas_client_schedule_list **out,
+                              int32_t page_size, const char *page_token,
+                              const taas_call_options *call, taas_client_error *err)
+{
+    *out = NULL;
+    Taas__V1__ListSchedulesRequest m = TAAS__V1__LIST_SCHEDULES_REQUEST__INIT;
+    m.page_size = page_size;
+    m.page_token = (char *)(page_token ? page_token : "");
+    ProtobufCMessage *resp;
+    int rc = call_unary(client, SCHEDULE_SERVICE "ListSchedules", &m.base,
+                        &taas__v1__list_schedules_response__descriptor, &resp, call, err);
+    if (rc)
+        return rc;
+    Taas__V1__ListSchedulesResponse *r = (Taas__V1__ListSchedulesResponse *)resp;
+    taas_client_schedule_list *l = calloc(1, sizeof *l);
+    bool ok = l != NULL;
+    if (ok) {
+        l->next_page_token = dup_str(r->next_page_token);
+        ok = l->next_page_token != NULL;
+    }
+    if (ok && r->n_schedules) {
+        l->schedules = calloc(r->n_schedules, sizeof *l->schedules);
+        ok = l->schedules != NULL;
+        for (size_t i = 0; ok && i < r->n_schedules; i++) {
+            ok = schedule_fill(&l->schedules[i], r->schedules[i]) == 0;
+            if (ok)
+                l->count = i + 1;
+        }
+    }
+    protobuf_c_message_free_unpacked(resp, NULL);
+    if (!ok) {
+        taas_client_schedule_list_free(l);
+        return oom(err);
+    }
+    *out = l;
+    return 0;
 }

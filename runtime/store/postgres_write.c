@@ -9,6 +9,7 @@
  */
 #include "store/postgres_int.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,17 +262,21 @@ typedef struct slot {
     int count; /* ST_*_MANY: how many ops */
 } slot;
 
-/* Text parameters for one statement; numbers are formatted into bufs. */
+/* Text parameters for one statement; numbers are formatted into bufs.
+ * MAX_PARAMS is the most any statement above takes (ST_INSERT and
+ * ST_INSERT_MANY: 15). */
+#define MAX_PARAMS 16
 typedef struct params {
-    const char *v[14];
-    int len[14];
-    int fmt[14];
-    char bufs[14][32];
+    const char *v[MAX_PARAMS];
+    int len[MAX_PARAMS];
+    int fmt[MAX_PARAMS];
+    char bufs[MAX_PARAMS][32];
     int n;
 } params;
 
 static void p_text(params *p, const char *s)
 {
+    assert(p->n < MAX_PARAMS);
     p->v[p->n] = s;
     p->len[p->n] = 0;
     p->fmt[p->n] = 0;
@@ -286,6 +291,7 @@ static void p_bytes(params *p, const char *s, size_t len)
         p_text(p, NULL);
         return;
     }
+    assert(p->n < MAX_PARAMS);
     p->v[p->n] = s;
     p->len[p->n] = (int)(len ? len : strlen(s));
     p->fmt[p->n] = 1;
@@ -294,12 +300,14 @@ static void p_bytes(params *p, const char *s, size_t len)
 
 static void p_i64(params *p, int64_t x)
 {
+    assert(p->n < MAX_PARAMS);
     snprintf(p->bufs[p->n], sizeof(p->bufs[0]), "%lld", (long long)x);
     p_text(p, p->bufs[p->n]);
 }
 
 static void p_f64(params *p, double x)
 {
+    assert(p->n < MAX_PARAMS);
     snprintf(p->bufs[p->n], sizeof(p->bufs[0]), "%.17g", x);
     p_text(p, p->bufs[p->n]);
 }

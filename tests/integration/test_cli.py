@@ -331,5 +331,111 @@ class Cli(unittest.TestCase):
         self.assertRegex(out, r"(?m)^  4  not found")
 
 
+
+class ScheduleCli(unittest.TestCase):
+    """`taas schedule ...` against the real ScheduleService."""
+
+    def tearDown(self):
+        self.assertTrue(server.alive(), "the server died:\n" + server.log())
+
+    def json_of(self, *args):
+        rc, out, err = taas(*args, "--json")
+        self.assertEqual(rc, 0, err)
+        return json.loads(out)
+
+    def test_lifecycle(self):
+        before = int(time.time() * 1000)
+        rc, out, err = taas("schedule", "create", "my_custom_task", "--every", "1s",
+                            "--input", INPUT, "--name", "cli-every", "--catch-up", "all",
+                            "--max-catch-up", "3", "--overlap", "skip", "--priority", "4")
+        self.assertEqual(rc, 0, err)
+        sid = out.strip()
+        self.assertRegex(sid, r"^[0-9a-f-]{36}$")
+        s = self.json_of("schedule", "get", sid)
+        self.assertEqual((s["interval_ms"], s["task_name"], s["inputs"], s["name"]),
+                         (1000, "my_custom_task", json.loads(INPUT), "cli-every"))
+        self.assertEqual((s["catch_up"], s["max_catch_up"], s["overlap"], s["priority"]),
+                         ("RUN_ALL", 3, "SKIP", 4))
+        self.assertFalse(s["paused"])
+        self.assertGreater(s["next_fire_at_ms"], before)
+        up = s["upcoming_at_ms"]
+        self.assertGreaterEqual(len(up), 2)
+        self.assertEqual([b - a for a, b in zip(up, up[1:])], [1000] * (len(up) - 1))
+
+        rc, out, err = taas("schedule", "list")
+        self.assertEqual(rc, 0, err)
+        row = [line for line in out.splitlines() if line.startswith(sid)]
+        self.assertEqual(len(row), 1, out)
+        self.assertRegex(row[0], r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z\s+every 1000ms\s+cli-every")
+        listed = self.json_of("schedule", "list")["schedules"]
+        self.assertIn(sid, [x["id"] for x in listed])
+
+        # It really submits: wait for a fire, then the task it names exists.
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            s = self.json_of("schedule", "get", sid)
+            if s["submitted"] >= 1 and s["last_task_id"]:
+                break
+            time.sleep(0.2)
+        self.assertGreaterEqual(s["submitted"], 1, s)
+        task = self.json_of("get", s["last_task_id"])
+        self.assertEqual(task["task_name"], "my_custom_task")
+
+        p = self.json_of("schedule", "pause", sid)
+        self.assertTrue(p["paused"])
+        rc, out, err = taas("schedule", "list")
+        row = [line for line in out.splitlines() if line.startswith(sid)]
+        self.assertIn("paused", row[0])
+        rc, out, err = taas("schedule", "get", sid)
+        self.assertIn("next fires: - (paused)", out)
+        r = self.json_of("schedule", "resume", sid)
+        self.assertFalse(r["paused"])
+        self.assertGreater(r["next_fire_at_ms"], 0)
+
+        rc, out, err = taas("schedule", "delete", sid)
+        self.assertEqual((rc, out), (0, "deleted\n"), err)
+        rc, out, err = taas("schedule", "get", sid)
+        self.assertEqual(rc, 4, err)
+        self.assertIn("NOT_FOUND", err)
+
+    def test_cron_with_time_zone(self):
+        s = self.json_of("schedule", "create", "my_custom_task", "--cron", "0 3 * * *",
+                         "--tz", "Europe/Paris", "--input", INPUT, "--paused")
+        self.assertEqual((s["cron"], s["time_zone"], s["paused"]),
+                         ("0 3 * * *", "Europe/Paris", True))
+        self.assertEqual(self.json_of("schedule", "resume", s["id"])["paused"], False)
+        nxt = self.json_of("schedule", "get", s["id"])["next_fire_at_ms"]
+        # 03:00 in Paris is 01:00 or 02:00 UTC depending on DST.
+        self.assertIn(time.gmtime(nxt / 1000).tm_hour, (1, 2))
+        self.assertEqual(nxt % 3600000, 0)
+        self.assertEqual(taas("schedule", "delete", s["id"])[0], 0)
+
+    def test_errors(self):
+        rc, out, err = taas("schedule", "create", "my_custom_task", "--cron", "61 * * * *",
+                            "--input", INPUT)
+        self.assertEqual(rc, 5)
+        self.assertIn("61 is out of range 0-59", err)
+        rc, out, err = taas("--json", "schedule", "create", "my_custom_task", "--cron",
+                            "0 3 * * *", "--tz", "Mars/Olympus", "--input", INPUT)
+        self.assertEqual(rc, 5)
+        self.assertEqual(json.loads(err)["error"]["code"], "INVALID_ARGUMENT")
+        rc, out, err = taas("schedule", "create", "my_custom_task", "--every", "1s",
+                            "--input", '{"param2":1}')
+        self.assertEqual(rc, 5, err)
+        self.assertIn("param1", err)
+        rc, out, err = taas("schedule", "create", "no_such_task", "--every", "1s")
+        self.assertEqual(rc, 4, err)
+        for args in (["create", "my_custom_task"],
+                     ["create", "my_custom_task", "--cron", "* * * * *", "--every", "1s"],
+                     ["create", "my_custom_task", "--every", "soon"],
+                     ["create", "my_custom_task", "--every", "1s", "--tz", "UTC"],
+                     ["create", "my_custom_task", "--every", "1s", "--catch-up", "maybe"],
+                     ["frobnicate", "x"], ["get"], ["list", "extra"]):
+            rc, out, err = taas("schedule", *args)
+            self.assertEqual(rc, 2, (args, out, err))
+            self.assertTrue(err.startswith("taas: "), err)
+        self.assertEqual(taas("schedule", "get", UNKNOWN_ID)[0], 4)
+        self.assertEqual(taas("schedule", "delete", UNKNOWN_ID)[0], 4)
+
 if __name__ == "__main__":
     unittest.main()

@@ -357,6 +357,82 @@ TAAS_CLIENT_API int taas_client_health(taas_client *client, taas_client_health_s
                        const char *service, const taas_call_options *call,
                        taas_client_error *err);
 
+/* ------------------------------------------------------------------------ */
+/* Schedules (taas.v1.ScheduleService) */
+
+typedef enum taas_client_catch_up {
+    TAAS_CLIENT_CATCH_UP_DEFAULT = 0,  /* the server's default (skip) */
+    TAAS_CLIENT_CATCH_UP_SKIP = 1,     /* fire times missed during downtime are skipped */
+    TAAS_CLIENT_CATCH_UP_RUN_ONCE = 2, /* one submit stands for all missed fire times */
+    TAAS_CLIENT_CATCH_UP_RUN_ALL = 3   /* one submit per missed time, at most max_catch_up */
+} taas_client_catch_up;
+
+typedef enum taas_client_overlap {
+    TAAS_CLIENT_OVERLAP_DEFAULT = 0,   /* the server's default (allow) */
+    TAAS_CLIENT_OVERLAP_ALLOW = 1,
+    TAAS_CLIENT_OVERLAP_SKIP = 2       /* skip a fire while the previous task has not ended */
+} taas_client_overlap;
+
+/* "SKIP", "RUN_ONCE", "RUN_ALL" ("DEFAULT" for 0). Static. */
+TAAS_CLIENT_API const char *taas_client_catch_up_name(taas_client_catch_up policy);
+/* "ALLOW", "SKIP" ("DEFAULT" for 0). Static. */
+TAAS_CLIENT_API const char *taas_client_overlap_name(taas_client_overlap policy);
+
+/* A schedule. In a create request only name, cron + time_zone or interval_ms,
+ * task_name, inputs_json, priority, timeout_s, catch_up, max_catch_up,
+ * overlap and paused are read (NULL strings count as empty). */
+typedef struct taas_client_schedule {
+    char *id;
+    char *name;
+    char *cron;                   /* 5-field cron expression, or "" */
+    char *time_zone;              /* IANA name the cron is read in ("" = UTC) */
+    int64_t interval_ms;          /* fixed interval, or 0 when cron is set */
+    char *task_name;
+    char *inputs_json;
+    int32_t priority;
+    int32_t timeout_s;
+    taas_client_catch_up catch_up;
+    int32_t max_catch_up;
+    taas_client_overlap overlap;
+    bool paused;
+    int64_t next_fire_at_ms;      /* 0 while paused */
+    int64_t last_fire_at_ms;
+    char *last_task_id;
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t submitted;            /* tasks submitted so far */
+    int64_t skipped;              /* fire times skipped (catch-up or overlap) */
+    size_t upcoming_count;
+    int64_t *upcoming_at_ms;      /* the next fire times, soonest first */
+} taas_client_schedule;
+
+typedef struct taas_client_schedule_list {
+    size_t count;
+    taas_client_schedule *schedules;
+    char *next_page_token;        /* "" on the last page */
+} taas_client_schedule_list;
+
+TAAS_CLIENT_API void taas_client_schedule_free(taas_client_schedule *schedule);
+TAAS_CLIENT_API void taas_client_schedule_list_free(taas_client_schedule_list *list);
+
+/* CreateSchedule; INVALID_ARGUMENT (with violations) for a bad expression,
+ * time zone, task name or inputs. Free *out with taas_client_schedule_free(). */
+TAAS_CLIENT_API int taas_client_create_schedule(taas_client *client, taas_client_schedule **out,
+                                const taas_client_schedule *req,
+                                const taas_call_options *call, taas_client_error *err);
+/* NOT_FOUND for an unknown id. pause=false resumes. */
+TAAS_CLIENT_API int taas_client_get_schedule(taas_client *client, taas_client_schedule **out,
+                             const char *schedule_id, const taas_call_options *call,
+                             taas_client_error *err);
+TAAS_CLIENT_API int taas_client_pause_schedule(taas_client *client, taas_client_schedule **out,
+                               const char *schedule_id, bool pause,
+                               const taas_call_options *call, taas_client_error *err);
+TAAS_CLIENT_API int taas_client_delete_schedule(taas_client *client, const char *schedule_id,
+                                const taas_call_options *call, taas_client_error *err);
+TAAS_CLIENT_API int taas_client_list_schedules(taas_client *client, taas_client_schedule_list **out,
+                              int32_t page_size, const char *page_token,
+                              const taas_call_options *call, taas_client_error *err);
+
 #ifdef __cplusplus
 }
 #endif
