@@ -1,5 +1,7 @@
 /*
- * runtime/json/json.h - strict JSON reading (over jsmn) and JSON writing.
+ * runtime/include/taas/json.h - strict JSON reading (over jsmn) and JSON
+ * writing: the one JSON implementation of the server (runtime/json/), public
+ * so that task bodies parse and write JSON the way the server does.
  *
  * Reading: taas_json_parse() tokenizes text with jsmn (JSMN_STRICT,
  * JSMN_PARENT_LINKS) and then makes every check jsmn does not: the full
