@@ -1,7 +1,7 @@
 /*
  * runtime/json/json.h - the runtime's name for the JSON API, which is public
  * (task bodies use it): see runtime/include/taas/json.h. The implementation
- * is runtime/json/*.c.
+ * is in runtime/json/.
  */
 #ifndef TAAS_RUNTIME_JSON_H
 #define TAAS_RUNTIME_JSON_H
