@@ -668,6 +668,9 @@ static void watch_done(struct mop *op, taas_status st, const char *msg, const ui
 
 static void watch_event(struct mop *op, struct icall *ic, const uint8_t *buf, size_t len)
 {
+    /* First: the final event lets go of the watch (op_finish), and the
+     * "sent" job must still find it. */
+    ic_ref((taas_call *)ic);
     Taas__V1__TaskEvent *ev = taas__v1__task_event__unpack(NULL, len, buf);
     if (ev && ev->task) {
         const Taas__V1__Task *t = ev->task;
@@ -707,7 +710,6 @@ static void watch_event(struct mop *op, struct icall *ic, const uint8_t *buf, si
     }
     if (ev)
         taas__v1__task_event__free_unpacked(ev, NULL);
-    ic_ref((taas_call *)ic);
     job_add(op->mh, ic_sent_job, ic);
 }
 

@@ -52,10 +52,11 @@ def setUpModule():
 
 def tearDownModule():
     rc = srv.stop() if srv else 0
+    log = open(srv.log_path, errors="replace").read()[-8000:] if srv else ""
     if srv:
         srv.cleanup()
     shutil.rmtree(tmp, ignore_errors=True)
-    assert rc == 0, rc  # a clean stop (under ASan: no leak, no error)
+    assert rc == 0, "%s\n%s" % (rc, log)  # a clean stop (under ASan: no leak, no error)
 
 
 def post(body, who="alice", headers=None, method="POST", raw=None):
