@@ -116,6 +116,43 @@ class Children(unittest.TestCase):
             self.assertEqual(S.TaskState.Name(k.state), "TASK_STATE_FAILED")
             self.assertIn("interrupted", k.error)
 
+    def test_parent_cancelled_pending_after_a_crash_cancels_its_children(self):
+        # Two workers: the parent waits, two children run, the other six
+        # wait their turn. A crash then: the parent is requeued PENDING (it
+        # is idempotent with retries), the running children fail
+        # "interrupted", the waiting ones stay PENDING. The server comes back
+        # serving the API only (--role api), so nothing runs: the parent is
+        # cancelled while PENDING - no body of it is there to cancel its
+        # children - and the children its earlier attempt left PENDING must
+        # be cancelled all the same.
+        self.start(TAAS_LEASE_MS="1500")
+        tid = self.submit("fan_out", {"words": ["w%d" % i for i in range(8)], "hold_s": 60})
+        taas_harness.wait_until(
+            lambda: len(self.children(tid)) == 8 and
+            len([k for k in self.children(tid) if k.state == S.TASK_STATE_RUNNING]) >= 1, 30,
+            what="all eight children submitted, some running")
+        self.channel.close()
+        self.server.stop(signal.SIGKILL)
+        self.server.extra_args = list(self.server.extra_args) + ["--role", "api"]
+        self.server.start()
+        self.connect()
+        # SQLite recovers at start; PostgreSQL once the dead server's lease expires.
+        taas_harness.wait_until(lambda: self.get(tid).state == S.TASK_STATE_PENDING, 20,
+                                what="the parent requeued PENDING")
+        taas_harness.wait_until(
+            lambda: not [k for k in self.children(tid) if k.state == S.TASK_STATE_RUNNING], 20,
+            what="the interrupted children recovered")
+        left = [k.id for k in self.children(tid) if k.state == S.TASK_STATE_PENDING]
+        self.assertTrue(left, "children left PENDING by the crash")
+        r = self.tasks.CancelTask(S.CancelTaskRequest(task_id=tid), timeout=T)
+        self.assertEqual(S.TaskState.Name(r.state), "TASK_STATE_CANCELLED")
+        for kid in left:
+            k = self.wait_final(kid, 15)
+            self.assertEqual(S.TaskState.Name(k.state), "TASK_STATE_CANCELLED", kid)
+        # Nothing of the parent is left unfinished.
+        self.assertEqual([k.id for k in self.children(tid)
+                          if k.state in (S.TASK_STATE_PENDING, S.TASK_STATE_RUNNING)], [])
+
     def test_crash_after_the_children_finished(self):
         # Children that finished before the crash are not run again: the
         # rerun parent gets their results back.
