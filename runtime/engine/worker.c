@@ -347,6 +347,12 @@ void taas_engine__block_begin(taas_engine *e, job *j)
     e->offslot = j;
     e->offslot_alive++;
     e->busy--;
+    /* A body that waits for children runs long: mark its start now rather
+     * than at the next sweep, so recovery knows it started. */
+    pthread_mutex_lock(&j->pmu);
+    if (!j->start_marked && !j->progress_inflight && j->body_started_ms > 0)
+        taas_engine__queue_progress_pmu(e, j);
+    pthread_mutex_unlock(&j->pmu);
     taas_engine__maybe_claim_locked(e);
     pthread_mutex_unlock(&e->mu);
 }

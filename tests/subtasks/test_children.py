@@ -101,6 +101,9 @@ class Children(unittest.TestCase):
                          if k.state == S.TASK_STATE_RUNNING]) == 2, 30,
             what="both children running")
         before = sorted(k.id for k in self.children(tid))
+        # The parent's start mark rides the next group commit after its
+        # wait began; give it a moment to land before the crash.
+        time.sleep(0.5)
         self.channel.close()
         self.server.stop(signal.SIGKILL)
         self.server.start()
