@@ -391,7 +391,9 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
     int ninterrupted = 0;
     for (int i = 0; interrupted && i < e->nworkers; i++) {
         job *j = e->slots[i];
-        if (!j || j->rec.idempotent)
+        /* A job still waiting for its start mark has not entered its body:
+         * its worker gives it back (mark_start in worker.c). */
+        if (!j || j->rec.idempotent || !atomic_load(&j->body_entered))
             continue;
         atomic_fetch_add(&j->refs, 1);
         atomic_store(&j->abandoned, true);

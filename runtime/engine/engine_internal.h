@@ -82,6 +82,14 @@ struct job {
     /* The start is in the store (a PROGRESS op carried started_ms): other
      * servers' readers see RUNNING from then on. Under pmu. */
     bool start_marked;
+    /* The outcome of the last PROGRESS op (under pmu), and the signal of
+     * its end: a non-idempotent body waits for its start mark to commit. */
+    int progress_result;
+    bool clear_mark;         /* the next PROGRESS op clears the start mark */
+    pthread_cond_t pcv;
+    /* The body has been entered (set by its worker before taas_run): a
+     * job still waiting for its start mark has done nothing yet. */
+    atomic_bool body_entered;
     int slot;                /* worker index while running, -1 otherwise */
     /* References: the completion path holds one; a body that was abandoned
      * past its deadline (see sweeper) holds a second until it returns. */

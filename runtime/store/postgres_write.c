@@ -42,6 +42,10 @@
     " (SELECT id, (row_number() OVER () - 1) / " ID_CHUNK_S " AS g FROM " src ") x"         \
     " GROUP BY g)"
 /* A sweep statement: changes rows, announces them, returns how many. */
+/* A recovered claim that costs no attempt (see sqlite_write.c). */
+#define RECOVER_FREE                                                                   \
+    "((NOT idempotent AND started_ms = 0) OR (idempotent AND lease_token - attempt < " \
+    TAAS_STR(TAAS_GIVEBACK_MAX) "))"
 #define SWEEP(update) "WITH u AS (" update " RETURNING id)," NOTIFY_IDS("u") \
     " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)"
 
@@ -117,7 +121,8 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_PROGRESS] =
         "WITH u AS (UPDATE tasks SET progress = $3::double precision,"
         " progress_message = $4::text, updated_ms = $5::bigint,"
-        " started_ms = CASE WHEN $6::bigint > 0 THEN $6::bigint ELSE started_ms END"
+        " started_ms = CASE WHEN $6::bigint > 0 THEN $6::bigint WHEN $6::bigint < 0 THEN 0"
+        "  ELSE started_ms END"
         " WHERE id = $1::text AND state = 2 AND lease_token = $2::bigint RETURNING 1)"
         " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)",
     /* Lock the row, read its state, and change it by that state, in one
@@ -135,13 +140,19 @@ static const char *const write_sql[ST_COUNT] = {
         " SELECT o.state, o.lease_token, (SELECT count(*) FROM u) FROM o",
     [ST_HEARTBEAT] = "UPDATE tasks SET lease_expires_ms = $2::bigint"
                      " WHERE state = 2 AND lease_owner = $1::text",
+    /* As SQLite's (sqlite_write.c): never-started and idempotent tasks go
+     * back to PENDING, an attempt given back when RECOVER_FREE. */
     [ST_RECOVER_RETRY] = SWEEP(
-        "UPDATE tasks SET state = 1, run_after_ms = $1::bigint, error = 'interrupted',"
-        " attempts_json = " APPEND_ATTEMPT("'interrupted'::text", "$1::bigint") ","
+        "UPDATE tasks SET state = 1, run_after_ms = $1::bigint,"
+        " attempt = CASE WHEN " RECOVER_FREE " THEN attempt - 1 ELSE attempt END,"
+        " error = CASE WHEN started_ms = 0 AND " RECOVER_FREE " THEN error"
+        "  ELSE 'interrupted' END,"
+        " attempts_json = CASE WHEN started_ms = 0 AND " RECOVER_FREE " THEN attempts_json"
+        "  ELSE " APPEND_ATTEMPT("'interrupted'::text", "$1::bigint") " END,"
         " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
         " updated_ms = $1::bigint"
-        " WHERE state = 2 AND lease_expires_ms <= $1::bigint AND idempotent"
-        " AND attempt < max_attempts AND NOT cancel_requested"),
+        " WHERE state = 2 AND lease_expires_ms <= $1::bigint AND NOT cancel_requested"
+        " AND (" RECOVER_FREE " OR (idempotent AND attempt < max_attempts))"),
     [ST_RECOVER_FAIL] = SWEEP(
         "UPDATE tasks SET state = CASE WHEN cancel_requested THEN 5 ELSE 4 END,"
         " error = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'interrupted' END,"
@@ -156,7 +167,8 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_RELEASE] = SWEEP(
         "UPDATE tasks SET state = 1, attempt = attempt - 1, progress = 0,"
         " progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
-        " updated_ms = $2::bigint WHERE state = 2 AND lease_owner = $1::text"),
+        " updated_ms = $2::bigint WHERE state = 2 AND lease_owner = $1::text"
+        " AND (started_ms = 0 OR idempotent)"),
     [ST_PRUNE] =
         "WITH c AS MATERIALIZED (SELECT id FROM tasks WHERE finished_ms > 0"
         " AND finished_ms < $1::bigint AND state IN (3, 4, 5) LIMIT $2::integer"
