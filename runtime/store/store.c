@@ -277,6 +277,8 @@ void taas_store__reset_outputs(taas_store_op *op)
     case TAAS_OP_CANCEL:
         op->u.cancel.state_after = TAAS_TASK_UNSPECIFIED;
         op->u.cancel.lease_token = 0;
+        op->u.cancel.state_seen = TAAS_TASK_UNSPECIFIED;
+        op->u.cancel.name[0] = '\0';
         break;
     case TAAS_OP_RECOVER: op->u.recover.retried = op->u.recover.failed = 0; break;
     case TAAS_OP_RELEASE: op->u.release.released = 0; break;
