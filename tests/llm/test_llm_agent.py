@@ -355,6 +355,24 @@ class Agent(unittest.TestCase):
         self.assertEqual(len(llm.views), 1, "no model call after the cancellation")
         llm.assert_clean(self)
 
+    def case_child_progress(self, p):
+        # While a step's child runs, its progress is the agent's: "step k/n:
+        # tool id: the child's message", the fraction inside step k's share.
+        llm.script(Turn(calls=[("countdown", {"seconds": 1, "step_ms": 150})]),
+                   Turn(text="counted"))
+        out, events = self.succeeded(p, tools=["countdown"], max_steps=4)
+        self.assertEqual(out["answer"], "counted")
+        child = out["steps"][0]["child_task_id"]
+        mine = [e for e in events
+                if e.progress_message.startswith("step 1/4: countdown %s: " % child)]
+        self.assertTrue(any(e.progress_message.endswith("second left") for e in mine),
+                        [e.progress_message for e in events])
+        for e in mine:
+            self.assertGreaterEqual(e.progress, 0.0)
+            self.assertLessEqual(e.progress, 0.25 + 1e-9)
+        self.assertTrue(any(0 < e.progress < 0.25 for e in mine), [e.progress for e in mine])
+        llm.assert_clean(self)
+
     def case_quota_not_retried(self, p):
         llm.script(Error(429, kind="insufficient_quota",
                          message="You exceeded your current quota, please check your plan "
@@ -411,6 +429,7 @@ CASES = {
     "step_limit": PROVIDERS,
     "token_limit": ("anthropic",),
     "cancel_mid_step": PROVIDERS,
+    "child_progress": PROVIDERS,
     "quota_not_retried": ("openai",),
     "key_never_echoed": ("openai", "anthropic"),
     "retry_after_too_long": ("openai",),
