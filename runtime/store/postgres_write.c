@@ -588,16 +588,6 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
     return 0;
 }
 
-static int claim_cmp(const void *a, const void *b)
-{
-    const taas_task_rec *x = a, *y = b;
-    if (x->priority != y->priority)
-        return x->priority > y->priority ? -1 : 1;
-    if (x->run_after_ms != y->run_after_ms)
-        return x->run_after_ms < y->run_after_ms ? -1 : 1;
-    return strcmp(x->id, y->id);
-}
-
 static bool same_hash(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -625,7 +615,7 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
             op->u.claim.n++;
         }
         /* RETURNING yields rows in no particular order; give them in claim order. */
-        qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), claim_cmp);
+        qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), taas_store__claim_order);
         return 0;
     case ST_PROGRESS:
         if (rows == 1 && taas_pg__col_i64(r, 0, 0) == 0)

@@ -224,16 +224,6 @@ int taas_sq__op_insert(sq_store *s, taas_store_op *op)
     return fatal(s, rc, "insert");
 }
 
-static int claim_cmp(const void *a, const void *b)
-{
-    const taas_task_rec *x = a, *y = b;
-    if (x->priority != y->priority)
-        return x->priority > y->priority ? -1 : 1;
-    if (x->run_after_ms != y->run_after_ms)
-        return x->run_after_ms < y->run_after_ms ? -1 : 1;
-    return strcmp(x->id, y->id);
-}
-
 static int op_claim(sq_store *s, taas_store_op *op)
 {
     if (!op->u.claim.owner || !op->u.claim.out || op->u.claim.max < 0 || op->u.claim.lease_ms < 0) {
@@ -265,7 +255,7 @@ static int op_claim(sq_store *s, taas_store_op *op)
     if (rc != SQLITE_DONE)
         return fatal(s, rc, "claim");
     /* RETURNING yields rows in no particular order; give them in claim order. */
-    qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), claim_cmp);
+    qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), taas_store__claim_order);
     return 0;
 }
 
