@@ -8,6 +8,7 @@ with `-k <provider>`.
 """
 
 import json
+import re
 import os
 import sys
 import time
@@ -330,10 +331,14 @@ class Agent(unittest.TestCase):
         llm.script(Turn(calls=[("countdown", {"seconds": 60, "step_ms": 100})]))
         tid = self.submit(p, tools=["countdown", "my_custom_task"])
         stream = self.tasks.WatchTask(S.WatchTaskRequest(task_id=tid), timeout=60)
-        # The step names the child task that runs the call.
+        # The step names the child task that runs the call (first as it
+        # starts, then with the child's own progress; a watch may coalesce
+        # the first into the second).
         for e in stream:
-            if e.progress_message.startswith("step 1/8: countdown running as task "):
-                child = e.progress_message.rsplit(" ", 1)[1]
+            m = re.match(r"step 1/8: countdown (?:running as task )?([0-9a-f-]{36})",
+                         e.progress_message)
+            if m:
+                child = m.group(1)
                 break
         taas_harness.wait_until(
             lambda: self.tasks.GetTask(S.GetTaskRequest(task_id=child), timeout=T).task.state
