@@ -377,6 +377,11 @@ static void test_cancel(void **state)
     op.u.cancel.now_ms = 200;
     assert_int_equal(st_apply1(s, &op), 0);
     assert_int_equal(op.u.cancel.state_after, TAAS_TASK_CANCELLED);
+    /* What the cancel saw, so that nobody reads the task back for it. */
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_PENDING);
+    st_get(s, p, &r);
+    assert_string_equal(op.u.cancel.name, r.name);
+    taas_task_rec_clear(&r);
     st_get(s, p, &r);
     assert_int_equal(r.state, TAAS_TASK_CANCELLED);
     assert_int_equal(r.finished_ms, 200);
@@ -387,6 +392,20 @@ static void test_cancel(void **state)
     assert_int_equal(st_apply1(s, &op), 0);
     assert_int_equal(op.u.cancel.state_after, TAAS_TASK_RUNNING);
     assert_int_equal(op.u.cancel.lease_token, tok);
+    /* Claimed, but its body has not started (no start mark): PENDING to
+     * readers, and so to the cancel. */
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_PENDING);
+    assert_true(op.u.cancel.name[0] != '\0');
+    /* Once the body has started, RUNNING. */
+    taas_store_op mark = {.kind = TAAS_OP_PROGRESS};
+    mark.u.progress.id = run;
+    mark.u.progress.lease_token = tok;
+    mark.u.progress.now_ms = 250;
+    mark.u.progress.started_ms = 240;
+    assert_int_equal(st_apply1(s, &mark), 0);
+    assert_int_equal(st_apply1(s, &op), 0);
+    assert_int_equal(op.u.cancel.state_after, TAAS_TASK_RUNNING);
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_RUNNING);
     st_get(s, run, &r);
     assert_int_equal(r.state, TAAS_TASK_RUNNING);
     assert_true(r.cancel_requested);
@@ -397,24 +416,36 @@ static void test_cancel(void **state)
     op.u.cancel.id = run;
     assert_int_equal(st_apply1(s, &op), TAAS_STORE_EFINAL);
     assert_int_equal(op.u.cancel.state_after, TAAS_TASK_CANCELLED);
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_CANCELLED);
     op.u.cancel.id = p;
     assert_int_equal(st_apply1(s, &op), TAAS_STORE_EFINAL);
     op.u.cancel.id = "0190a5b3-0000-7000-8000-dddddddddddd";
     assert_int_equal(st_apply1(s, &op), TAAS_STORE_ENOTFOUND);
 }
 
+/* Three tasks, a and b (priority 2) and c (1), claimed at 1000 for lease_ms:
+ * a and b by w1, c by w2. Returns a's lease token. */
+static int64_t three_claimed(taas_store *s, char a[37], char b[37], char c[37], int64_t lease_ms)
+{
+    taas_task_rec out[2];
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
+    assert_int_equal(st_claim(s, "w1", 2, 1000, lease_ms, out), 2);
+    int64_t token = out[0].lease_token;
+    assert_string_equal(out[0].id, a);
+    st_clear_all(out, 2);
+    assert_int_equal(st_claim(s, "w2", 1, 1000, lease_ms, out), 1);
+    st_clear_all(out, 1);
+    return token;
+}
+
 static void test_heartbeat(void **state)
 {
     taas_store *s = S(state);
     char a[37], b[37], c[37];
-    taas_task_rec out[2], r;
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
-    assert_int_equal(st_claim(s, "w1", 2, 1000, 1000, out), 2);
-    st_clear_all(out, 2);
-    assert_int_equal(st_claim(s, "w2", 1, 1000, 1000, out), 1);
-    st_clear_all(out, 1);
+    taas_task_rec r;
+    three_claimed(s, a, b, c, 1000);
     taas_store_op hb = {.kind = TAAS_OP_HEARTBEAT};
     hb.u.heartbeat.owner = "w1";
     hb.u.heartbeat.lease_expires_ms = 10000;
@@ -582,15 +613,7 @@ static void test_release(void **state)
     taas_store *s = S(state);
     char a[37], b[37], c[37];
     taas_task_rec out[2], r;
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
-    assert_int_equal(st_claim(s, "w1", 2, 1000, 60000, out), 2);
-    int64_t old = out[0].lease_token;
-    assert_string_equal(out[0].id, a);
-    st_clear_all(out, 2);
-    assert_int_equal(st_claim(s, "w2", 1, 1000, 60000, out), 1);
-    st_clear_all(out, 1);
+    int64_t old = three_claimed(s, a, b, c, 60000);
     taas_store_op rel = {.kind = TAAS_OP_RELEASE};
     rel.u.release.owner = "w1";
     rel.u.release.now_ms = 2000;
