@@ -91,25 +91,28 @@ static void cancel_done(taas_store_op *op, void *arg)
         if (st == TAAS_TASK_RUNNING) {
             /* Ask the body to stop, if it runs here; the server that holds
              * it otherwise is told (PostgreSQL: a notification) and stops
-             * it, or cancels it at once when its body has not started. */
+             * it, or cancels it at once when its body has not started. The
+             * answer is the state the cancel saw: PENDING while another
+             * server holds the task unstarted. */
             taas_engine__stop_local(e, c->id, TAAS_STOP_CANCEL);
-            taas_task_rec rec;
-            char ignored[160];
-            if (taas_engine_get(e, c->id, NULL, &rec, ignored, sizeof ignored) == TAAS_ST_OK)
-                st = rec.state; /* PENDING while another server holds it unstarted */
-            taas_task_rec_clear(&rec);
+            /* What a reader is told, from what the cancel saw and no read:
+             * the store's view (no start mark: PENDING) with this node's
+             * own knowledge of a body running here laid over it. */
+            taas_task_rec seen;
+            memset(&seen, 0, sizeof seen);
+            memcpy(seen.id, c->id, sizeof seen.id);
+            seen.state = TAAS_TASK_RUNNING;
+            seen.started_ms = op->u.cancel.state_seen == TAAS_TASK_PENDING ? 0 : 1;
+            taas_engine__overlay_progress(e, &seen);
+            st = seen.state;
+            taas_task_rec_clear(&seen);
         }
         c->done(c->arg, TAAS_ST_OK, st, NULL);
         if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED) {
-            /* A pending task cancelled: its name is read back for the
-             * metrics' task label (cancels are rare; one read each). */
-            taas_task_rec rec;
-            char ignored[160];
-            bool named = taas_engine_get(e, c->id, NULL, &rec, ignored, sizeof ignored) ==
-                         TAAS_ST_OK;
-            taas_metrics_finished(named ? rec.name : NULL, TAAS_TASK_CANCELLED);
-            if (named)
-                taas_task_rec_clear(&rec);
+            /* A pending task cancelled: the store reported its name for
+             * the metrics' task label. */
+            taas_metrics_finished(op->u.cancel.name[0] ? op->u.cancel.name : NULL,
+                                  TAAS_TASK_CANCELLED);
             taas_engine__notify_final(e, c->id);
             cancel_orphans(e, c->id);
         }

@@ -192,6 +192,17 @@ struct taas_engine {
     pthread_mutex_t watch_mu;
     taas_watch *watch[WATCH_BUCKETS];
     int nwatch;
+
+    /* Events waiting for the watch thread (watch.c), under wq_mu. */
+    pthread_mutex_t wq_mu;
+    pthread_cond_t wq_cv;
+    struct wgroup *wgroups[WATCH_BUCKETS]; /* per watched task */
+    struct wgroup *wready;                 /* groups with events waiting */
+    uint64_t wseq;                         /* event and registration order */
+    int wq_nwatch;                         /* registered watchers */
+    bool wq_stop;
+    pthread_t watcher;
+    bool watcher_started;
 };
 
 /* What a worker thread is started with (owned by the thread, which frees it). */
@@ -301,7 +312,9 @@ void *taas_engine__notifier_main(void *p);
 
 /* ---- watch.c ----------------------------------------------------------- */
 
-/* Deliver an event to every watcher of `id`; a final event ends them. */
+/* Queue an event for every watcher of `id` (delivered by the watch thread,
+ * in order; progress coalesces); a final event ends them. Never waits for
+ * delivery. */
 void taas_engine__notify(taas_engine *e, const char *id, int state, double progress,
                          const char *message, const taas_task_rec *final_task);
 bool taas_engine__has_watchers(taas_engine *e, const char *id);
@@ -311,6 +324,9 @@ void taas_engine__notify_final(taas_engine *e, const char *id);
 int taas_engine__watched_ids(taas_engine *e, char (*ids)[TAAS_ID_LEN + 1], int max);
 /* At shutdown: watchers still registered get nothing more; their owners unwatch. */
 void taas_engine__unwatch_all(taas_engine *e);
+/* The watch thread: start at engine start; stop delivers what is queued. */
+int taas_engine__watcher_start(taas_engine *e);
+void taas_engine__watcher_stop(taas_engine *e);
 
 /* ---- input_hash.c ------------------------------------------------------ */
 

@@ -67,6 +67,11 @@ static const char *const write_sql[ST_COUNT] = {
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?7"
         " WHERE id = ?1 AND state = 2 AND lease_token = ?2",
     [ST_LOOKUP] = "SELECT state, lease_token, principal FROM tasks WHERE id = ?1",
+    /* What a cancel reports back: the state as readers see it (a claimed
+     * task whose body has not started is PENDING to them) and the name. */
+    [ST_CANCEL_LOOKUP] = "SELECT state, lease_token, principal,"
+                         " CASE WHEN state = 2 AND started_ms = 0 THEN 1 ELSE state END, name"
+                         " FROM tasks WHERE id = ?1",
     [ST_PROGRESS] = "UPDATE tasks SET progress = ?3, progress_message = ?4, updated_ms = ?5,"
                     " started_ms = CASE WHEN ?6 > 0 THEN ?6 WHEN ?6 < 0 THEN 0"
                     "  ELSE started_ms END"
@@ -219,16 +224,6 @@ int taas_sq__op_insert(sq_store *s, taas_store_op *op)
     return fatal(s, rc, "insert");
 }
 
-static int claim_cmp(const void *a, const void *b)
-{
-    const taas_task_rec *x = a, *y = b;
-    if (x->priority != y->priority)
-        return x->priority > y->priority ? -1 : 1;
-    if (x->run_after_ms != y->run_after_ms)
-        return x->run_after_ms < y->run_after_ms ? -1 : 1;
-    return strcmp(x->id, y->id);
-}
-
 static int op_claim(sq_store *s, taas_store_op *op)
 {
     if (!op->u.claim.owner || !op->u.claim.out || op->u.claim.max < 0 || op->u.claim.lease_ms < 0) {
@@ -260,7 +255,7 @@ static int op_claim(sq_store *s, taas_store_op *op)
     if (rc != SQLITE_DONE)
         return fatal(s, rc, "claim");
     /* RETURNING yields rows in no particular order; give them in claim order. */
-    qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), claim_cmp);
+    qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), taas_store__claim_order);
     return 0;
 }
 
@@ -324,7 +319,7 @@ static int op_cancel(sq_store *s, taas_store_op *op)
         op->result = TAAS_STORE_EINVAL;
         return 0;
     }
-    sqlite3_stmt *st = s->st[ST_LOOKUP];
+    sqlite3_stmt *st = s->st[ST_CANCEL_LOOKUP];
     sqlite3_bind_text(st, 1, op->u.cancel.id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     taas_task_state cur = TAAS_TASK_UNSPECIFIED;
@@ -336,6 +331,11 @@ static int op_cancel(sq_store *s, taas_store_op *op)
         const char *owner = (const char *)sqlite3_column_text(st, 2);
         theirs = op->u.cancel.principal &&
                  strcmp(owner ? owner : "", op->u.cancel.principal) != 0;
+        if (!theirs) {
+            const char *name = (const char *)sqlite3_column_text(st, 4);
+            op->u.cancel.state_seen = (taas_task_state)sqlite3_column_int(st, 3);
+            snprintf(op->u.cancel.name, sizeof op->u.cancel.name, "%s", name ? name : "");
+        }
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

@@ -254,6 +254,13 @@ struct taas_store_op {
              * final ones are unchanged and result is TAAS_STORE_EFINAL. */
             taas_task_state state_after;
             int64_t lease_token;     /* out: current token, when RUNNING */
+            /* out, whenever the task was found (OK and EFINAL): the state
+             * readers saw just before the cancel (PENDING also for a task
+             * claimed whose body has not started), and the task's name
+             * (cut to fit; registered names are far shorter), so that the
+             * caller need not read the task back. */
+            taas_task_state state_seen;
+            char name[128];
         } cancel;
         struct {
             const char *owner;

@@ -15,17 +15,8 @@ CLI = os.environ.get("TAAS_CLI_BIN", "taas")
 UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
 INPUT = '{"param1":"test","param2":42}'
 
-server = None
-
-
-def setUpModule():
-    global server
-    server = taas_harness.Server().start()
-
-
-def tearDownModule():
-    if server:
-        server.cleanup()
+server = None  # the module's one server, started by setUpModule
+taas_harness.one_server_per_module(globals())
 
 
 def taas(*args, env=None, server_arg=True, stdin=None):

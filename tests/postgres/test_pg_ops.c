@@ -62,6 +62,37 @@ static void test_insert_invalid_in_batch(void **state)
     taas_task_rec_clear(&r);
     assert_int_equal(s->get(s, nul.id, &r), TAAS_STORE_ENOTFOUND);
 
+    /* Bytes that are not UTF-8: PostgreSQL refuses them in the grouped
+     * statement, the batch is sent again one statement per op, and only
+     * that op fails. */
+    static const char not_utf8[] = "{\"a\":\"\xff\"}";
+    taas_task_rec g3 = good, bad_utf8 = good, g4 = good;
+    st_id(g3.id);
+    st_id(bad_utf8.id);
+    st_id(g4.id);
+    bad_utf8.input = (char *)not_utf8;
+    bad_utf8.input_len = sizeof(not_utf8) - 1;
+    const taas_task_rec *recs2[3] = {&g3, &bad_utf8, &g4};
+    memset(o, 0, sizeof(o));
+    for (int i = 0; i < 3; i++) {
+        o[i].kind = TAAS_OP_INSERT;
+        o[i].u.insert.task = recs2[i];
+        ops[i] = &o[i];
+    }
+    assert_int_equal(s->apply(s, ops, 3), 0);
+    assert_int_equal(o[0].result, TAAS_STORE_OK);
+    assert_int_equal(o[1].result, TAAS_STORE_EINVAL);
+    assert_int_equal(o[2].result, TAAS_STORE_OK);
+    st_get(s, g3.id, &r);
+    taas_task_rec_clear(&r);
+    st_get(s, g4.id, &r);
+    taas_task_rec_clear(&r);
+    assert_int_equal(s->get(s, bad_utf8.id, &r), TAAS_STORE_ENOTFOUND);
+    /* Alone, the same. */
+    assert_int_equal(st_apply1(s, &(taas_store_op){.kind = TAAS_OP_INSERT,
+                                                    .u.insert.task = &bad_utf8}),
+                     TAAS_STORE_EINVAL);
+
     /* The same id twice: the second is a conflict. */
     assert_int_equal(st_apply1(s, &(taas_store_op){.kind = TAAS_OP_INSERT,
                                                     .u.insert.task = &good}),

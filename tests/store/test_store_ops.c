@@ -377,6 +377,11 @@ static void test_cancel(void **state)
     op.u.cancel.now_ms = 200;
     assert_int_equal(st_apply1(s, &op), 0);
     assert_int_equal(op.u.cancel.state_after, TAAS_TASK_CANCELLED);
+    /* What the cancel saw, so that nobody reads the task back for it. */
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_PENDING);
+    st_get(s, p, &r);
+    assert_string_equal(op.u.cancel.name, r.name);
+    taas_task_rec_clear(&r);
     st_get(s, p, &r);
     assert_int_equal(r.state, TAAS_TASK_CANCELLED);
     assert_int_equal(r.finished_ms, 200);
@@ -387,6 +392,20 @@ static void test_cancel(void **state)
     assert_int_equal(st_apply1(s, &op), 0);
     assert_int_equal(op.u.cancel.state_after, TAAS_TASK_RUNNING);
     assert_int_equal(op.u.cancel.lease_token, tok);
+    /* Claimed, but its body has not started (no start mark): PENDING to
+     * readers, and so to the cancel. */
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_PENDING);
+    assert_true(op.u.cancel.name[0] != '\0');
+    /* Once the body has started, RUNNING. */
+    taas_store_op mark = {.kind = TAAS_OP_PROGRESS};
+    mark.u.progress.id = run;
+    mark.u.progress.lease_token = tok;
+    mark.u.progress.now_ms = 250;
+    mark.u.progress.started_ms = 240;
+    assert_int_equal(st_apply1(s, &mark), 0);
+    assert_int_equal(st_apply1(s, &op), 0);
+    assert_int_equal(op.u.cancel.state_after, TAAS_TASK_RUNNING);
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_RUNNING);
     st_get(s, run, &r);
     assert_int_equal(r.state, TAAS_TASK_RUNNING);
     assert_true(r.cancel_requested);
@@ -397,6 +416,7 @@ static void test_cancel(void **state)
     op.u.cancel.id = run;
     assert_int_equal(st_apply1(s, &op), TAAS_STORE_EFINAL);
     assert_int_equal(op.u.cancel.state_after, TAAS_TASK_CANCELLED);
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_CANCELLED);
     op.u.cancel.id = p;
     assert_int_equal(st_apply1(s, &op), TAAS_STORE_EFINAL);
     op.u.cancel.id = "0190a5b3-0000-7000-8000-dddddddddddd";
