@@ -31,7 +31,10 @@ def taas(*args, env=None, server_arg=True, stdin=None):
     return p.returncode, p.stdout, p.stderr
 
 
-class Cli(unittest.TestCase):
+class CliCase(unittest.TestCase):
+    """What every CLI test case shares: the server must outlive each test,
+    and --json answers are parsed."""
+
     def tearDown(self):
         self.assertTrue(server.alive(), "the server died:\n" + server.log())
 
@@ -39,6 +42,9 @@ class Cli(unittest.TestCase):
         rc, out, err = taas(*args, "--json")
         self.assertEqual(rc, 0, err)
         return json.loads(out)
+
+
+class Cli(CliCase):
 
     def test_submit_watch(self):
         rc, out, err = taas("submit", "my_custom_task", "--input", INPUT, "--watch")
@@ -323,16 +329,8 @@ class Cli(unittest.TestCase):
 
 
 
-class ScheduleCli(unittest.TestCase):
+class ScheduleCli(CliCase):
     """`taas schedule ...` against the real ScheduleService."""
-
-    def tearDown(self):
-        self.assertTrue(server.alive(), "the server died:\n" + server.log())
-
-    def json_of(self, *args):
-        rc, out, err = taas(*args, "--json")
-        self.assertEqual(rc, 0, err)
-        return json.loads(out)
 
     def test_lifecycle(self):
         before = int(time.time() * 1000)

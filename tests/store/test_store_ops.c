@@ -423,18 +423,29 @@ static void test_cancel(void **state)
     assert_int_equal(st_apply1(s, &op), TAAS_STORE_ENOTFOUND);
 }
 
+/* Three tasks, a and b (priority 2) and c (1), claimed at 1000 for lease_ms:
+ * a and b by w1, c by w2. Returns a's lease token. */
+static int64_t three_claimed(taas_store *s, char a[37], char b[37], char c[37], int64_t lease_ms)
+{
+    taas_task_rec out[2];
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
+    assert_int_equal(st_claim(s, "w1", 2, 1000, lease_ms, out), 2);
+    int64_t token = out[0].lease_token;
+    assert_string_equal(out[0].id, a);
+    st_clear_all(out, 2);
+    assert_int_equal(st_claim(s, "w2", 1, 1000, lease_ms, out), 1);
+    st_clear_all(out, 1);
+    return token;
+}
+
 static void test_heartbeat(void **state)
 {
     taas_store *s = S(state);
     char a[37], b[37], c[37];
-    taas_task_rec out[2], r;
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
-    assert_int_equal(st_claim(s, "w1", 2, 1000, 1000, out), 2);
-    st_clear_all(out, 2);
-    assert_int_equal(st_claim(s, "w2", 1, 1000, 1000, out), 1);
-    st_clear_all(out, 1);
+    taas_task_rec r;
+    three_claimed(s, a, b, c, 1000);
     taas_store_op hb = {.kind = TAAS_OP_HEARTBEAT};
     hb.u.heartbeat.owner = "w1";
     hb.u.heartbeat.lease_expires_ms = 10000;
@@ -602,15 +613,7 @@ static void test_release(void **state)
     taas_store *s = S(state);
     char a[37], b[37], c[37];
     taas_task_rec out[2], r;
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
-    assert_int_equal(st_claim(s, "w1", 2, 1000, 60000, out), 2);
-    int64_t old = out[0].lease_token;
-    assert_string_equal(out[0].id, a);
-    st_clear_all(out, 2);
-    assert_int_equal(st_claim(s, "w2", 1, 1000, 60000, out), 1);
-    st_clear_all(out, 1);
+    int64_t old = three_claimed(s, a, b, c, 60000);
     taas_store_op rel = {.kind = TAAS_OP_RELEASE};
     rel.u.release.owner = "w1";
     rel.u.release.now_ms = 2000;
