@@ -48,9 +48,41 @@ add_custom_target(taas_generate DEPENDS ${TAAS_GENERATE_STAMP})
 # Task bodies: examples/tasks/*.c and, when the folder exists, tasks/*.c.
 file(GLOB TAAS_TASK_BODIES CONFIGURE_DEPENDS
      ${CMAKE_SOURCE_DIR}/examples/tasks/*.c ${CMAKE_SOURCE_DIR}/tasks/*.c)
+file(GLOB TAAS_TASK_BODY_HEADERS CONFIGURE_DEPENDS
+     ${CMAKE_SOURCE_DIR}/examples/tasks/*.h ${CMAKE_SOURCE_DIR}/tasks/*.h)
 list(SORT TAAS_TASK_BODIES)
 
-add_library(taas_tasks STATIC ${TAAS_GENERATED_SOURCES} ${TAAS_TASK_BODIES})
+# The author API boundary. Bodies compile with only the public headers
+# (runtime/include/taas/), generated/ (their task's header) and their own
+# folders on the include path, plus jsmn's folder (taas/json.h documents
+# its tokens as jsmn's); they link nothing here, so no internal target's
+# include path reaches them. taas_body_boundary checks their #include lines
+# before they compile (cmake/TaasBodyBoundary.cmake) and fails the build on
+# an internal header. The generated code is not a body: it implements the
+# schema tables and compiles in taas_tasks, with the runtime's headers.
+set(TAAS_BODY_INCLUDE_DIRS ${CMAKE_SOURCE_DIR}/runtime/include ${CMAKE_SOURCE_DIR}/generated
+    ${CMAKE_SOURCE_DIR}/examples/tasks)
+if(EXISTS ${CMAKE_SOURCE_DIR}/tasks)
+  list(APPEND TAAS_BODY_INCLUDE_DIRS ${CMAKE_SOURCE_DIR}/tasks)
+endif()
+set(TAAS_BODY_BOUNDARY_STAMP ${CMAKE_BINARY_DIR}/taas-body-boundary.stamp)
+add_custom_command(
+  OUTPUT ${TAAS_BODY_BOUNDARY_STAMP}
+  COMMAND ${CMAKE_COMMAND} "-DFILES=${TAAS_TASK_BODIES};${TAAS_TASK_BODY_HEADERS}"
+          "-DALLOWED=${TAAS_BODY_INCLUDE_DIRS}"
+          -P ${CMAKE_SOURCE_DIR}/cmake/TaasBodyBoundary.cmake
+  COMMAND ${CMAKE_COMMAND} -E touch ${TAAS_BODY_BOUNDARY_STAMP}
+  DEPENDS ${TAAS_TASK_BODIES} ${TAAS_TASK_BODY_HEADERS}
+          ${CMAKE_SOURCE_DIR}/cmake/TaasBodyBoundary.cmake
+  COMMENT "Checking that task bodies include only the author API"
+  VERBATIM)
+add_custom_target(taas_body_boundary DEPENDS ${TAAS_BODY_BOUNDARY_STAMP})
+
+add_library(taas_task_bodies OBJECT ${TAAS_TASK_BODIES})
+add_dependencies(taas_task_bodies taas_generate taas_body_boundary)
+target_include_directories(taas_task_bodies PRIVATE ${TAAS_BODY_INCLUDE_DIRS} ${JSMN_INCLUDE_DIR})
+
+add_library(taas_tasks STATIC ${TAAS_GENERATED_SOURCES} $<TARGET_OBJECTS:taas_task_bodies>)
 add_dependencies(taas_tasks taas_generate)
 target_include_directories(taas_tasks PUBLIC
   ${CMAKE_SOURCE_DIR}/generated ${CMAKE_SOURCE_DIR}/runtime/include ${CMAKE_SOURCE_DIR}/runtime)

@@ -1167,7 +1167,7 @@ def shared_header(name, src):
     return "\n".join([
         stamp(src), "#ifndef TAAS_GENERATED_SCHEMA_%s_H" % name.upper(),
         "#define TAAS_GENERATED_SCHEMA_%s_H" % name.upper(), "",
-        '#include "schema/schema.h"', "",
+        '#include "taas/schema.h"', "",
         "/* The shared schema %s: validate raw JSON, collecting every error. */" % name,
         "extern const taas_schema taas_schema_%s;" % name, "",
         "static inline int schema_%s_validate(const char *json, size_t len,"
@@ -1179,7 +1179,7 @@ def shared_header(name, src):
 
 def shared_source(doc, name, src):
     o = [stamp(src), "#include <math.h>", "#include <stddef.h>", "",
-         '#include "schema_%s.h"' % name, ""] + GUARD + [""]
+         '#include "schema_%s.h"' % name, '#include "schema/schema.h"', ""] + GUARD + [""]
     o += lower_schema_c(doc, (), "taas_schema_" + name, name)
     return "\n".join(o) + "\n"
 

@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "schema_app_config.h"
+#include "schema/schema.h"
 
 #if TAAS_SCHEMA_ABI != 1
 #error "generated/ was written for another schema runtime: regenerate it with codegen/taasgen.py"

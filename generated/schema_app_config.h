@@ -2,7 +2,7 @@
 #ifndef TAAS_GENERATED_SCHEMA_APP_CONFIG_H
 #define TAAS_GENERATED_SCHEMA_APP_CONFIG_H
 
-#include "schema/schema.h"
+#include "taas/schema.h"
 
 /* The shared schema app_config: validate raw JSON, collecting every error. */
 extern const taas_schema taas_schema_app_config;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json/json.h"
+#include "taas/json.h"
 
 const char *config_output_root(void)
 {

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fan_out.h"
-#include "json/json.h"
+#include "taas/json.h"
 
 /* "<result>" of my_custom_task, "counted <n>" of countdown. */
 static const char *child_result(taas_ctx *ctx, const char *output)

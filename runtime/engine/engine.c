@@ -671,6 +671,10 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
                                void *arg, char *msg, size_t msglen)
 {
     assert(e && req && done); /* programmer errors, not requests */
+    if (req->violations && req->n_violations) {
+        *req->violations = NULL;
+        *req->n_violations = 0;
+    }
     if (!atomic_load(&e->accepting)) {
         taas_engine__msg(msg, msglen, "the server is shutting down; submit to another node or retry");
         return TAAS_ST_UNAVAILABLE;
@@ -705,6 +709,22 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
         char b[sizeof verr.path + sizeof verr.message + 4];
         taas_engine__msg(msg, msglen, "invalid inputs for %s: %s", type->name,
                 taas_error_format(&verr, b, sizeof b));
+        /* Every violation, for callers that report them all (BadRequest
+         * details): only on this refused path, so a valid submit pays for
+         * the first-error check alone. */
+        if (req->violations && req->n_violations && req->max_violations &&
+            type->input_violations) {
+            taas_error *v = malloc(req->max_violations * sizeof *v);
+            size_t n = v ? type->input_violations(input, input_len, v, req->max_violations) : 0;
+            if (n > req->max_violations)
+                n = req->max_violations;
+            if (n == 0) {
+                free(v);
+                v = NULL;
+            }
+            *req->violations = v;
+            *req->n_violations = n;
+        }
         return TAAS_ST_INVALID_ARGUMENT;
     }
     const char *key = req->idempotency_key && *req->idempotency_key ? req->idempotency_key : NULL;

@@ -110,6 +110,14 @@ typedef struct taas_submit_req {
     const char *principal;
     /* The task whose body submits this one (a child task), or NULL. */
     const char *parent_id;
+    /* Optional (NULL: not wanted). When the inputs break the task's schema,
+     * *violations gets a malloc'd array (the caller frees it) of at most
+     * max_violations violations - JSON Pointer and reason, in document
+     * order, as the schema runtime words them - and *n_violations their
+     * number; on every other outcome NULL and 0. */
+    struct taas_error **violations;
+    size_t *n_violations;
+    size_t max_violations;
 } taas_submit_req;
 
 typedef struct taas_submit_result {

@@ -11,8 +11,10 @@
  * The list is capped in count and bytes: trailers share the client's
  * metadata limit (8 KiB by default in gRPC) with everything else.
  *
- * The messages come from proto/internal/rpc_status.proto, a wire-compatible
- * subset of googleapis' definitions.
+ * The violations come from the engine's validation (taas_submit_req's
+ * violations); this file only translates them. The messages come from
+ * proto/internal/rpc_status.proto, a wire-compatible subset of googleapis'
+ * definitions.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +23,8 @@
 #include "services/services_int.h"
 #include "taas/registry.h"
 
-/* At most this many violations, and about this many bytes of them. */
-#define MAX_VIOLATIONS 16
+/* At most SVC_MAX_VIOLATIONS violations, and about this many bytes of them. */
+#define MAX_VIOLATIONS SVC_MAX_VIOLATIONS
 #define MAX_VIOLATION_BYTES 3000
 
 static const char BAD_REQUEST_URL[] = "type.googleapis.com/google.rpc.BadRequest";
@@ -67,26 +69,14 @@ void *svc_bad_request_status(taas_status code, const char *message, const taas_e
     return out;
 }
 
-void svc_reply_invalid_inputs(taas_call *call, const char *task_name, const char *input,
-                              size_t input_len, const char *message)
+void svc_reply_invalid_inputs(taas_call *call, const char *message, const taas_error *v,
+                              size_t n)
 {
-    const taas_task_type *type = taas_registry_find(task_name);
-    if (!type || !type->input_violations) {
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, message, NULL, 0);
-        return;
-    }
-    if (input_len == 0) { /* as the engine reads absent inputs */
-        input = "{}";
-        input_len = 2;
-    }
-    taas_error *v = malloc(MAX_VIOLATIONS * sizeof *v);
-    size_t n = v ? type->input_violations(input, input_len, v, MAX_VIOLATIONS) : 0;
-    if (n > MAX_VIOLATIONS)
-        n = MAX_VIOLATIONS;
+    if (n > SVC_MAX_VIOLATIONS)
+        n = SVC_MAX_VIOLATIONS;
     size_t len = 0;
     void *details = n ? svc_bad_request_status(TAAS_ST_INVALID_ARGUMENT, message, v, n, &len)
                       : NULL;
-    free(v);
     if (details)
         taas_call_reply_details(call, TAAS_ST_INVALID_ARGUMENT, message, details, len);
     else

@@ -174,8 +174,10 @@ static bool wire_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
     return false;
 }
 
+/* On a bad string: -1, the message in msg and the dotted field path
+ * ("spec.task_name") and the reason alone in *bad (for a BadRequest). */
 static int wire_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
-                        const char *prefix, int depth, char *msg, size_t cap)
+                        const char *prefix, int depth, char *msg, size_t cap, taas_error *badf)
 {
     size_t i = 0;
     while (i < n) {
@@ -205,14 +207,18 @@ static int wire_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, s
             size_t bad;
             if (taas_utf8_text_ok(v, (size_t)len, &bad))
                 continue;
-            snprintf(msg, cap, "%s%s: %s at byte %zu", prefix, f->name,
-                     v[bad] ? "not valid UTF-8" : "contains a NUL character", bad);
+            const char *why = v[bad] ? "not valid UTF-8" : "contains a NUL character";
+            snprintf(msg, cap, "%s%s: %s at byte %zu", prefix, f->name, why, bad);
+            if (badf) {
+                snprintf(badf->path, sizeof badf->path, "%s%s", prefix, f->name);
+                snprintf(badf->message, sizeof badf->message, "%s at byte %zu", why, bad);
+            }
             return -1;
         }
         if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 8) {
             char sub[128];
             snprintf(sub, sizeof sub, "%s%s.", prefix, f->name);
-            if (wire_strings(f->descriptor, v, (size_t)len, sub, depth + 1, msg, cap) < 0)
+            if (wire_strings(f->descriptor, v, (size_t)len, sub, depth + 1, msg, cap, badf) < 0)
                 return -1;
         }
     }
@@ -222,7 +228,7 @@ static int wire_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, s
 int svc_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
                       char *msg, size_t cap)
 {
-    return wire_strings(d, data, len, "", 0, msg, cap);
+    return wire_strings(d, data, len, "", 0, msg, cap, NULL);
 }
 
 ProtobufCMessage *svc_unpack(taas_call *call, const ProtobufCMessageDescriptor *d)
@@ -238,9 +244,19 @@ ProtobufCMessage *svc_unpack(taas_call *call, const ProtobufCMessageDescriptor *
         taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, msg, NULL, 0);
         return NULL;
     }
-    if (svc_check_strings(d, data, len, msg, sizeof msg) < 0) {
+    taas_error bad = {{0}, {0}};
+    if (wire_strings(d, data, len, "", 0, msg, sizeof msg, &bad) < 0) {
         protobuf_c_message_free_unpacked(m, NULL);
-        taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, msg, NULL, 0);
+        /* Like every other INVALID_ARGUMENT: the field in a BadRequest, so
+         * a client can tell which of a request's strings was refused. */
+        size_t dlen = 0;
+        void *details = bad.path[0]
+                            ? svc_bad_request_status(TAAS_ST_INVALID_ARGUMENT, msg, &bad, 1, &dlen)
+                            : NULL;
+        if (details)
+            taas_call_reply_details(call, TAAS_ST_INVALID_ARGUMENT, msg, details, dlen);
+        else
+            taas_call_reply(call, TAAS_ST_INVALID_ARGUMENT, msg, NULL, 0);
         return NULL;
     }
     return m;

@@ -67,13 +67,15 @@ void svc_reply(taas_call *call, const ProtobufCMessage *m);
 struct taas_error;
 void *svc_bad_request_status(taas_status code, const char *message, const struct taas_error *v,
                              size_t n, size_t *len);
+/* At most this many violations travel in one BadRequest (see error_details.c). */
+#define SVC_MAX_VIOLATIONS 16
 /*
  * Refuse a submit whose inputs break the task's schema: INVALID_ARGUMENT
- * with `message` (the first violation, as the engine worded it) and every
- * violation as error details.
+ * with `message` (the first violation, as the engine worded it) and the
+ * violations the engine found, v[0..n), as error details.
  */
-void svc_reply_invalid_inputs(taas_call *call, const char *task_name, const char *input,
-                              size_t input_len, const char *message);
+void svc_reply_invalid_inputs(taas_call *call, const char *message, const struct taas_error *v,
+                              size_t n);
 /*
  * Isolation: the principal whose tasks alone the call may see - NULL when
  * authentication is off or the caller is admin. The engine applies it

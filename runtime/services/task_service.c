@@ -187,9 +187,6 @@ static void submit_done(void *arg, const taas_submit_result *res)
     taas_call_unref(call);
 }
 
-/* How the engine's message for inputs that break the schema begins. */
-static const char INVALID_INPUTS[] = "invalid inputs for ";
-
 static void submit_task(taas_call *call, void *arg)
 {
     taas_services *s = arg;
@@ -197,6 +194,8 @@ static void submit_task(taas_call *call, void *arg)
     if (!req)
         return;
     char msg[1024];
+    taas_error *violations = NULL; /* the engine's, when it refuses the inputs */
+    size_t n_violations = 0;
     taas_engine *e = svc_enter(s);
     if (!e) {
         unavailable(call);
@@ -210,6 +209,9 @@ static void submit_task(taas_call *call, void *arg)
             .run_after_ms = req->run_after_ms,
             .timeout_s = req->timeout_s,
             .principal = taas_call_principal(call),
+            .violations = &violations,
+            .n_violations = &n_violations,
+            .max_violations = SVC_MAX_VIOLATIONS,
         };
         msg[0] = '\0';
         struct submit_ctx *sc = malloc(sizeof *sc);
@@ -233,10 +235,9 @@ static void submit_task(taas_call *call, void *arg)
         svc_leave(s);
         if (!sc) {
             taas_call_reply(call, TAAS_ST_INTERNAL, "out of memory", NULL, 0);
-        } else if (st == TAAS_ST_INVALID_ARGUMENT &&
-                   strncmp(msg, INVALID_INPUTS, sizeof INVALID_INPUTS - 1) == 0) {
-            svc_reply_invalid_inputs(call, req->task_name, req->inputs_json,
-                                     strlen(req->inputs_json), msg);
+        } else if (st == TAAS_ST_INVALID_ARGUMENT && n_violations > 0) {
+            svc_reply_invalid_inputs(call, msg, violations, n_violations);
+            free(violations);
             free(sc);
             taas_call_unref(call);
         } else if (st != TAAS_ST_OK) {

@@ -30,6 +30,7 @@
  */
 #include "store/sqlite_int.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <stdlib.h>
 
@@ -37,31 +38,52 @@
 #define CKPT_FRAMES 1000
 /* ~16 MiB of WAL at 4 KiB pages: the writer checkpoints the rest itself. */
 #define CKPT_INLINE_FRAMES 4000
+/* A commit ending this long after the previous one is "spaced" (see
+ * wal_hook): 200 tasks/s are two commits every 5 ms. */
+#define CKPT_SPACED_US 2000
+/* Most catch-up checkpoints per WAL cycle (see wal_hook). */
+#define CKPT_CATCHUPS 16
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     sq_store *s = arg;
+    /* The time since the previous commit ended tells spaced commits from
+     * a stream of them. */
+    int64_t now = taas_mono_us();
+    bool spaced = now - s->ckpt_last_commit_us >= CKPT_SPACED_US;
+    s->ckpt_last_commit_us = now;
     if (frames >= CKPT_INLINE_FRAMES) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
     }
     if (frames < CKPT_FRAMES) {
         s->ckpt_next = CKPT_FRAMES; /* the WAL started over */
+        s->ckpt_catchups = CKPT_CATCHUPS;
         return SQLITE_OK;
     }
-    /* Up to 2 x CKPT_FRAMES, after every commit: between spaced commits
-     * the thread then catches up with the last one and the WAL starts
-     * over. Past that the commits come back to back, and a checkpoint per
-     * commit would write the same hot pages again and again (a checkpoint
-     * writes each page once however many frames hold it): once per
-     * CKPT_FRAMES new frames, until the writer's own at
-     * CKPT_INLINE_FRAMES. */
-    if (frames < 2 * CKPT_FRAMES || frames >= s->ckpt_next) {
+    /* Once per CKPT_FRAMES new frames; and, up to 2 x CKPT_FRAMES, after
+     * each commit that follows a pause: between spaced commits such a
+     * catch-up ends before the next commit, which then starts the WAL
+     * over. Not after commits that follow each other closely (C = 4: a
+     * small commit every few hundred microseconds): one is always in
+     * flight, the catch-ups never let the WAL start over, and after every
+     * commit they were ten times the checkpoints of SQLite's automatic
+     * one, each with two fsyncs (the WAL's, then the database's) sharing
+     * the disk with the commits, copying the same hot pages again and
+     * again (a checkpoint writes each page once however many frames hold
+     * it). At most CKPT_CATCHUPS per WAL cycle: a loaded machine spaces
+     * even a stream of commits. */
+    bool wake = frames >= s->ckpt_next;
+    if (wake)
         s->ckpt_next = frames + CKPT_FRAMES;
+    bool catchup = !wake && spaced && frames < 2 * CKPT_FRAMES && s->ckpt_catchups > 0;
+    if (wake || catchup) {
         pthread_mutex_lock(&s->ckpt_mu);
         if (!s->ckpt_wanted) {
             s->ckpt_wanted = true;
             pthread_cond_signal(&s->ckpt_cv);
+            if (catchup)
+                s->ckpt_catchups--;
         }
         pthread_mutex_unlock(&s->ckpt_mu);
     }
@@ -117,6 +139,7 @@ int taas_sq__checkpointer_start(sq_store *s)
         return SQLITE_NOMEM;
     s->ckpt_running = true;
     s->ckpt_next = CKPT_FRAMES;
+    s->ckpt_catchups = CKPT_CATCHUPS;
     sqlite3_wal_hook(s->db, wal_hook, s);
     return SQLITE_OK;
 }

@@ -98,6 +98,8 @@ typedef struct sq_store {
     pthread_cond_t ckpt_cv;
     bool ckpt_wanted, ckpt_stopping, ckpt_init, ckpt_running;
     int ckpt_next; /* WAL frames at which to wake the thread again (hook only) */
+    int64_t ckpt_last_commit_us; /* when the last commit ended (hook only) */
+    int ckpt_catchups;           /* catch-up checkpoints left this WAL cycle (hook only) */
 } sq_store;
 
 /* ---- sqlite.c ---------------------------------------------------------- */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine_helpers.h"
+#include "taas/registry.h"
 #include "util/util.h"
 
 static int setup(void **state)
@@ -97,6 +98,39 @@ static void test_submit_checks(void **state)
     assert_int_equal(taas_engine_submit(f->engine, &req, on_submit, NULL, msg, sizeof msg),
                      TAAS_ST_INVALID_ARGUMENT);
     assert_string_equal(msg, "run_after_ms: must not be negative");
+    req.run_after_ms = 0;
+
+    /* Inputs that break the schema: the message names the first violation,
+     * and the engine hands every violation to a caller that asks (the
+     * services translate them into BadRequest details). */
+    taas_error *v = (taas_error *)1;
+    size_t nv = 99;
+    req.input = "{\"param1\":7,\"param2\":\"no\"}";
+    req.input_len = strlen(req.input);
+    req.violations = &v;
+    req.n_violations = &nv;
+    req.max_violations = 8;
+    assert_int_equal(taas_engine_submit(f->engine, &req, on_submit, NULL, msg, sizeof msg),
+                     TAAS_ST_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "/param1"));
+    assert_int_equal(nv, 2);
+    assert_non_null(v);
+    assert_string_equal(v[0].path, "/param1");
+    assert_string_equal(v[1].path, "/param2");
+    free(v);
+    /* Room for one: one, not more. */
+    req.max_violations = 1;
+    assert_int_equal(taas_engine_submit(f->engine, &req, on_submit, NULL, msg, sizeof msg),
+                     TAAS_ST_INVALID_ARGUMENT);
+    assert_int_equal(nv, 1);
+    assert_string_equal(v[0].path, "/param1");
+    free(v);
+    /* Any other refusal leaves none. */
+    req.timeout_s = -1;
+    assert_int_equal(taas_engine_submit(f->engine, &req, on_submit, NULL, msg, sizeof msg),
+                     TAAS_ST_INVALID_ARGUMENT);
+    assert_int_equal(nv, 0);
+    assert_null(v);
     taas_task_rec r;
     assert_int_equal(taas_engine_get(f->engine, "", NULL, &r, msg, sizeof msg),
                      TAAS_ST_INVALID_ARGUMENT);

@@ -2,7 +2,8 @@
 
 A server runs on a free loopback port (``--listen 127.0.0.1:0``) with its own
 SQLite database in a temporary directory. Its stderr goes to a file; the port
-is read from the ``server.start`` line (``listen=127.0.0.1:<port>``). Every
+is read from the ``server.start`` line (``listen=127.0.0.1:<port>``; any
+other ``--listen`` works too, see ``Server(listen=...)``). Every
 wait is bounded, and a server is always killed: by ``stop()``, by the atexit
 hook if a test forgot, and by the kernel (PR_SET_PDEATHSIG) if the test
 process itself dies.
@@ -33,9 +34,17 @@ import uuid
 
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 20
-_LISTEN_RE = re.compile(r"server\.start.*listen=127\.0\.0\.1:(\d+)")
+# The start line, in text or JSON log format: "listen=" is part of the message
+# in both.
+_START_RE = re.compile(r"server\.start\b.*?\blisten=(\S+?)[\s\"]")
+# What a sanitizer build writes when it finds something: a server log that
+# holds one of these failed, whatever its exit status says.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 _live = []
+# Log files are numbered across all servers of the process, so that servers
+# sharing a workdir never write to one file.
+_log_seq = [0]
 
 
 def _stubs():
@@ -54,8 +63,10 @@ class Server:
     same database.
     """
 
-    def __init__(self, workdir=None, extra_args=(), env=None, database_url=None):
-        self.binary = os.path.abspath(os.environ["TAAS_SERVER_BIN"])
+    def __init__(self, workdir=None, extra_args=(), env=None, database_url=None,
+                 listen="127.0.0.1:0", binary=None):
+        self.binary = os.path.abspath(binary or os.environ["TAAS_SERVER_BIN"])
+        self.listen = listen
         self.owns_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="taas-it-")
         self.db_path = os.path.join(self.workdir, "taas.db")
@@ -72,6 +83,7 @@ class Server:
             self.env.update(env)
         self.proc = None
         self.port = None
+        self.bound = None  # the listen address the start line reports
         self.log_path = None
         self.starts = 0
 
@@ -79,14 +91,19 @@ class Server:
     def address(self):
         return "127.0.0.1:%d" % self.port
 
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
     def start(self):
         self.starts += 1
-        self.log_path = os.path.join(self.workdir, "server-%d.log" % self.starts)
+        _log_seq[0] += 1
+        self.log_path = os.path.join(self.workdir, "server-%d.log" % _log_seq[0])
         log = open(self.log_path, "wb")
         # setpriv makes the server die with this process and execs it, so no
         # preexec_fn is needed (with one, Python forks instead of vforking
         # and grpcio's fork handlers can abort this process).
-        args = ["setpriv", "--pdeathsig", "KILL", self.binary, "--listen", "127.0.0.1:0",
+        args = ["setpriv", "--pdeathsig", "KILL", self.binary, "--listen", self.listen,
                 "--database-url", self.database_url] + self.extra_args
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      cwd=self.workdir, env=self.env)
@@ -95,9 +112,11 @@ class Server:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             with open(self.log_path, "r", errors="replace") as f:
-                m = _LISTEN_RE.search(f.read())
+                m = _START_RE.search(f.read())
             if m:
-                self.port = int(m.group(1))
+                self.bound = m.group(1)
+                host, _, port = self.bound.rpartition(":")
+                self.port = int(port) if host and port.isdigit() else None
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError("taas-server exited with %s before listening:\n%s"
@@ -107,11 +126,36 @@ class Server:
         raise RuntimeError("taas-server did not report server.start within %ds:\n%s"
                            % (START_TIMEOUT_S, self.log()))
 
-    def log(self):
+    def log(self, tail=20000):
+        """The server's output so far: its last `tail` characters, all of it with tail=None."""
         if not self.log_path or not os.path.exists(self.log_path):
             return ""
         with open(self.log_path, "r", errors="replace") as f:
-            return f.read()[-20000:]
+            text = f.read()
+        return text if tail is None else text[-tail:]
+
+    def stop_clean(self, within=STOP_TIMEOUT_S):
+        """Stops the server with SIGTERM and requires a clean shutdown: exit
+        status 0 within `within` s, a server.stop line, and no sanitizer
+        report. Returns the whole log."""
+        if not self.proc:
+            raise AssertionError("stop_clean: the server is not running")
+        proc = self.proc
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(within)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("no exit within %ss of SIGTERM:\n%s" % (within, self.log()))
+        self.proc = None
+        if self in _live:
+            _live.remove(self)
+        log = self.log(tail=None)
+        assert rc == 0, "exit status %d\n%s" % (rc, log[-4000:])
+        assert "server.stop" in log, log[-2000:]
+        for bad in SANITIZER_MARKS:
+            assert bad not in log, log[-6000:]
+        return log
 
     def stop(self, sig=signal.SIGTERM):
         """Stops the server with `sig`; returns its exit status (None if it had to be killed)."""

@@ -62,6 +62,57 @@ def with_field(base, number, raw):
     return base + varint(number << 3 | 2) + varint(len(raw)) + raw
 
 
+def wire_fields(buf):
+    """The (number, value) pairs of a protobuf message: ints for varints,
+    bytes for length-delimited fields (all that google.rpc.Status uses)."""
+    out, i = [], 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        if key & 7 == 0:
+            v, i = read_varint(buf, i)
+        elif key & 7 == 2:
+            n, i = read_varint(buf, i)
+            v, i = buf[i:i + n], i + n
+        else:
+            raise ValueError("unexpected wire type %d" % (key & 7))
+        out.append((key >> 3, v))
+    return out
+
+
+def read_varint(buf, i):
+    n = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, i
+
+
+def field_violations(err):
+    """[(field, description)] of the google.rpc.BadRequest in an error's
+    grpc-status-details-bin trailer (a google.rpc.Status), checking that
+    the Status repeats the error's code and message."""
+    raw = dict(err.trailing_metadata() or ()).get("grpc-status-details-bin")
+    if raw is None:
+        return None
+    st = wire_fields(raw)
+    assert dict(st).get(1) == err.code().value[0], st
+    assert dict(st).get(2, b"").decode() == err.details(), st
+    out = []
+    for num, any_ in st:
+        if num != 3:
+            continue
+        a = dict(wire_fields(any_))
+        assert a[1] == b"type.googleapis.com/google.rpc.BadRequest", a
+        for fnum, fv in wire_fields(a[2]):
+            if fnum == 1:
+                d = dict(wire_fields(fv))
+                out.append((d.get(1, b"").decode(), d.get(2, b"").decode()))
+    return out
+
+
 class Strings(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -142,6 +193,13 @@ class Strings(unittest.TestCase):
                         self.assertEqual(err.code(), grpc.StatusCode.INVALID_ARGUMENT,
                                          err.details())
                         self.assertIn(f.name + ": " + why, err.details())
+                        # The rich details name the field, as for any other
+                        # INVALID_ARGUMENT.
+                        fv = field_violations(err)
+                        self.assertIsNotNone(fv, "no grpc-status-details-bin")
+                        self.assertEqual(len(fv), 1, fv)
+                        self.assertEqual(fv[0][0], f.name)
+                        self.assertIn(why + " at byte ", fv[0][1])
                         sent += 1
         self.assertGreaterEqual(sent, 8 * len(BAD))
         self.assertTrue(server.alive(), server.log())

@@ -2,19 +2,18 @@
 isolation, exposure refusal, limits, many idle connections and rapid stream
 cancellation - each against real taas-server processes on loopback.
 
-    /usr/bin/python3 security_test.py TAAS_SERVER TAAS_CLI PROTO_DIR TEST_NAME
+    TAAS_SERVER_BIN=... TAAS_CLI_BIN=... TAAS_PY_STUBS=... /usr/bin/python3 security_test.py TEST_NAME
 
-Certificates are made for each run with openssl in a temporary directory
-(SANs DNS:localhost and IP:127.0.0.1). Every test stops its servers with
-SIGTERM and requires exit status 0 and a log without sanitizer reports.
+Servers come from tests/integration/taas_harness.py; all servers of one test
+share one temporary directory (and its SQLite database). Certificates are
+made for each run with openssl in that directory (SANs DNS:localhost and
+IP:127.0.0.1). Every test stops its servers with SIGTERM and requires exit
+status 0 and a log without sanitizer reports.
 """
-import atexit
 import hashlib
 import os
-import re
 import resource
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -25,17 +24,15 @@ import time
 
 import grpc
 
-BIN, CLI, PROTO_DIR, TEST = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-TMP = tempfile.mkdtemp(prefix="taas-security-test-")
-subprocess.check_call(["protoc", "-I", PROTO_DIR, "--python_out=" + TMP,
-                       os.path.join(PROTO_DIR, "taas/v1/taas.proto"),
-                       os.path.join(PROTO_DIR, "grpc/health/v1/health.proto")])
-sys.path.insert(0, TMP)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import taas_harness  # noqa: E402
 from taas.v1 import taas_pb2 as pb  # noqa: E402
-import importlib.util  # noqa: E402
-_spec = importlib.util.spec_from_file_location("health_pb2", os.path.join(TMP, "grpc/health/v1/health_pb2.py"))
-hpb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(hpb)
+import health_pb2 as hpb  # noqa: E402
+
+BIN = os.environ["TAAS_SERVER_BIN"]
+CLI = os.environ["TAAS_CLI_BIN"]
+TEST = sys.argv[1]
+TMP = tempfile.mkdtemp(prefix="taas-security-test-")
 
 SVC = "/taas.v1.TaskService/"
 REG = "/taas.v1.RegistryService/"
@@ -115,25 +112,8 @@ def md(who):
 # ---------------------------------------------------------------------------
 # Server
 
-LIVE = []
-
-
-@atexit.register
-def _kill_left_over():
-    # a failed assertion must not leave a server holding ctest's output pipe
-    for p in LIVE:
-        if p.poll() is None:
-            p.kill()
-
-
-class Server:
-    def __init__(self, *args, env=None, tls=False, mtls=False, tokens=False, db="t.db"):
-        self.log = []
-        e = dict(os.environ)
-        e.setdefault("GRPC_DNS_RESOLVER", "native")
-        e["DATABASE_URL"] = "sqlite:///" + path(db)
-        if env:
-            e.update(env)
+class Server(taas_harness.Server):
+    def __init__(self, *args, env=None, tls=False, mtls=False, tokens=False):
         extra = []
         if tls or mtls:
             certs()
@@ -142,33 +122,14 @@ class Server:
             extra += ["--tls-client-ca", path("ca.pem")]
         if tokens:
             extra += ["--tokens-file", tokens_file()]
-        self.p = subprocess.Popen([BIN, "--listen", "127.0.0.1:0", "--workers", "2", *extra, *args],
-                                  stderr=subprocess.PIPE, env=e, text=True)
-        LIVE.append(self.p)
-        self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = self.p.stderr.readline()
-            if not line:
-                break
-            self.log.append(line)
-            m = re.search(r"server\.start\W.*listen=127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        assert self.port, "no server.start line:\n" + "".join(self.log)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.addr = "127.0.0.1:%d" % self.port
+        super().__init__(workdir=TMP, extra_args=["--workers", "2", *extra, *args], env=env)
+        self.start()
+        self.addr = self.address
         self.channels = []
         if tls or mtls:
             self.ch = self.channel(ca="ca.pem", cert="client" if mtls else None)
         else:
             self.ch = self.channel()
-
-    def _read(self):
-        for line in self.p.stderr:
-            self.log.append(line)
 
     def channel(self, ca=None, cert=None, host="127.0.0.1", options=None):
         target = "%s:%d" % (host, self.port)
@@ -212,32 +173,22 @@ class Server:
         return pb.SubmitTaskResponse.FromString(body).task_id
 
     def rss_kb(self):
-        with open("/proc/%d/status" % self.p.pid) as f:
+        with open("/proc/%d/status" % self.pid) as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
 
     def nfds(self):
-        return len(os.listdir("/proc/%d/fd" % self.p.pid))
+        return len(os.listdir("/proc/%d/fd" % self.pid))
 
     def stop(self, within=30):
-        t0 = time.time()
-        self.p.send_signal(signal.SIGTERM)
+        """Clean SIGTERM shutdown (see taas_harness.Server.stop_clean); returns the whole log."""
         try:
-            rc = self.p.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            raise AssertionError("no exit within %ss of SIGTERM" % within)
-        self.reader.join(5)
-        for ch in self.channels:
-            ch.close()
-        log = "".join(self.log)
-        assert rc == 0, "exit status %d\n%s" % (rc, log[-4000:])
-        assert "server.stop" in log, log[-2000:]
-        for bad in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"):
-            assert bad not in log, log[-6000:]
-        return log
+            return self.stop_clean(within)
+        finally:
+            for ch in self.channels:
+                ch.close()
 
 
 def expect(code, want, what):
@@ -630,25 +581,11 @@ def test_exposure():
                          ("0.0.0.0:0", ["--tls-cert", path("server.pem"), "--tls-key",
                                         path("server.key"), "--tokens-file", tokens_file()]),
                          ("localhost:0", []), ("[::1]:0", [])):
-        p = subprocess.Popen([BIN, "--listen", listen, *args], stderr=subprocess.PIPE, text=True,
-                             env=env)
-        LIVE.append(p)
-        t0 = time.time()
-        started = False
-        log = []
-        while time.time() - t0 < 30:
-            line = p.stderr.readline()
-            if not line:
-                break
-            log.append(line)
-            if "server.start" in line:
-                started = True
-                break
-        p.send_signal(signal.SIGTERM)
-        rest = p.communicate(timeout=30)[1]
-        assert started and p.returncode == 0, (listen, args, p.returncode, "".join(log) + rest)
+        srv = taas_harness.Server(workdir=TMP, listen=listen, extra_args=args, env=env)
+        srv.start()
+        log = srv.stop_clean(30)
         if "--insecure" in args:
-            assert "server.insecure" in "".join(log) + rest, "".join(log) + rest
+            assert "server.insecure" in log, log
 
 # ---------------------------------------------------------------------------
 # Limits

@@ -1,17 +1,16 @@
 """Tests of the gRPC module (runtime/server, services, middleware) against a
 real taas-server process on a free loopback port.
 
-    /usr/bin/python3 server_test.py TAAS_SERVER_BINARY PROTO_DIR TEST_NAME
+    TAAS_SERVER_BIN=... TAAS_PY_STUBS=... /usr/bin/python3 server_test.py TEST_NAME
 
-Each test starts its own server (sqlite database in a temporary directory),
-reads the bound port from the `server.start` log line, and stops it with
-SIGTERM at the end, requiring exit status 0: every test is also a shutdown
-test. Python stubs are generated with protoc into the temporary directory.
+Servers come from tests/integration/taas_harness.py. All servers of one test
+share one temporary directory, hence one SQLite database (test_role hands a
+task from one server to the next through it). Every test stops its servers
+with SIGTERM and requires exit status 0: every test is also a shutdown test.
 """
 import os
 import random
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -21,54 +20,26 @@ import time
 
 import grpc
 
-BIN, PROTO_DIR, TEST = sys.argv[1], sys.argv[2], sys.argv[3]
-TMP = tempfile.mkdtemp(prefix="taas-server-test-")
-subprocess.check_call(["protoc", "-I", PROTO_DIR, "--python_out=" + TMP,
-                       os.path.join(PROTO_DIR, "taas/v1/taas.proto"),
-                       os.path.join(PROTO_DIR, "grpc/health/v1/health.proto")])
-sys.path.insert(0, TMP)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import taas_harness  # noqa: E402
 from taas.v1 import taas_pb2 as pb  # noqa: E402
-import importlib.util  # noqa: E402
-# grpc/health/v1 would collide with the grpc package itself: load by path.
-_spec = importlib.util.spec_from_file_location("health_pb2", os.path.join(TMP, "grpc/health/v1/health_pb2.py"))
-hpb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(hpb)
+import health_pb2 as hpb  # noqa: E402
+
+BIN = os.environ["TAAS_SERVER_BIN"]
+TEST = sys.argv[1]
+TMP = tempfile.mkdtemp(prefix="taas-server-test-")
 
 SVC = "/taas.v1.TaskService/"
 REG = "/taas.v1.RegistryService/"
 HEALTH = "/grpc.health.v1.Health/"
 
 
-class Server:
+class Server(taas_harness.Server):
     def __init__(self, *args, env=None):
-        self.log = []
-        e = dict(os.environ)
-        e.setdefault("GRPC_DNS_RESOLVER", "native")
-        e["DATABASE_URL"] = "sqlite:///" + os.path.join(TMP, "t.db")
-        if env:
-            e.update(env)
-        self.p = subprocess.Popen([BIN, "--listen", "127.0.0.1:0", "--workers", "2", *args],
-                                  stderr=subprocess.PIPE, env=e, text=True)
-        self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = self.p.stderr.readline()
-            if not line:
-                break
-            self.log.append(line)
-            m = re.search(r"server\.start\W.*listen=127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        assert self.port, "no server.start line:\n" + "".join(self.log)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.addr = "127.0.0.1:%d" % self.port
+        super().__init__(workdir=TMP, extra_args=["--workers", "2", *args], env=env)
+        self.start()
+        self.addr = self.address
         self.ch = grpc.insecure_channel(self.addr)
-
-    def _read(self):
-        for line in self.p.stderr:
-            self.log.append(line)
 
     def unary(self, method, req_bytes, timeout=10, metadata=None):
         """(status code, response bytes or None, details)"""
@@ -93,20 +64,12 @@ class Server:
         return pb.SubmitTaskResponse.FromString(body).task_id
 
     def stop(self, within=20):
+        """Clean SIGTERM shutdown (see taas_harness.Server.stop_clean); returns the seconds it took."""
         t0 = time.time()
-        self.p.send_signal(signal.SIGTERM)
         try:
-            rc = self.p.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            raise AssertionError("no exit within %ss of SIGTERM" % within)
-        self.reader.join(5)
-        self.ch.close()
-        log = "".join(self.log)
-        assert rc == 0, "exit status %d\n%s" % (rc, log[-4000:])
-        assert "server.stop" in log, log[-2000:]
-        for bad in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"):
-            assert bad not in log, log[-6000:]
+            self.stop_clean(within)
+        finally:
+            self.ch.close()
         return time.time() - t0
 
 
@@ -360,7 +323,7 @@ def test_cli():
                           "postgresql://u:s3cr3t@127.0.0.1:1/db"], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "s3cr3t" not in out.stderr, out.stderr
     s = Server("--log-format", "json")
-    assert '"event":"server.start"' in "".join(s.log), s.log
+    assert '"event":"server.start"' in s.log(), s.log()
     s.stop()
 
 
@@ -380,20 +343,12 @@ def test_config_checks():
     assert out.returncode == 2, out.stderr
 
     sock = os.path.join(TMP, "taas.sock")
-    p = subprocess.Popen([BIN, "--listen", "unix:" + sock], stderr=subprocess.PIPE, text=True,
-                         env=dict(env, TAAS_RETRY_BASE_MS="-1", TAAS_RETRY_CAP_MS="-5"))
-    log = []
+    u = taas_harness.Server(workdir=TMP, listen="unix:" + sock,
+                            env={"TAAS_RETRY_BASE_MS": "-1", "TAAS_RETRY_CAP_MS": "-5"})
+    u.start()
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = p.stderr.readline()
-            if not line:
-                break
-            log.append(line)
-            if "server.start" in line:
-                break
-        text = "".join(log)
-        assert "listen=unix:%s " % sock in text, text
+        text = u.log(tail=None)
+        assert u.bound == "unix:" + sock and "listen=unix:%s " % sock in text, text
         for var in ("TAAS_RETRY_BASE_MS", "TAAS_RETRY_CAP_MS"):
             assert re.search(r"engine\.bad_env.*var=%s" % var, text), text
         ch = grpc.insecure_channel("unix:" + sock)
@@ -403,8 +358,7 @@ def test_config_checks():
             hpb.HealthCheckResponse.SERVING
         ch.close()
     finally:
-        p.send_signal(signal.SIGTERM)
-        assert p.wait(timeout=30) == 0
+        u.stop_clean(30)
 
 
 def test_log_no_secrets():
@@ -412,7 +366,7 @@ def test_log_no_secrets():
     s.unary(REG + "ListTaskTypes", b"", metadata=[("authorization", "Bearer t0psecret")])
     time.sleep(0.3)
     s.stop()
-    log = "".join(s.log)
+    log = s.log(tail=None)
     assert "method=/taas.v1.RegistryService/ListTaskTypes" in log and "status=OK" in log, log
     assert "t0psecret" not in log
 
@@ -421,7 +375,7 @@ def test_role():
     """--role api accepts tasks and runs none; --role worker runs them and
     serves only health; the same database carries the task from one to the other."""
     api = Server("--role", "api")
-    assert "role=api" in "".join(api.log)
+    assert "role=api" in api.log()
     tid = api.submit("noop", '{"r":1}')
     time.sleep(1.0)
     code, body, _ = api.unary(SVC + "GetTask", pb.GetTaskRequest(task_id=tid).SerializeToString())
@@ -430,7 +384,7 @@ def test_role():
     api.stop()
 
     w = Server("--role", "worker")
-    assert "role=worker" in "".join(w.log)
+    assert "role=worker" in w.log()
     assert w.healthy()
     for m, req in ((SVC + "GetTask", pb.GetTaskRequest(task_id=tid)),
                    (SVC + "SubmitTask", pb.SubmitTaskRequest(task_name="noop", inputs_json="{}")),

@@ -1,0 +1,2 @@
+/* A header in the body's own folder. */
+#include "taas/registry.h"
