@@ -79,7 +79,6 @@ struct job {
     atomic_int stop;         /* TAAS_STOP_* */
     int64_t deadline_mono;   /* 0 = none */
     int64_t body_started_ms; /* wall clock when the body started; 0 = not yet */
-    int64_t held_mono;       /* monotonic ms when this node took it (claim or submit) */
     /* The start is in the store (a PROGRESS op carried started_ms): other
      * servers' readers see RUNNING from then on. Under pmu. */
     bool start_marked;

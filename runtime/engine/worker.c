@@ -47,23 +47,7 @@ static void claim_done(taas_store_op *op, void *arg);
  * workers and the store's claim order (priority, then age) decides. With e->mu. */
 static int hold_cap_locked(const taas_engine *e)
 {
-    int64_t avg = e->body_avg_us;
-    /* The average learns a body's length only when it ends. While every
-     * worker is busy, none frees before the shortest-running of their
-     * bodies ends, so a body already running longer than the average means
-     * held tasks would wait at least that long: hold by that instead. */
-    if (e->busy >= e->nworkers && e->nworkers > 0) {
-        int64_t now = taas_now_ms(), least = INT64_MAX;
-        for (int i = 0; i < e->nworkers && least > 0; i++) {
-            const job *j = e->slots[i];
-            int64_t ran = j && j->body_started_ms > 0 ? now - j->body_started_ms : 0;
-            if (ran < least)
-                least = ran;
-        }
-        if (least != INT64_MAX && least * 1000 > avg)
-            avg = least * 1000;
-    }
-    int64_t extra = (int64_t)HOLD_US * e->nworkers / (avg > 0 ? avg : 1);
+    int64_t extra = (int64_t)HOLD_US * e->nworkers / (e->body_avg_us > 0 ? e->body_avg_us : 1);
     if (extra > e->opts.prefetch)
         extra = e->opts.prefetch;
     int64_t cap = e->nworkers + extra;
@@ -144,8 +128,6 @@ void taas_engine__ready_append_locked(taas_engine *e, job *first, int n)
         pthread_cond_broadcast(&e->work_cv);
 }
 
-static void claim_locked(taas_engine *e, int free_slots);
-
 void taas_engine__maybe_claim_locked(taas_engine *e)
 {
     if (!e->opts.run_workers || e->claim_inflight || !e->pending_hint ||
@@ -154,36 +136,7 @@ void taas_engine__maybe_claim_locked(taas_engine *e)
     /* Claim for the free workers plus a bounded prefetch, so one durable
      * claim feeds many bodies: a commit costs milliseconds, a no-op body
      * microseconds. */
-    claim_locked(e, taas_engine__free_slots_locked(e));
-}
-
-/* A task is held here on the expectation that a worker starts it within
- * HOLD_US. When that failed (a body ran long) the store may meanwhile have
- * received runnable tasks of a higher priority, submitted here or on
- * another server (pending_prio_max INT_MAX: of unknown priority): claim
- * before a worker starts the held one, beyond the hold cap if need be (by
- * at most HOLD_JUMP_MAX), so the ready queue puts them first. One claim
- * (a commit) per start only after such a wait; tasks that start within
- * HOLD_US, the fast path, never wait for it. Returns true when a claim is
- * in flight for the worker to wait for. */
-static bool claim_outranking_locked(taas_engine *e)
-{
-    if (!e->ready_head || !e->pending_hint ||
-        e->pending_prio_max <= e->ready_head->rec.priority || !e->opts.run_workers ||
-        atomic_load(&e->stopping) ||
-        taas_mono_ms() - e->ready_head->held_mono < HOLD_US / 1000)
-        return false;
-    if (!e->claim_inflight) {
-        int free_slots = taas_engine__free_slots_locked(e);
-        if (free_slots <= -HOLD_JUMP_MAX)
-            return false;
-        claim_locked(e, free_slots > 0 ? free_slots : 1);
-    }
-    return e->claim_inflight;
-}
-
-static void claim_locked(taas_engine *e, int free_slots)
-{
+    int free_slots = taas_engine__free_slots_locked(e);
     if (free_slots > e->claim_buf_len)
         free_slots = e->claim_buf_len;
     if (free_slots <= 0)
@@ -224,7 +177,6 @@ job *taas_engine__job_new(taas_engine *e, taas_task_rec *rec)
     atomic_init(&j->refs, 1);
     atomic_init(&j->abandoned, false);
     j->slot = -1;
-    j->held_mono = taas_mono_ms();
     pthread_mutex_init(&j->pmu, NULL);
     return j; /* the deadline is set when the body starts */
 }
@@ -420,8 +372,6 @@ static void claim_done(taas_store_op *op, void *arg)
     pthread_mutex_lock(&e->mu);
     e->claim_inflight = false;
     taas_engine__ready_append_locked(e, first, got);
-    if (got == 0) /* a worker may wait for this claim (claim_outranking_locked) */
-        pthread_cond_broadcast(&e->work_cv);
     /* A full claim suggests more are waiting; a failed one is retried by the sweeper. */
     if (op->result == TAAS_STORE_OK && n == op->u.claim.max) {
         e->pending_hint = true;
@@ -728,12 +678,6 @@ void *taas_engine__worker_main(void *p)
             pthread_cond_wait(&e->work_cv, &e->mu);
         if (!e->ready_head)
             break; /* stopping and nothing left to run */
-        if (claim_outranking_locked(e)) {
-            /* Its tasks join the ready queue in order; a failed claim
-             * clears pending_hint, so this wait ends either way. */
-            taas_engine__cond_wait_ms(&e->work_cv, &e->mu, 100);
-            continue;
-        }
         job *j = e->ready_head;
         if (atomic_load(&e->stopping)) {
             /* Claimed but never started: leave it to RELEASE. */

@@ -8,9 +8,6 @@ O_APPEND write and an fsync before anything else, and all three nodes append
 to the same file, so its lines are the body starts of the whole cluster in
 the order they happened.
 
-  Priorities      every worker busy; a backlog of mixed priorities submitted
-                  in random order across the nodes starts highest priority
-                  first, submit order within a priority.
   CancelHeld      100 tasks held or queued behind busy workers, each
                   cancelled through a node other than the one it was
                   submitted to: CANCELLED within 100 ms (p99), and no body
@@ -21,7 +18,6 @@ the order they happened.
 """
 
 import os
-import random
 import re
 import tempfile
 import time
@@ -83,44 +79,6 @@ class FiCluster(MultiNode):
             "SELECT lease_owner FROM tasks WHERE id IN (%s)" % ",".join("'%s'" % i for i in ids)))
         self.assertEqual(owners, ["node-a", "node-b", "node-c"])
         return ids
-
-
-class Priorities(FiCluster):
-    def test_backlog_starts_by_priority_across_nodes(self):
-        """Tasks held by one node do not run before higher-priority tasks
-        waiting elsewhere: every node busy, a backlog of mixed priorities
-        submitted in random order round-robin over the nodes starts highest
-        priority first and in submit order within a priority, give or take
-        the starts that run at the same moment on the three workers."""
-        self.warm_up()
-        blockers = self.block_all(5000)
-        # A node learns that its bodies are long from how long they have run:
-        # in their first HOLD_US (50 ms) it may still hold tasks for them.
-        time.sleep(0.5)
-        nodes = list(self.nodes.values())
-        prios = [p for p in (0, 1, 3, 5, 9) for _ in range(6)]
-        random.shuffle(prios)
-        backlog = []
-        for i, p in enumerate(prios):
-            r = nodes[i % 3].submit("crash_probe", {"ms": 300}, priority=p)
-            self.assertEqual(r.state, S.TASK_STATE_PENDING)
-            backlog.append((r.task_id, p))
-        self.assertEqual(sorted(self.running()), sorted(blockers))
-        self.wait_final(self.b, blockers + [t for t, _ in backlog], 90)
-        prio = dict(backlog)
-        index = {t: i for i, (t, _) in enumerate(backlog)}
-        order = [t for t in self.starts() if t in prio]
-        self.assertEqual(sorted(order), sorted(prio))  # each started once
-        key = {t: (-prio[t], index[t]) for t in order}
-        # Three workers start bodies concurrently (300 ms each), so the start
-        # record may swap starts less than three places apart; nothing more.
-        late = [(i, j, prio[order[i]], prio[order[j]])
-                for i in range(len(order)) for j in range(i + 3, len(order))
-                if key[order[i]] > key[order[j]]]
-        self.assertEqual(late, [], "start order (priorities): %s" % [prio[t] for t in order])
-        # The first three backlog starts are priority 9, the last ones 0.
-        self.assertEqual([prio[t] for t in order[:3]], [9, 9, 9])
-        self.assertEqual([prio[t] for t in order[-3:]], [0, 0, 0])
 
 
 class CancelHeld(FiCluster):
