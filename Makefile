@@ -52,8 +52,10 @@ test: deps-test
 	@sh scripts/check-tests.sh $(BUILD_DIR)
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# Sanitizers make every call 2-3x slower: the watch storm's bound on the
+# health check's p99 (50 ms) is relaxed to 150 ms here, and only here.
 test-asan:
-	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DTAAS_SANITIZE=ON $(CMAKE_FLAGS)"
+	TAAS_STORM_P99_BOUND_S=0.15 $(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DTAAS_SANITIZE=ON $(CMAKE_FLAGS)"
 
 new-task:
 	@test -n "$(NAME)" || { echo "usage: make new-task NAME=foo" >&2; exit 2; }

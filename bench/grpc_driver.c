@@ -48,7 +48,24 @@ int gd_open(gd_channel **out, const char *target)
         return -1;
     grpc_init();
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    ch->channel = grpc_channel_create(target, creds, NULL);
+    /* The least a client does per call: no optional filters (compression,
+     * client-side deadline and message-size checks: the run has its own
+     * deadline and the replies are small), no retries, and no BDP pings
+     * (they tune flow control for large transfers, and on loopback only
+     * add frames for the server to answer). */
+    grpc_arg args[3];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = (char *)GRPC_ARG_MINIMAL_STACK;
+    args[0].value.integer = 1;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = (char *)GRPC_ARG_HTTP2_BDP_PROBE;
+    args[1].value.integer = 0;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = (char *)GRPC_ARG_ENABLE_RETRIES;
+    args[2].value.integer = 0;
+    grpc_channel_args chargs = {3, args};
+    ch->channel = grpc_channel_create(target, creds, &chargs);
     grpc_channel_credentials_release(creds);
     ch->cq = grpc_completion_queue_create_for_next(NULL);
     ch->head.next = ch->head.prev = &ch->head;

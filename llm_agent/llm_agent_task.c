@@ -40,6 +40,30 @@ static void on_agent_progress(void *arg, int step, int max_steps, const char *me
     taas_progress(r->ctx, (double)(step - 1) / (double)max_steps, message);
 }
 
+/* The step's child is running: its progress becomes the agent's, within
+ * the step ("step 2/8: countdown 01a2...: 3 seconds left"). */
+typedef struct child_watch {
+    agent_run *r;
+    const char *tool;
+    const char *id;
+} child_watch;
+
+static void on_child_progress(void *arg, double fraction, const char *message)
+{
+    child_watch *w = arg;
+    agent_run *r = w->r;
+    if (!message[0] && fraction <= 0)
+        return; /* not started yet: the "running as task" line says it all */
+    char line[400];
+    snprintf(line, sizeof line, "step %d/%d: %.64s %s: %s%.200s", r->step, r->max_steps,
+             w->tool, w->id, message[0] ? "" : "running", message);
+    if (fraction < 0)
+        fraction = 0;
+    if (fraction > 1)
+        fraction = 1;
+    taas_progress(r->ctx, ((double)(r->step - 1) + fraction) / (double)r->max_steps, line);
+}
+
 /*
  * A tool call is a child task of the agent (taas_submit_child): stored with
  * the agent's id, run by any worker, cancelled with the agent. A submit the
@@ -61,7 +85,8 @@ static int exec_tool(void *arg, const char *tool, const char *arguments,
              tool, id);
     taas_progress(r->ctx, (double)(r->step - 1) / (double)r->max_steps, line);
     taas_child_result cr;
-    if (taas_wait_child(r->ctx, id, &cr) != 0) {
+    child_watch cw = {r, tool, id};
+    if (taas_wait_child_progress(r->ctx, id, &cr, on_child_progress, &cw) != 0) {
         res->error = strdup(cr.error ? cr.error : "stopped");
         return taas_cancelled(r->ctx) ? TAAS_LLM_ECANCELLED : TAAS_LLM_OK;
     }

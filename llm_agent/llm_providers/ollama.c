@@ -17,16 +17,6 @@
 
 #include "provider.h"
 
-static void ollama_headers(const char *key, taas_llm_header_fn add, void *arg)
-{
-    if (key) {
-        char v[1024];
-        snprintf(v, sizeof v, "Bearer %s", key);
-        add(arg, "Authorization", v);
-        memset(v, 0, sizeof v);
-    }
-}
-
 static int ollama_write(const taas_llm_request *req, taas_jw *w, char *err, size_t errlen)
 {
     taas_jw_obj_begin(w);
@@ -39,76 +29,9 @@ static int ollama_write(const taas_llm_request *req, taas_jw *w, char *err, size
     taas_jw_key(w, "num_predict");
     taas_jw_int64(w, req->max_tokens);
     taas_jw_obj_end(w);
-    taas_jw_key(w, "messages");
-    taas_jw_arr_begin(w);
-    if (req->system) {
-        taas_jw_obj_begin(w);
-        taas_jw_key(w, "role");
-        taas_jw_str(w, "system");
-        taas_jw_key(w, "content");
-        taas_jw_str(w, req->system);
-        taas_jw_obj_end(w);
-    }
-    for (size_t i = 0; i < req->conv->n; i++) {
-        const taas_llm_message *m = &req->conv->msgs[i];
-        taas_jw_obj_begin(w);
-        if (m->role == TAAS_LLM_USER) {
-            taas_jw_key(w, "role");
-            taas_jw_str(w, "user");
-            taas_jw_key(w, "content");
-            taas_jw_str(w, m->text ? m->text : "");
-        } else if (m->role == TAAS_LLM_ASSISTANT) {
-            taas_jw_key(w, "role");
-            taas_jw_str(w, "assistant");
-            taas_jw_key(w, "content");
-            taas_jw_str(w, m->text ? m->text : "");
-            if (m->n_calls) {
-                taas_jw_key(w, "tool_calls");
-                taas_jw_arr_begin(w);
-                for (size_t k = 0; k < m->n_calls; k++) {
-                    taas_jw_obj_begin(w);
-                    taas_jw_key(w, "function");
-                    taas_jw_obj_begin(w);
-                    taas_jw_key(w, "name");
-                    taas_jw_str(w, m->calls[k].name);
-                    taas_jw_key(w, "arguments");
-                    taas_llm_jw_object_or_empty(w, m->calls[k].arguments);
-                    taas_jw_obj_end(w);
-                    taas_jw_obj_end(w);
-                }
-                taas_jw_arr_end(w);
-            }
-        } else {
-            taas_jw_key(w, "role");
-            taas_jw_str(w, "tool");
-            taas_jw_key(w, "content");
-            taas_jw_str(w, m->text ? m->text : "");
-            taas_jw_key(w, "tool_name");
-            taas_jw_str(w, m->tool_name ? m->tool_name : "");
-        }
-        taas_jw_obj_end(w);
-    }
-    taas_jw_arr_end(w);
-    if (req->n_tools) {
-        taas_jw_key(w, "tools");
-        taas_jw_arr_begin(w);
-        for (size_t i = 0; i < req->n_tools; i++) {
-            taas_jw_obj_begin(w);
-            taas_jw_key(w, "type");
-            taas_jw_str(w, "function");
-            taas_jw_key(w, "function");
-            taas_jw_obj_begin(w);
-            taas_jw_key(w, "name");
-            taas_jw_str(w, req->tools[i].name);
-            taas_jw_key(w, "description");
-            taas_jw_str(w, req->tools[i].description ? req->tools[i].description : "");
-            taas_jw_key(w, "parameters");
-            taas_llm_jw_object_or_empty(w, req->tools[i].input_schema);
-            taas_jw_obj_end(w);
-            taas_jw_obj_end(w);
-        }
-        taas_jw_arr_end(w);
-    }
+    taas_llm_jw_chat_messages(w, req, TAAS_LLM_DIALECT_OLLAMA);
+    if (req->n_tools)
+        taas_llm_jw_function_tools(w, req);
     taas_jw_obj_end(w);
     if (w->err) {
         taas_llm_errf(err, errlen, "ollama: could not write the request (JSON error %d)", w->err);
@@ -228,7 +151,7 @@ const taas_llm_provider taas_llm_ollama = {
     .default_base_url = "http://127.0.0.1:11434",
     .default_key_env = NULL,
     .path = "/api/chat",
-    .add_headers = ollama_headers,
+    .add_headers = taas_llm_bearer_header,
     .write_request = ollama_write,
     .parse_reply = ollama_parse,
     .parse_error = ollama_error,

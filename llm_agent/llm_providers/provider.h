@@ -216,6 +216,15 @@ void taas_llm_jw_object_or_empty(taas_jw *w, const char *json);
 /* A short, printable excerpt of a body that is not the JSON we expected:
  * at most 160 bytes, control and non-ASCII bytes shown as '?'. */
 void taas_llm_snippet(char *out, size_t cap, const char *body, size_t len);
+/* The chat shape OpenAI and Ollama share (chat_shape.c): "messages" (the
+ * system prompt first) and "tools" as functions, each written with its key.
+ * The dialect decides the three places they differ. */
+typedef enum taas_llm_dialect { TAAS_LLM_DIALECT_OPENAI, TAAS_LLM_DIALECT_OLLAMA } taas_llm_dialect;
+void taas_llm_jw_chat_messages(taas_jw *w, const taas_llm_request *req, taas_llm_dialect dialect);
+void taas_llm_jw_function_tools(taas_jw *w, const taas_llm_request *req);
+/* "Authorization: Bearer <key>" when a key is configured (add_headers of
+ * OpenAI-shaped providers). */
+void taas_llm_bearer_header(const char *key, taas_llm_header_fn add, void *arg);
 /* printf into err, bounded. */
 void taas_llm_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -270,6 +270,12 @@ int taas_submit_child(taas_ctx *c, const char *task_name, const char *inputs_jso
 
 int taas_wait_child(taas_ctx *c, const char *child_id, taas_child_result *res)
 {
+    return taas_wait_child_progress(c, child_id, res, NULL, NULL);
+}
+
+int taas_wait_child_progress(taas_ctx *c, const char *child_id, taas_child_result *res,
+                             taas_child_progress_fn fn, void *arg)
+{
     memset(res, 0, sizeof *res);
     if (!c->children || c->children->version != TAAS_CHILDREN_OPS_VERSION) {
         res->error = "child tasks need a server: this body runs outside one";
@@ -278,7 +284,7 @@ int taas_wait_child(taas_ctx *c, const char *child_id, taas_child_result *res)
     int state = 0;
     char *output = NULL, *error = NULL;
     int rc = c->children->wait(c->children_arg, child_id ? child_id : "", &state, &output,
-                               &error);
+                               &error, fn, arg);
     res->state = (taas_child_state)state;
     res->output = output ? taas_strdup(c, output) : NULL;
     res->error = error ? taas_strdup(c, error) : NULL;

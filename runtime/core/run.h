@@ -40,7 +40,7 @@ typedef enum taas_outcome {
  * with "child tasks need a server". Strings returned through `output` and
  * `error` are malloc'd (the context copies them into its arena and frees).
  */
-#define TAAS_CHILDREN_OPS_VERSION 1
+#define TAAS_CHILDREN_OPS_VERSION 2
 typedef struct taas_children_ops {
     int version;
     /* Submit; 0 with the id in id_out, or -1 with err filled. */
@@ -48,8 +48,11 @@ typedef struct taas_children_ops {
                   size_t id_cap, char *err, size_t errlen);
     /* Wait for a final state: 0 with *state (a taas_child_state) and
      * *output or *error set; -1 with *error set when the waiting body was
-     * asked to stop or the child cannot be read. */
-    int (*wait)(void *arg, const char *id, int *state, char **output, char **error);
+     * asked to stop or the child cannot be read. `progress` (may be NULL)
+     * is called with `parg` each time the child's stored progress or
+     * message changes while it runs. */
+    int (*wait)(void *arg, const char *id, int *state, char **output, char **error,
+                void (*progress)(void *parg, double fraction, const char *message), void *parg);
 } taas_children_ops;
 
 typedef struct taas_run_opts {

@@ -12,6 +12,7 @@
 
 #include "metrics/metrics.h"
 #include "engine_internal.h"
+#include "util/log.h"
 #include "util/util.h"
 typedef struct cancel_op {
     taas_store_op op;
@@ -23,15 +24,58 @@ typedef struct cancel_op {
     char principal[];        /* the caller's, when it may see only its own tasks */
 } cancel_op;
 
+static void ignore_cancel(void *arg, taas_status st, int state_after, const char *message)
+{
+    (void)arg;
+    (void)st;
+    (void)state_after;
+    (void)message;
+}
+
+/*
+ * A task cancelled before its body ran (PENDING, or held here unstarted)
+ * may still have children: those an earlier attempt submitted before the
+ * server died. No body is there to cancel them on its way out, so they are
+ * cancelled here, after the CANCELLED has committed. Each of them that
+ * ends CANCELLED this way does the same for its own (transitively); one
+ * that runs is asked to stop, and its body cancels the children it knows.
+ * Called with no lock held (a store read, then queued cancels).
+ */
+static void cancel_orphans(taas_engine *e, const char *parent)
+{
+    char token[64] = "";
+    for (int pages = 0; pages < 100; pages++) {
+        taas_list_query q = {.parent_id = parent, .limit = 1000, .page_token = token};
+        taas_task_rec *recs = NULL;
+        size_t n = 0;
+        char next[64] = "", msg[160];
+        if (taas_engine_list(e, &q, &recs, &n, next, msg, sizeof msg) != TAAS_ST_OK) {
+            taas_log(TAAS_LOG_WARN, "engine.cancel_children", "parent=%s error=\"%s\"", parent,
+                     msg);
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (recs[i].state == TAAS_TASK_PENDING || recs[i].state == TAAS_TASK_RUNNING)
+                taas_engine_cancel(e, recs[i].id, NULL, ignore_cancel, NULL, NULL, 0);
+            taas_task_rec_clear(&recs[i]);
+        }
+        free(recs);
+        if (!next[0])
+            return;
+        memcpy(token, next, sizeof token);
+    }
+}
+
 /* The COMPLETE (CANCELLED) of a task that was held here has committed. */
 static void held_cancel_done(taas_store_op *op, void *arg)
 {
     cancel_op *c = arg;
     int result = op->result;
     taas_engine__complete_done(op, c->held); /* final event; drops the job */
-    if (result == TAAS_STORE_OK)
+    if (result == TAAS_STORE_OK) {
         c->done(c->arg, TAAS_ST_OK, TAAS_TASK_CANCELLED, NULL);
-    else
+        cancel_orphans(c->e, c->id);
+    } else
         c->done(c->arg, taas_engine__store_status(result == TAAS_STORE_ESTALE ? TAAS_STORE_EBUSY : result), 0,
                 taas_engine__store_message(result == TAAS_STORE_ESTALE ? TAAS_STORE_EBUSY : result));
     free(c);
@@ -47,26 +91,30 @@ static void cancel_done(taas_store_op *op, void *arg)
         if (st == TAAS_TASK_RUNNING) {
             /* Ask the body to stop, if it runs here; the server that holds
              * it otherwise is told (PostgreSQL: a notification) and stops
-             * it, or cancels it at once when its body has not started. */
+             * it, or cancels it at once when its body has not started. The
+             * answer is the state the cancel saw: PENDING while another
+             * server holds the task unstarted. */
             taas_engine__stop_local(e, c->id, TAAS_STOP_CANCEL);
-            taas_task_rec rec;
-            char ignored[160];
-            if (taas_engine_get(e, c->id, NULL, &rec, ignored, sizeof ignored) == TAAS_ST_OK)
-                st = rec.state; /* PENDING while another server holds it unstarted */
-            taas_task_rec_clear(&rec);
+            /* What a reader is told, from what the cancel saw and no read:
+             * the store's view (no start mark: PENDING) with this node's
+             * own knowledge of a body running here laid over it. */
+            taas_task_rec seen;
+            memset(&seen, 0, sizeof seen);
+            memcpy(seen.id, c->id, sizeof seen.id);
+            seen.state = TAAS_TASK_RUNNING;
+            seen.started_ms = op->u.cancel.state_seen == TAAS_TASK_PENDING ? 0 : 1;
+            taas_engine__overlay_progress(e, &seen);
+            st = seen.state;
+            taas_task_rec_clear(&seen);
         }
         c->done(c->arg, TAAS_ST_OK, st, NULL);
         if (op->result == TAAS_STORE_OK && st == TAAS_TASK_CANCELLED) {
-            /* A pending task cancelled: its name is read back for the
-             * metrics' task label (cancels are rare; one read each). */
-            taas_task_rec rec;
-            char ignored[160];
-            bool named = taas_engine_get(e, c->id, NULL, &rec, ignored, sizeof ignored) ==
-                         TAAS_ST_OK;
-            taas_metrics_finished(named ? rec.name : NULL, TAAS_TASK_CANCELLED);
-            if (named)
-                taas_task_rec_clear(&rec);
+            /* A pending task cancelled: the store reported its name for
+             * the metrics' task label. */
+            taas_metrics_finished(op->u.cancel.name[0] ? op->u.cancel.name : NULL,
+                                  TAAS_TASK_CANCELLED);
             taas_engine__notify_final(e, c->id);
+            cancel_orphans(e, c->id);
         }
     } else if (op->result == TAAS_STORE_ENOTFOUND) {
         c->done(c->arg, taas_engine__not_found(c->id, msg, sizeof msg), 0, msg);

@@ -124,7 +124,9 @@ static const char *stop_reason(int stop)
                                        : "the server is shutting down";
 }
 
-static int child_wait(void *arg, const char *id, int *state, char **output, char **error)
+static int child_wait(void *arg, const char *id, int *state, char **output, char **error,
+                      void (*progress)(void *parg, double fraction, const char *message),
+                      void *parg)
 {
     job *j = arg;
     taas_engine *e = j->e;
@@ -133,10 +135,13 @@ static int child_wait(void *arg, const char *id, int *state, char **output, char
     taas_engine__block_begin(e, j);
     int pause = 2;
     int failures = 0;
+    double last_progress = -1;
+    char *last_message = NULL;
     for (;;) {
         int stop = atomic_load(&j->stop);
         if (stop != TAAS_STOP_NONE) {
             *error = strdup(stop_reason(stop));
+            free(last_message);
             return -1;
         }
         taas_task_rec r;
@@ -150,7 +155,17 @@ static int child_wait(void *arg, const char *id, int *state, char **output, char
                 char m[128];
                 snprintf(m, sizeof m, "task %s is not a child of this task", id);
                 *error = strdup(m);
+                free(last_message);
                 return -1;
+            }
+            const char *pm = r.progress_message ? r.progress_message : "";
+            if (progress && !taas_task_state_final(r.state) &&
+                (r.progress != last_progress || !last_message || strcmp(pm, last_message) != 0)) {
+                /* Only what changed: a poll every few ms must not flood the parent. */
+                last_progress = r.progress;
+                free(last_message);
+                last_message = strdup(pm);
+                progress(parg, r.progress, pm);
             }
             if (taas_task_state_final(r.state)) {
                 *state = (int)r.state;
@@ -163,11 +178,13 @@ static int child_wait(void *arg, const char *id, int *state, char **output, char
                                                                      : "failed");
                 }
                 taas_task_rec_clear(&r);
+                free(last_message);
                 return 0;
             }
             taas_task_rec_clear(&r);
         } else if (st == TAAS_ST_NOT_FOUND || ++failures > 200) {
             *error = strdup(msg[0] ? msg : "the child task cannot be read");
+            free(last_message);
             return -1;
         }
         sleep_ms(pause);

@@ -209,6 +209,8 @@ static void apply_env_defaults(taas_engine_opts *o)
     env_int_min("TAAS_RETRY_BASE_MS", &o->retry_base_ms, 0);
     env_int_min("TAAS_RETRY_CAP_MS", &o->retry_cap_ms, 0);
     env_int("TAAS_PROGRESS_STORE_MS", &o->progress_store_ms);
+    env_int_min("TAAS_WATCH_INTERVAL_MS", &o->watch_interval_ms, 0);
+    env_int_min("TAAS_WATCH_RATE", &o->watch_rate, 0);
     env_int("TAAS_PRUNE_EVERY_MS", &o->prune_every_ms);
     env_int("TAAS_PRUNE_BATCH", &o->prune_batch);
     int retention = 0;
@@ -270,11 +272,17 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
         e->opts.retry_base_ms = 1000;
     if (e->opts.retry_cap_ms <= 0)
         e->opts.retry_cap_ms = 300000;
+    if (e->opts.watch_interval_ms <= 0)
+        e->opts.watch_interval_ms = 100;
+    if (e->opts.watch_rate <= 0)
+        e->opts.watch_rate = 4000;
     e->claim_cap = e->nworkers + e->opts.prefetch;
     e->body_avg_us = BODY_US_INITIAL;
 
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->watch_mu, NULL);
+    pthread_mutex_init(&e->wq_mu, NULL);
+    pthread_cond_init(&e->wq_cv, NULL);
     pthread_cond_init(&e->work_cv, NULL);
     pthread_cond_init(&e->idle_cv, NULL);
     pthread_cond_init(&e->sweep_cv, NULL);
@@ -307,6 +315,10 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
         taas_log(TAAS_LOG_INFO, "engine.recovered", "requeued=%d failed_interrupted=%d",
                  rc.u.recover.retried, rc.u.recover.failed);
 
+    if (taas_engine__watcher_start(e) != 0) {
+        taas_engine__msg(err, errlen, "cannot start the watch thread");
+        goto fail;
+    }
     atomic_store(&e->accepting, true);
     e->pending_hint = true;
     e->pending_prio_max = INT_MAX;
@@ -391,7 +403,9 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
     int ninterrupted = 0;
     for (int i = 0; interrupted && i < e->nworkers; i++) {
         job *j = e->slots[i];
-        if (!j || j->rec.idempotent)
+        /* A job still waiting for its start mark has not entered its body:
+         * its worker gives it back (mark_start in worker.c). */
+        if (!j || j->rec.idempotent || !atomic_load(&j->body_entered))
             continue;
         atomic_fetch_add(&j->refs, 1);
         atomic_store(&j->abandoned, true);
@@ -491,6 +505,9 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
             break;
         taas_engine__job_unref(drop);
     }
+
+    /* Final events of the completions above reach their watchers. */
+    taas_engine__watcher_stop(e);
 
     if (stuck > 0) {
         /* Bodies that ignore cancellation keep their threads; the process is

@@ -33,7 +33,8 @@ typedef struct taas_engine taas_engine;
  * is set, else the default: TAAS_LEASE_MS, TAAS_PREFETCH (-1 = none),
  * TAAS_STUCK_GRACE_MS, TAAS_DEFAULT_TIMEOUT_S, TAAS_RETRY_BASE_MS,
  * TAAS_RETRY_CAP_MS, TAAS_PROGRESS_STORE_MS, TAAS_RETENTION_S (-1 = keep
- * forever), TAAS_CLAIM_ON_SUBMIT (-1 = off), TAAS_NODE_ID.
+ * forever), TAAS_CLAIM_ON_SUBMIT (-1 = off), TAAS_NODE_ID,
+ * TAAS_WATCH_INTERVAL_MS, TAAS_WATCH_RATE.
  */
 typedef struct taas_engine_opts {
     int workers;              /* body threads; 0 = number of online CPUs */
@@ -73,6 +74,13 @@ typedef struct taas_engine_opts {
      * Defaults 1000 and 300000. */
     int retry_base_ms;
     int retry_cap_ms;
+    /* Progress to watchers: a watcher gets at most one progress event per
+     * watch_interval_ms (default 100), and all watchers together at most
+     * watch_rate progress events per second (default 4000: with more
+     * watchers each one's interval grows). The latest progress always goes
+     * out; state changes and the final event are never held back. */
+    int watch_interval_ms;
+    int watch_rate;
 } taas_engine_opts;
 
 /* Start the engine on an open store (not owned). Runs recovery first. */

@@ -82,6 +82,14 @@ struct job {
     /* The start is in the store (a PROGRESS op carried started_ms): other
      * servers' readers see RUNNING from then on. Under pmu. */
     bool start_marked;
+    /* The outcome of the last PROGRESS op (under pmu), and the signal of
+     * its end: a non-idempotent body waits for its start mark to commit. */
+    int progress_result;
+    bool clear_mark;         /* the next PROGRESS op clears the start mark */
+    pthread_cond_t pcv;
+    /* The body has been entered (set by its worker before taas_run): a
+     * job still waiting for its start mark has done nothing yet. */
+    atomic_bool body_entered;
     int slot;                /* worker index while running, -1 otherwise */
     /* References: the completion path holds one; a body that was abandoned
      * past its deadline (see sweeper) holds a second until it returns. */
@@ -184,6 +192,17 @@ struct taas_engine {
     pthread_mutex_t watch_mu;
     taas_watch *watch[WATCH_BUCKETS];
     int nwatch;
+
+    /* Events waiting for the watch thread (watch.c), under wq_mu. */
+    pthread_mutex_t wq_mu;
+    pthread_cond_t wq_cv;
+    struct wgroup *wgroups[WATCH_BUCKETS]; /* per watched task */
+    struct wgroup *wready;                 /* groups with events waiting */
+    uint64_t wseq;                         /* event and registration order */
+    int wq_nwatch;                         /* registered watchers */
+    bool wq_stop;
+    pthread_t watcher;
+    bool watcher_started;
 };
 
 /* What a worker thread is started with (owned by the thread, which frees it). */
@@ -293,7 +312,9 @@ void *taas_engine__notifier_main(void *p);
 
 /* ---- watch.c ----------------------------------------------------------- */
 
-/* Deliver an event to every watcher of `id`; a final event ends them. */
+/* Queue an event for every watcher of `id` (delivered by the watch thread,
+ * in order; progress coalesces); a final event ends them. Never waits for
+ * delivery. */
 void taas_engine__notify(taas_engine *e, const char *id, int state, double progress,
                          const char *message, const taas_task_rec *final_task);
 bool taas_engine__has_watchers(taas_engine *e, const char *id);
@@ -303,6 +324,9 @@ void taas_engine__notify_final(taas_engine *e, const char *id);
 int taas_engine__watched_ids(taas_engine *e, char (*ids)[TAAS_ID_LEN + 1], int max);
 /* At shutdown: watchers still registered get nothing more; their owners unwatch. */
 void taas_engine__unwatch_all(taas_engine *e);
+/* The watch thread: start at engine start; stop delivers what is queued. */
+int taas_engine__watcher_start(taas_engine *e);
+void taas_engine__watcher_stop(taas_engine *e);
 
 /* ---- input_hash.c ------------------------------------------------------ */
 

@@ -145,9 +145,14 @@ void *taas_engine__sweeper_main(void *p)
         /* Start marks of bodies that have run a little while (see
          * START_MARK_MS), queued under e->mu so each lands before its
          * job's COMPLETE. */
-        for (int i = 0; i < e->nworkers; i++) {
-            job *j = e->slots[i];
-            if (!j || !j->body_started_ms || atomic_load(&j->abandoned) ||
+        /* Bodies waiting for children off the slots are marked too: they
+         * run long, and recovery tells by the mark whether a body started. */
+        job *offslot = e->offslot;
+        for (int i = 0; i < e->nworkers || offslot; i++) {
+            job *j = i < e->nworkers ? e->slots[i] : offslot;
+            if (i >= e->nworkers)
+                offslot = offslot->onext;
+            if (!j || j->body_started_ms <= 0 || atomic_load(&j->abandoned) ||
                 now - j->body_started_ms < START_MARK_MS)
                 continue;
             pthread_mutex_lock(&j->pmu);

@@ -33,6 +33,7 @@
 #include "util/util.h"
 
 static void claim_done(taas_store_op *op, void *arg);
+static bool transient(int result);
 
 /* How many tasks this node may hold at once (running, ready for a worker,
  * or being inserted already claimed): its workers, plus as many as they are
@@ -176,8 +177,10 @@ job *taas_engine__job_new(taas_engine *e, taas_task_rec *rec)
     atomic_init(&j->stop, TAAS_STOP_NONE);
     atomic_init(&j->refs, 1);
     atomic_init(&j->abandoned, false);
+    atomic_init(&j->body_entered, false);
     j->slot = -1;
     pthread_mutex_init(&j->pmu, NULL);
+    pthread_cond_init(&j->pcv, NULL);
     return j; /* the deadline is set when the body starts */
 }
 
@@ -187,6 +190,7 @@ void taas_engine__job_free(job *j)
     taas_task_rec_clear(&j->rec);
     free(j->res.output);
     pthread_mutex_destroy(&j->pmu);
+    pthread_cond_destroy(&j->pcv);
     free(j);
 }
 
@@ -343,6 +347,12 @@ void taas_engine__block_begin(taas_engine *e, job *j)
     e->offslot = j;
     e->offslot_alive++;
     e->busy--;
+    /* A body that waits for children runs long: mark its start now rather
+     * than at the next sweep, so recovery knows it started. */
+    pthread_mutex_lock(&j->pmu);
+    if (!j->start_marked && !j->progress_inflight && j->body_started_ms > 0)
+        taas_engine__queue_progress_pmu(e, j);
+    pthread_mutex_unlock(&j->pmu);
     taas_engine__maybe_claim_locked(e);
     pthread_mutex_unlock(&e->mu);
 }
@@ -387,9 +397,10 @@ static void claim_done(taas_store_op *op, void *arg)
 static void progress_done(taas_store_op *op, void *arg)
 {
     job *j = arg;
-    (void)op;
     pthread_mutex_lock(&j->pmu);
     j->progress_inflight = false;
+    j->progress_result = op->result;
+    pthread_cond_broadcast(&j->pcv);
     pthread_mutex_unlock(&j->pmu);
 }
 
@@ -405,9 +416,88 @@ void taas_engine__queue_progress_pmu(taas_engine *e, job *j)
     j->progress_op.u.progress.progress = j->progress;
     j->progress_op.u.progress.message = j->reported ? j->progress_msg_op : NULL;
     j->progress_op.u.progress.now_ms = taas_now_ms();
-    j->progress_op.u.progress.started_ms = j->body_started_ms;
-    if (taas_writer_enqueue(e->writer, &j->progress_op, progress_done, j) != 0)
+    j->progress_op.u.progress.started_ms = j->clear_mark ? -1 : j->body_started_ms;
+    if (taas_writer_enqueue(e->writer, &j->progress_op, progress_done, j) != 0) {
         j->progress_inflight = false;
+        j->progress_result = TAAS_STORE_EINVAL; /* the writer is stopping */
+    }
+}
+
+/* Write j's start mark (started_ms = body_started_ms, or clear it when
+ * `clear`) and wait for its commit. Returns the store's answer. With no
+ * lock held; the body has not been entered, so no other PROGRESS op of j
+ * is in flight but possibly the sweeper's, which is waited for first. */
+static int write_mark(taas_engine *e, job *j, bool clear)
+{
+    if (clear) {
+        /* Not started after all: the sweeper must not mark it again. */
+        pthread_mutex_lock(&e->mu);
+        j->body_started_ms = 0;
+        pthread_mutex_unlock(&e->mu);
+    }
+    pthread_mutex_lock(&j->pmu);
+    while (j->progress_inflight)
+        pthread_cond_wait(&j->pcv, &j->pmu);
+    j->clear_mark = clear;
+    taas_engine__queue_progress_pmu(e, j);
+    while (j->progress_inflight)
+        pthread_cond_wait(&j->pcv, &j->pmu);
+    int rc = j->progress_result;
+    if (clear)
+        j->start_marked = j->clear_mark = false;
+    pthread_mutex_unlock(&j->pmu);
+    return rc;
+}
+
+/*
+ * At most once: a non-idempotent body starts only once its start mark has
+ * committed, so a task recovered with no mark never ran and goes back to
+ * PENDING with its attempt given back (store.h, RECOVER). The marks of
+ * bodies starting together share a group commit. Idempotent bodies do not
+ * wait: running one twice is allowed, and their start is marked after
+ * START_MARK_MS as before.
+ *
+ * Returns true when the body may start. False: the lease is lost (another
+ * node recovered the task) or this node stops; the job is not run and its
+ * row is left as it was before the mark (RELEASE or recovery returns it).
+ * A mark refused for a passing reason (store down, disk full) is sent
+ * again, 100 ms doubling to 1.6 s, while the node runs; the lease is kept
+ * by the heartbeat meanwhile (the job holds its worker slot).
+ */
+static bool mark_start(taas_engine *e, job *j)
+{
+    if (j->rec.idempotent)
+        return true;
+    for (int tries = 0;; tries++) {
+        if (atomic_load(&e->stopping))
+            return false;
+        int rc = write_mark(e, j, false);
+        TAAS_FAULT_POINT("engine.start_marked");
+        if (rc == TAAS_STORE_OK)
+            break;
+        if (!transient(rc)) {
+            taas_log(TAAS_LOG_WARN, "task.mark_refused",
+                     "id=%s attempt=%d error=\"%s\" msg=\"start mark refused: the body does not "
+                     "start here\"",
+                     j->rec.id, j->rec.attempt, taas_store_strerror(rc));
+            return false;
+        }
+        if (tries == 0)
+            taas_log(TAAS_LOG_WARN, "task.mark_retry",
+                     "id=%s error=\"%s\" msg=\"the start mark is sent again; the body waits\"",
+                     j->rec.id, taas_store_strerror(rc));
+        int64_t until = taas_mono_ms() + ((int64_t)100 << (tries < 4 ? tries : 4));
+        while (taas_mono_ms() < until && !atomic_load(&e->stopping))
+            usleep(10000);
+    }
+    if (!atomic_load(&e->stopping) && atomic_load(&j->stop) != TAAS_STOP_SHUTDOWN)
+        return true;
+    /* Marked, but the node stops before the body starts: clear the mark so
+     * RELEASE gives the task back with no attempt used. If the clear does
+     * not commit, the lease expires and recovery counts the attempt: never
+     * a second run. */
+    (void)write_mark(e, j, true);
+    return false;
 }
 
 static void on_progress(void *arg, double fraction, const char *message)
@@ -697,18 +787,39 @@ void *taas_engine__worker_main(void *p)
         e->busy++;
         e->slots[idx] = j;
         j->slot = idx;
-        int timeout = taas_engine__timeout_s(e, j);
-        int64_t started = taas_mono_ms();
-        j->deadline_mono = timeout > 0 ? started + (int64_t)timeout * 1000 : 0;
-        /* Progress of a body that ends within one store interval never
-         * reaches the store: its completion follows right away. */
-        j->last_store_mono = started;
+        j->deadline_mono = 0; /* none while the start mark is written */
         if (j->rec.cancel_requested)
             atomic_store(&j->stop, TAAS_STOP_CANCEL);
         bool runs = j->type && atomic_load(&j->stop) == TAAS_STOP_NONE;
         if (runs)
             j->body_started_ms = taas_now_ms(); /* RUNNING from here on, to every reader */
         pthread_mutex_unlock(&e->mu);
+        if (runs && !mark_start(e, j)) {
+            /* Not started (the node stops, or the task is no longer ours):
+             * let go of the job without a completion. */
+            pthread_mutex_lock(&e->mu);
+            j->body_started_ms = 0;
+            if (e->slots[idx] == j) {
+                e->slots[idx] = NULL;
+                e->busy--;
+            }
+            taas_engine__maybe_claim_locked(e);
+            if (e->busy == 0 && e->offslot_alive == 0)
+                pthread_cond_broadcast(&e->idle_cv);
+            pthread_mutex_unlock(&e->mu);
+            job_release(j);
+            pthread_mutex_lock(&e->mu);
+            continue;
+        }
+        int timeout = taas_engine__timeout_s(e, j);
+        int64_t started = taas_mono_ms();
+        pthread_mutex_lock(&e->mu);
+        j->deadline_mono = timeout > 0 ? started + (int64_t)timeout * 1000 : 0;
+        pthread_mutex_unlock(&e->mu);
+        /* Progress of a body that ends within one store interval never
+         * reaches the store: its completion follows right away. */
+        j->last_store_mono = started;
+        atomic_store(&j->body_entered, true);
         if (runs)
             taas_engine__notify(e, j->rec.id, TAAS_TASK_RUNNING, 0, NULL, NULL);
 

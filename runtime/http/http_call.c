@@ -245,6 +245,7 @@ static void hc_free(struct hcall *c)
     free(c->rbuf);
     free(c->details);
     free(c->out);
+    free(c->mcp_session);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -433,6 +434,8 @@ void http__hc_reply(taas_call *call, taas_status st, const char *message, void *
             sse_error_locked(c, st, message);
         c->stream_end = true;
     }
+    if (c->route && c->route->kind == R_MCP && c->stream_started)
+        c->stream_end = true;
     http__wake_locked(c);
     pthread_mutex_unlock(&c->mu);
 }
@@ -494,6 +497,49 @@ static int hc_send(taas_call *call, void *buf, size_t len, unsigned flags)
     http__wake_locked(c);
     pthread_mutex_unlock(&c->mu);
     taas__v1__task_event__free_unpacked(ev, NULL);
+    return 0;
+}
+
+void http__mcp_reply(struct hcall *c, taas_status st, int http_code, char *body, size_t len)
+{
+    /* The body rides in rbuf whatever st is: answer_ready_call sends it. */
+    pthread_mutex_lock(&c->mu);
+    bool first = !c->replied;
+    if (first) {
+        c->http_code = http_code;
+        free(c->rbuf);
+        c->rbuf = (uint8_t *)body;
+        c->rlen = body ? len : 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!first) {
+        free(body);
+        return;
+    }
+    http__hc_reply((taas_call *)c, st, st == TAAS_ST_OK ? NULL : taas_status_name(st), NULL, 0);
+}
+
+int http__mcp_stream(struct hcall *c, const char *json, size_t len, bool last, size_t max_pending)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->replied || c->gone || atomic_load(&c->cancelled)) {
+        pthread_mutex_unlock(&c->mu);
+        return -1;
+    }
+    c->stream_started = true;
+    if (json && (!max_pending || c->out_len - c->out_off <= max_pending)) {
+        /* One JSON-RPC message per event (the default type, "message"). */
+        out_append_locked(c, "data: ", 6);
+        out_append_locked(c, json, len);
+        out_append_locked(c, "\n\n", 2);
+    }
+    if (last) {
+        c->replied = true;
+        c->st = c->final_status = TAAS_ST_OK;
+        c->stream_end = true;
+    }
+    http__wake_locked(c);
+    pthread_mutex_unlock(&c->mu);
     return 0;
 }
 

@@ -26,7 +26,7 @@
 enum route_kind {
     R_NONE = 0,
     R_SUBMIT, R_GET, R_LIST, R_CANCEL, R_EVENTS, R_TYPES, R_TYPE, /* mirror gRPC */
-    R_METRICS, R_HISTORY,                                          /* HTTP-only calls */
+    R_METRICS, R_HISTORY, R_MCP,                                   /* HTTP-only calls */
     R_HEALTHZ, R_READYZ, R_OPENAPI, R_ASSET                        /* no call */
 };
 
@@ -43,7 +43,7 @@ struct taas_http {
     char addr[300];
     char *cert, *key;
     atomic_bool accepting;
-    taas_method own[2]; /* /taas.http/Metrics, /taas.http/MetricsHistory */
+    taas_method own[3]; /* /taas.http/Metrics, /taas.http/MetricsHistory, /taas.http/Mcp */
     const taas_method *mirror[R_TYPE + 1];
     char *openapi;
     size_t openapi_len;
@@ -54,6 +54,8 @@ struct taas_http {
     pthread_cond_t ka_cv;
     bool ka_stop;
     bool ka_started;
+
+    struct mcp_http *mcp; /* POST /mcp: sessions and the helper thread (mcp_http.c) */
 };
 
 struct hdr {
@@ -111,6 +113,11 @@ struct hcall {
     bool stream_end;  /* no more data after out */
     int64_t last_event_id;
     bool linked;
+
+    /* POST /mcp (R_MCP), under mu where it changes after dispatch. */
+    char verb[8];
+    int http_code;     /* the answer's HTTP status when not derived from st; 0: derive */
+    char *mcp_session; /* Mcp-Session-Id to send back, or NULL */
     struct hcall *snext, *sprev;
 };
 
@@ -135,5 +142,22 @@ ssize_t http__sse_reader(void *cls, uint64_t pos, char *buf, size_t max);
 void http__stream_link(taas_http *h, struct hcall *c);
 void http__stream_unlink(taas_http *h, struct hcall *c);
 void http__wake_locked(struct hcall *c);
+
+/* POST /mcp (mcp_http.c). */
+int http__mcp_init(taas_http *h);
+void http__mcp_stop(taas_http *h);
+void http__mcp_handler(taas_call *call, void *arg);
+/* Whether an Origin header value may call /mcp (DNS rebinding, cross-site pages). */
+bool http__mcp_origin_ok(const char *origin, const char *host);
+/* Answer a /mcp call with `body` (malloc'd JSON text, owned from here; NULL
+ * for none) and an explicit HTTP status; `st` is what the logs and metrics
+ * count. */
+void http__mcp_reply(struct hcall *c, taas_status st, int http_code, char *body, size_t len);
+/* Append one JSON-RPC message to the call's event stream (starting it);
+ * `last` ends the stream after it (json may then be NULL). Returns -1 when
+ * the client has gone or the stream had ended. `max_pending`: when more
+ * bytes than this wait unsent, the message is dropped (progress only: 0 =
+ * never drop). */
+int http__mcp_stream(struct hcall *c, const char *json, size_t len, bool last, size_t max_pending);
 
 #endif

@@ -72,6 +72,7 @@ static const struct route routes[] = {
                 &taas__v1__get_task_type_response__descriptor},
     [R_METRICS] = {R_METRICS, "/taas.http/Metrics", NULL, NULL},
     [R_HISTORY] = {R_HISTORY, "/taas.http/MetricsHistory", NULL, NULL},
+    [R_MCP] = {R_MCP, "/taas.http/Mcp", NULL, NULL},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -154,6 +155,12 @@ static enum route_kind match(const char *url, const char *verb, char *arg, size_
     bool post = strcmp(verb, "POST") == 0;
     arg[0] = 0;
     *allow = "GET";
+    if (strcmp(url, "/mcp") == 0) {
+        /* No GET: this server sends nothing unasked, so it offers no
+         * standalone event stream (the transport allows a 405 for it). */
+        *allow = "POST, DELETE";
+        return post || strcmp(verb, "DELETE") == 0 ? R_MCP : R_NONE;
+    }
     if (strcmp(url, "/healthz") == 0)
         return get ? R_HEALTHZ : R_NONE;
     if (strcmp(url, "/readyz") == 0)
@@ -289,10 +296,45 @@ static int build_request(struct hcall *c, const char *arg, char *field, size_t f
     return rc;
 }
 
+/* POST /mcp's answer: a JSON-RPC message, nothing (202 for a notification),
+ * or a refusal of the chain (401 asks for a bearer token). */
+static enum MHD_Result answer_mcp(struct hcall *c)
+{
+    int code = c->http_code;
+    void *body = c->rbuf;
+    size_t len = c->rlen;
+    c->rbuf = NULL;
+    if (!code && c->st != TAAS_ST_OK) {
+        code = taas_http_status_of(c->st);
+        body = http__error_json_details(c->st, c->msg, NULL, c->details, c->details_len, &len);
+        if (!body)
+            return MHD_NO;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body ? body : (void *)"",
+                                                             body ? MHD_RESPMEM_MUST_FREE
+                                                                  : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    if (len)
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    if (c->mcp_session)
+        MHD_add_response_header(r, "Mcp-Session-Id", c->mcp_session);
+    if (code == 401)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"taas\"");
+    http__common_headers(r);
+    enum MHD_Result rc = MHD_queue_response(c->conn, (unsigned)(code ? code : 200), r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
 static enum MHD_Result answer_ready_call(struct hcall *c)
 {
     /* c->mu held by the caller? No: called with it released. */
     struct MHD_Connection *conn = c->conn;
+    if (c->route->kind == R_MCP)
+        return answer_mcp(c);
     if (c->st != TAAS_ST_OK) {
         size_t len = 0;
         char *j = http__error_json_details(c->st, c->msg, NULL, c->details, c->details_len, &len);
@@ -345,6 +387,8 @@ static enum MHD_Result queue_stream(struct hcall *c)
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     http__common_headers(r);
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    if (c->mcp_session)
+        MHD_add_response_header(r, "Mcp-Session-Id", c->mcp_session);
     enum MHD_Result rc = MHD_queue_response(c->conn, 200, r);
     MHD_destroy_response(r);
     return rc;
@@ -354,7 +398,7 @@ static enum MHD_Result queue_stream(struct hcall *c)
 static enum MHD_Result progress_call(struct hcall *c)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->route->kind == R_EVENTS && c->stream_started) {
+    if ((c->route->kind == R_EVENTS || c->route->kind == R_MCP) && c->stream_started) {
         if (c->stream_queued) {
             pthread_mutex_unlock(&c->mu);
             return MHD_YES;
@@ -475,14 +519,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     /* A call through the chain. */
     c->route = &routes[k];
-    c->method = k == R_METRICS ? &h->own[0] : k == R_HISTORY ? &h->own[1] : h->mirror[k];
+    c->method = k == R_METRICS   ? &h->own[0]
+                : k == R_HISTORY ? &h->own[1]
+                : k == R_MCP     ? &h->own[2]
+                                 : h->mirror[k];
+    snprintf(c->verb, sizeof c->verb, "%s", verb);
     peer_of(conn, c->peer, sizeof c->peer);
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, c);
     if (!atomic_load(&h->accepting)) {
         http__hc_reply((taas_call *)c, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
         return http__send_error(conn, TAAS_ST_UNAVAILABLE, "server is shutting down; retry", NULL, 0);
     }
-    if (k == R_SUBMIT || k == R_CANCEL) {
+    if (k == R_MCP) {
+        /* A page of another site (or one reached by DNS rebinding) names
+         * its own origin; only local pages and the operator's list may
+         * call tools. Clients that are not browsers send no Origin. */
+        const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+        const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+        if (origin && !http__mcp_origin_ok(origin, host)) {
+            const char *m = "Origin not allowed for /mcp (TAAS_MCP_ALLOWED_ORIGINS lists more)";
+            http__hc_reply((taas_call *)c, TAAS_ST_PERMISSION_DENIED, m, NULL, 0);
+            return http__send_error(conn, TAAS_ST_PERMISSION_DENIED, m, NULL, 403);
+        }
+    }
+    if (k == R_SUBMIT || k == R_CANCEL || (k == R_MCP && strcmp(verb, "POST") == 0)) {
         /* A cross-site form can POST text/plain or form data without the
          * page's consent, but not application/json: asking for it keeps a
          * browser on another site from submitting or cancelling here even
@@ -544,7 +604,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     bool was_replied = c->replied;
     taas_call_hook_fn fn = NULL;
     void *arg = NULL;
-    if (!c->replied || (c->route && c->route->kind == R_EVENTS && !c->stream_end)) {
+    if (!c->replied ||
+        (c->route && c->route->kind == R_EVENTS && !c->stream_end) ||
+        (c->route && c->route->kind == R_MCP && c->stream_started && !c->stream_end)) {
         atomic_store(&c->cancelled, true);
         fn = c->on_cancel;
         arg = c->on_cancel_arg;
@@ -644,6 +706,7 @@ taas_http *taas_http_start(const taas_http_opts *opts, char *err, size_t errlen)
     atomic_init(&h->accepting, true);
     h->own[0] = (taas_method){"/taas.http/Metrics", TAAS_CALL_UNARY, metrics_handler, h};
     h->own[1] = (taas_method){"/taas.http/MetricsHistory", TAAS_CALL_UNARY, history_handler, h};
+    h->own[2] = (taas_method){"/taas.http/Mcp", TAAS_CALL_UNARY, http__mcp_handler, h};
     for (int k = R_SUBMIT; k <= R_TYPE; k++)
         for (size_t i = 0; i < opts->n_methods; i++)
             if (strcmp(opts->methods[i].name, routes[k].grpc) == 0)
@@ -657,6 +720,10 @@ taas_http *taas_http_start(const taas_http_opts *opts, char *err, size_t errlen)
     }
     if (parse_listen(opts->listen, &ss, &sl, err, errlen))
         goto fail;
+    if (http__mcp_init(h) != 0) {
+        snprintf(err, errlen, "out of memory (or no thread) for /mcp");
+        goto fail;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
@@ -703,6 +770,7 @@ taas_http *taas_http_start(const taas_http_opts *opts, char *err, size_t errlen)
     taas_metrics_history_start();
     return h;
 fail:
+    http__mcp_stop(h);
     free(h->openapi);
     free(h->cert);
     free(h->key);
@@ -743,6 +811,7 @@ void taas_http_stop(taas_http *h)
     }
     pthread_mutex_unlock(&h->mu);
     MHD_stop_daemon(h->d);
+    http__mcp_stop(h);
     taas_metrics_history_stop();
     free(h->openapi);
     if (h->key)

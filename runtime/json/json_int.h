@@ -17,12 +17,8 @@ locale_t taas_json__c_locale(void);
 /* strtod in the C locale; s[0..n) need not be NUL-terminated. */
 double taas_json__strtod(const char *s, size_t n);
 
-/*
- * Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when it is
- * invalid: overlong, an encoded surrogate, above U+10FFFF, or truncated.
- * The caller has seen that s[0] >= 0x80.
- */
-size_t taas_json__utf8_seq(const unsigned char *s, size_t n);
+/* UTF-8 sequences are checked with taas_utf8_seq (util/utf8.h), the one
+ * UTF-8 check of the runtime. */
 
 /* Value of 4 hex digits (already validated by the caller). */
 uint32_t taas_json__hex4(const char *s);

@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "json_int.h"
+#include "util/utf8.h"
 
 #define SMALL_OBJECT_KEYS 16
 
@@ -187,7 +188,7 @@ static int prescan(pstate *ps, const taas_json_limits *lim, size_t *count_out, i
                         return (int)l;
                     i += (size_t)l;
                 } else if (c >= 0x80) {
-                    size_t l = taas_json__utf8_seq(s + i, n - i);
+                    size_t l = taas_utf8_seq(s + i, n - i);
                     if (l == 0)
                         return fail_at(ps, TAAS_JSON_EUTF8, i, "invalid UTF-8 in string");
                     i += l;

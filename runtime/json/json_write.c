@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "json_int.h"
+#include "util/utf8.h"
 
 #define JW_DEFAULT_MAX ((size_t)16 << 20)
 #define LVL_FIRST 1u
@@ -149,7 +150,7 @@ static int check_text(taas_jw *w, const char *s, size_t n)
 
     while (i < n) {
         if (u[i] >= 0x80) {
-            size_t l = taas_json__utf8_seq(u + i, n - i);
+            size_t l = taas_utf8_seq(u + i, n - i);
             if (!l) {
                 seterr(w, TAAS_JSON_EUTF8);
                 return -1;

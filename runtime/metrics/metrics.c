@@ -36,6 +36,7 @@ static const char *const methods[] = {
     "/grpc.health.v1.Health/Watch",
     "/taas.http/Metrics",
     "/taas.http/MetricsHistory",
+    "/taas.http/Mcp",
     "other",
 };
 #define N_METHODS (sizeof methods / sizeof methods[0])

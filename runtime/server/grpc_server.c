@@ -834,6 +834,15 @@ taas_server *taas_server_start(const taas_server_opts *opts, char *err, size_t e
     add_int_arg(args, &nargs, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1, 0);
     if (s->o.max_connection_idle_ms > 0)
         add_int_arg(args, &nargs, GRPC_ARG_MAX_CONNECTION_IDLE_MS, s->o.max_connection_idle_ms, 0);
+    /* No BDP pings: they size flow-control windows for bulk transfers;
+     * requests and replies here are small, and each probe is a PING the
+     * peer answers, on the same polling thread as the calls. (Not the
+     * minimal stack: its filters enforce message sizes, deadlines and
+     * compression, which clients may rely on.) */
+    args[nargs].type = GRPC_ARG_INTEGER;
+    args[nargs].key = (char *)GRPC_ARG_HTTP2_BDP_PROBE;
+    args[nargs].value.integer = 0;
+    nargs++;
     grpc_channel_args chargs = {nargs, args};
 
     s->cq = grpc_completion_queue_create_for_next(NULL);

@@ -64,6 +64,7 @@ struct config {
         min_ping_ms;
     int lease_ms, prefetch;
     int max_watches_conn, max_watches_principal;
+    int watch_interval_ms, watch_rate;
     long long retention_s;
     const char *node_id;
     bool allow_async_commit;
@@ -150,6 +151,12 @@ static void usage(FILE *f)
             "                                                  streams per connection (default 1000)\n"
             "  --max-watches-per-principal N TAAS_MAX_WATCHES_PER_PRINCIPAL open WatchTask\n"
             "                                                  streams per principal (default 10000)\n"
+            "  --watch-interval-ms N     TAAS_WATCH_INTERVAL_MS a watcher gets at most one progress\n"
+            "                                                  event per N ms (default 100); state\n"
+            "                                                  changes and the end are never held\n"
+            "  --watch-rate N            TAAS_WATCH_RATE       progress events per second to all\n"
+            "                                                  watchers together (default 4000);\n"
+            "                                                  more watchers, longer intervals\n"
             "  --max-metadata-bytes N    TAAS_MAX_METADATA_BYTES request headers (default 16384)\n"
             "  --keepalive-time-ms N     TAAS_KEEPALIVE_TIME_MS ping an idle connection after\n"
             "                                                  (default 7200000)\n"
@@ -203,7 +210,8 @@ enum { OPT_LISTEN = 1000, OPT_DB, OPT_WORKERS, OPT_LEVEL, OPT_FORMAT, OPT_MAXMSG
        OPT_RATE_PEER, OPT_GRACE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TOKENS, OPT_INSECURE,
        OPT_ROLE, OPT_HASH_TOKEN, OPT_STREAMS, OPT_METADATA, OPT_KA, OPT_KA_TIMEOUT, OPT_IDLE,
        OPT_STRIKES, OPT_MIN_PING, OPT_LEASE, OPT_PREFETCH, OPT_RETENTION, OPT_NODE,
-       OPT_ASYNC_COMMIT, OPT_HTTP, OPT_WATCHES_CONN, OPT_WATCHES_PRINCIPAL };
+       OPT_ASYNC_COMMIT, OPT_HTTP, OPT_WATCHES_CONN, OPT_WATCHES_PRINCIPAL,
+       OPT_WATCH_INTERVAL, OPT_WATCH_RATE };
 
 /* Transport limits: -1 (gRPC's default) up to INT32_MAX. */
 static int parse_limit(const char *what, const char *v, int *out)
@@ -309,6 +317,16 @@ static int apply(struct config *c, int opt, const char *v)
         return parse_limit("--max-watches-per-connection", v, &c->max_watches_conn);
     case OPT_WATCHES_PRINCIPAL:
         return parse_limit("--max-watches-per-principal", v, &c->max_watches_principal);
+    case OPT_WATCH_INTERVAL:
+        if (parse_ll("--watch-interval-ms", v, 0, 3600000, &n))
+            return -1;
+        c->watch_interval_ms = (int)n;
+        return 0;
+    case OPT_WATCH_RATE:
+        if (parse_ll("--watch-rate", v, 0, INT32_MAX, &n))
+            return -1;
+        c->watch_rate = (int)n;
+        return 0;
     case OPT_STREAMS:
         return parse_limit("--max-concurrent-streams", v, &c->max_streams);
     case OPT_METADATA:
@@ -495,6 +513,7 @@ int main(int argc, char **argv)
         {"TAAS_MIN_PING_INTERVAL_MS", OPT_MIN_PING},
         {"TAAS_MAX_WATCHES_PER_CONNECTION", OPT_WATCHES_CONN},
         {"TAAS_MAX_WATCHES_PER_PRINCIPAL", OPT_WATCHES_PRINCIPAL},
+        {"TAAS_WATCH_INTERVAL_MS", OPT_WATCH_INTERVAL}, {"TAAS_WATCH_RATE", OPT_WATCH_RATE},
     };
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].env);
@@ -524,6 +543,8 @@ int main(int argc, char **argv)
         {"max-concurrent-streams", required_argument, NULL, OPT_STREAMS},
         {"max-watches-per-connection", required_argument, NULL, OPT_WATCHES_CONN},
         {"max-watches-per-principal", required_argument, NULL, OPT_WATCHES_PRINCIPAL},
+        {"watch-interval-ms", required_argument, NULL, OPT_WATCH_INTERVAL},
+        {"watch-rate", required_argument, NULL, OPT_WATCH_RATE},
         {"max-metadata-bytes", required_argument, NULL, OPT_METADATA},
         {"keepalive-time-ms", required_argument, NULL, OPT_KA},
         {"keepalive-timeout-ms", required_argument, NULL, OPT_KA_TIMEOUT},
@@ -653,6 +674,8 @@ int main(int argc, char **argv)
         .prefetch = c.prefetch,
         .retention_s = c.retention_s,
         .node_id = c.node_id,
+        .watch_interval_ms = c.watch_interval_ms,
+        .watch_rate = c.watch_rate,
     };
     taas_engine *engine = taas_engine_start(store, &eo, err, sizeof err);
     if (!engine) {

@@ -42,6 +42,10 @@
     " (SELECT id, (row_number() OVER () - 1) / " ID_CHUNK_S " AS g FROM " src ") x"         \
     " GROUP BY g)"
 /* A sweep statement: changes rows, announces them, returns how many. */
+/* A recovered claim that costs no attempt (see sqlite_write.c). */
+#define RECOVER_FREE                                                                   \
+    "((NOT idempotent AND started_ms = 0) OR (idempotent AND lease_token - attempt < " \
+    TAAS_STR(TAAS_GIVEBACK_MAX) "))"
 #define SWEEP(update) "WITH u AS (" update " RETURNING id)," NOTIFY_IDS("u") \
     " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)"
 
@@ -58,31 +62,10 @@ enum {
     ST_RELEASE_CANCEL,
     ST_RELEASE,
     ST_PRUNE,
-    ST_INSERT_MANY,
-    ST_COMPLETE_MANY,
     ST_COUNT
 };
 
 static const char *const write_sql[ST_COUNT] = {
-    /* Inserts unless the id or (name, key) is taken; when the key is taken,
-     * the second branch returns the existing row (rows of earlier statements
-     * of this transaction included). */
-    [ST_INSERT] =
-        "WITH ins AS (INSERT INTO tasks (id, name, input, state, priority, attempt,"
-        " max_attempts, timeout_s, idempotent, idempotency_key, input_hash, created_ms,"
-        " updated_ms, run_after_ms, principal, lease_owner, lease_expires_ms, lease_token,"
-        " started_ms, parent_id)"
-        " VALUES ($1::text, $2::text, $3::text, CASE WHEN $13::text IS NULL THEN 1 ELSE 2 END,"
-        " $4::integer, CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END, $5::integer, $6::integer,"
-        " $7::boolean, $8::text, $9::text, $10::bigint, $10::bigint, $11::bigint, $12::text,"
-        " $13::text, CASE WHEN $13::text IS NULL THEN 0 ELSE $10::bigint + $14::bigint END,"
-        " CASE WHEN $13::text IS NULL THEN 0 ELSE 1 END, 0, $15::text)"
-        " ON CONFLICT DO NOTHING RETURNING id)"
-        " SELECT 1, id, NULL FROM ins"
-        " UNION ALL"
-        " SELECT 0, t.id, t.input_hash FROM tasks t WHERE $8::text IS NOT NULL"
-        " AND t.principal = $12::text AND t.name = $2::text AND t.idempotency_key = $8::text"
-        " AND NOT EXISTS (SELECT 1 FROM ins)",
     [ST_IDEM_LOOKUP] = "SELECT id, input_hash FROM tasks WHERE principal = $3::text"
                        " AND name = $1::text AND idempotency_key = $2::text",
     /* One statement: pick in claim order, skip rows another server holds,
@@ -97,33 +80,18 @@ static const char *const write_sql[ST_COUNT] = {
         " progress_message = NULL"
         " FROM c WHERE t.id = c.id RETURNING " COLS("t.") "),"
         NOTIFY_IDS("u") " SELECT * FROM u WHERE (SELECT count(*) FROM n) >= 0",
-    [ST_COMPLETE] =
-        "WITH u AS (UPDATE tasks SET state = $3::smallint,"
-        " output = CASE WHEN $3::smallint = 3 THEN $4::text ELSE NULL END,"
-        " error = $5::text,"
-        " attempts_json = CASE WHEN $5::text IS NULL THEN attempts_json"
-        "  ELSE " APPEND_ATTEMPT("$5::text", "$7::bigint") " END,"
-        " run_after_ms = CASE WHEN $3::smallint = 1 THEN $6::bigint ELSE run_after_ms END,"
-        " finished_ms = CASE WHEN $3::smallint = 1 THEN 0 ELSE $7::bigint END,"
-        " progress = CASE WHEN $3::smallint = 1 THEN 0.0"
-        "  WHEN $9::integer = 1 THEN $10::double precision"
-        "  WHEN $3::smallint = 3 THEN 1.0 ELSE progress END,"
-        " progress_message = CASE WHEN $3::smallint = 1 THEN NULL"
-        "  WHEN $9::integer = 1 THEN $11::text ELSE progress_message END,"
-        " started_ms = CASE WHEN $8::bigint > 0 THEN $8::bigint ELSE started_ms END,"
-        " lease_owner = NULL, lease_expires_ms = 0, updated_ms = $7::bigint"
-        " WHERE id = $1::text AND state = 2 AND lease_token = $2::bigint RETURNING 1)"
-        " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)",
     [ST_PROGRESS] =
         "WITH u AS (UPDATE tasks SET progress = $3::double precision,"
         " progress_message = $4::text, updated_ms = $5::bigint,"
-        " started_ms = CASE WHEN $6::bigint > 0 THEN $6::bigint ELSE started_ms END"
+        " started_ms = CASE WHEN $6::bigint > 0 THEN $6::bigint WHEN $6::bigint < 0 THEN 0"
+        "  ELSE started_ms END"
         " WHERE id = $1::text AND state = 2 AND lease_token = $2::bigint RETURNING 1)"
         " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM tasks WHERE id = $1::text)",
     /* Lock the row, read its state, and change it by that state, in one
-     * statement; returns the state before (no row: unknown id). */
+     * statement; returns the state before (no row: unknown id), the state
+     * readers saw (claimed, not started: PENDING) and the name. */
     [ST_CANCEL] =
-        "WITH o AS (SELECT id, state, lease_token FROM tasks WHERE id = $1::text"
+        "WITH o AS (SELECT id, state, lease_token, started_ms, name FROM tasks WHERE id = $1::text"
         " AND ($3::text IS NULL OR principal = $3::text) FOR UPDATE),"
         " u AS (UPDATE tasks t SET"
         "  state = CASE WHEN o.state = 1 THEN 5 ELSE t.state END,"
@@ -132,16 +100,23 @@ static const char *const write_sql[ST_COUNT] = {
         "  finished_ms = CASE WHEN o.state = 1 THEN $2::bigint ELSE t.finished_ms END,"
         "  updated_ms = $2::bigint"
         "  FROM o WHERE t.id = o.id AND o.state IN (1, 2) RETURNING 1)"
-        " SELECT o.state, o.lease_token, (SELECT count(*) FROM u) FROM o",
+        " SELECT o.state, o.lease_token, (SELECT count(*) FROM u),"
+        " CASE WHEN o.state = 2 AND o.started_ms = 0 THEN 1 ELSE o.state END, o.name FROM o",
     [ST_HEARTBEAT] = "UPDATE tasks SET lease_expires_ms = $2::bigint"
                      " WHERE state = 2 AND lease_owner = $1::text",
+    /* As SQLite's (sqlite_write.c): never-started and idempotent tasks go
+     * back to PENDING, an attempt given back when RECOVER_FREE. */
     [ST_RECOVER_RETRY] = SWEEP(
-        "UPDATE tasks SET state = 1, run_after_ms = $1::bigint, error = 'interrupted',"
-        " attempts_json = " APPEND_ATTEMPT("'interrupted'::text", "$1::bigint") ","
+        "UPDATE tasks SET state = 1, run_after_ms = $1::bigint,"
+        " attempt = CASE WHEN " RECOVER_FREE " THEN attempt - 1 ELSE attempt END,"
+        " error = CASE WHEN started_ms = 0 AND " RECOVER_FREE " THEN error"
+        "  ELSE 'interrupted' END,"
+        " attempts_json = CASE WHEN started_ms = 0 AND " RECOVER_FREE " THEN attempts_json"
+        "  ELSE " APPEND_ATTEMPT("'interrupted'::text", "$1::bigint") " END,"
         " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
         " updated_ms = $1::bigint"
-        " WHERE state = 2 AND lease_expires_ms <= $1::bigint AND idempotent"
-        " AND attempt < max_attempts AND NOT cancel_requested"),
+        " WHERE state = 2 AND lease_expires_ms <= $1::bigint AND NOT cancel_requested"
+        " AND (" RECOVER_FREE " OR (idempotent AND attempt < max_attempts))"),
     [ST_RECOVER_FAIL] = SWEEP(
         "UPDATE tasks SET state = CASE WHEN cancel_requested THEN 5 ELSE 4 END,"
         " error = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'interrupted' END,"
@@ -156,21 +131,25 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_RELEASE] = SWEEP(
         "UPDATE tasks SET state = 1, attempt = attempt - 1, progress = 0,"
         " progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
-        " updated_ms = $2::bigint WHERE state = 2 AND lease_owner = $1::text"),
+        " updated_ms = $2::bigint WHERE state = 2 AND lease_owner = $1::text"
+        " AND (started_ms = 0 OR idempotent)"),
     [ST_PRUNE] =
         "WITH c AS MATERIALIZED (SELECT id FROM tasks WHERE finished_ms > 0"
         " AND finished_ms < $1::bigint AND state IN (3, 4, 5) LIMIT $2::integer"
         " FOR UPDATE SKIP LOCKED)"
         " DELETE FROM tasks t USING c WHERE t.id = c.id",
     /*
-     * A batch's inserts in one statement, each column an array (one element
-     * per op, in op order): ST_INSERT's rows and answers, one row per op.
-     * An insert skipped for its key finds the row holding it among this
-     * statement's own inserts (d: a second submit of the key in the same
-     * batch) or in the table as this statement sees it (t); neither is an
-     * unresolved insert, as with ST_INSERT.
+     * Inserts, one op or a batch's many in one statement: each column an
+     * array (one element per op, in op order), one row per op back (ord,
+     * inserted, id, input_hash, found). An op inserts unless its id or
+     * (principal, name, key) is taken; one skipped for its key finds the row
+     * holding it among this statement's own inserts (d: a second submit of
+     * the key in the same batch) or in the table as this statement sees it,
+     * earlier statements of the transaction included (t). Neither found: an
+     * unresolved insert (resolve_inserts looks again after the commit).
+     * One statement for any count, so one op and many cannot drift apart.
      */
-    [ST_INSERT_MANY] =
+    [ST_INSERT] =
         "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[],"
         " $5::integer[], $6::integer[], $7::boolean[], $8::text[], $9::text[], $10::bigint[],"
         " $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::text[]) WITH ORDINALITY AS"
@@ -185,7 +164,7 @@ static const char *const write_sql[ST_COUNT] = {
         " c_idempotent, c_key, c_hash, c_created, c_created, c_run_after, c_principal, c_owner,"
         " CASE WHEN c_owner IS NULL THEN 0 ELSE c_created + c_lease_ms END,"
         " CASE WHEN c_owner IS NULL THEN 0 ELSE 1 END,"
-        " 0, c_parent" /* claimed, not started: PENDING to readers, as ST_INSERT */
+        " 0, c_parent" /* claimed, not started: PENDING to readers */
         " FROM v ORDER BY ord"
         " ON CONFLICT DO NOTHING RETURNING id, principal, name, idempotency_key, input_hash)"
         " SELECT v.ord, CASE WHEN i.id IS NOT NULL THEN 1 ELSE 0 END,"
@@ -197,10 +176,11 @@ static const char *const write_sql[ST_COUNT] = {
         " LEFT JOIN tasks t ON i.id IS NULL AND d.id IS NULL AND v.c_key IS NOT NULL"
         " AND t.principal = v.c_principal AND t.name = v.c_name AND t.idempotency_key = v.c_key"
         " ORDER BY v.ord",
-    /* A batch's completions (distinct ids) in one statement: ST_COMPLETE's
-     * change for each, and per op whether it changed the row and, when not,
-     * whether the task exists (stale token or unknown id). */
-    [ST_COMPLETE_MANY] =
+    /* Completions, one op or a batch's many (distinct ids) in one statement,
+     * arrays as for ST_INSERT: each op's change, and per op (ord, changed,
+     * exists): whether it changed the row and, when not, whether the task
+     * exists (a stale token or an unknown id). */
+    [ST_COMPLETE] =
         "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::text[],"
         " $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::integer[],"
         " $10::double precision[], $11::text[]) WITH ORDINALITY AS"
@@ -231,7 +211,6 @@ static const char *const stmt_names[ST_COUNT] = {
     "taas_insert",         "taas_idem_lookup", "taas_claim",         "taas_complete",
     "taas_progress",       "taas_cancel",      "taas_heartbeat",     "taas_recover_retry",
     "taas_recover_fail",   "taas_release_cancel", "taas_release",    "taas_prune",
-    "taas_insert_many",    "taas_complete_many",
 };
 
 int taas_pg__prepare_writes(pg_store *s, PGconn *c)
@@ -256,15 +235,15 @@ int taas_pg__prepare_writes(pg_store *s, PGconn *c)
 
 /* What a queued statement was for, to read its result back. */
 typedef struct slot {
-    int op;   /* index into ops, or -1 for BEGIN / NOTIFY / COMMIT; for
-               * ST_*_MANY, the first of its ops in the batch's group list */
-    int stmt; /* ST_* or -1 */
-    int count; /* ST_*_MANY: how many ops */
+    int op;    /* the one op's index into ops; -1 for BEGIN / NOTIFY / COMMIT
+                * and for a statement of a group's many ops */
+    int stmt;  /* ST_* or -1 */
+    int count; /* how many ops the statement carries */
+    int gop;   /* a group's statement: its first op in the group list; else -1 */
 } slot;
 
 /* Text parameters for one statement; numbers are formatted into bufs.
- * MAX_PARAMS is the most any statement above takes (ST_INSERT and
- * ST_INSERT_MANY: 15). */
+ * MAX_PARAMS is the most any statement above takes (ST_INSERT: 15). */
 #define MAX_PARAMS 16
 typedef struct params {
     const char *v[MAX_PARAMS];
@@ -280,21 +259,6 @@ static void p_text(params *p, const char *s)
     p->v[p->n] = s;
     p->len[p->n] = 0;
     p->fmt[p->n] = 0;
-    p->n++;
-}
-
-/* Text with an explicit length, sent in binary format (raw UTF-8 bytes), so
- * it need not be NUL-terminated; PostgreSQL checks the encoding. */
-static void p_bytes(params *p, const char *s, size_t len)
-{
-    if (!s) {
-        p_text(p, NULL);
-        return;
-    }
-    assert(p->n < MAX_PARAMS);
-    p->v[p->n] = s;
-    p->len[p->n] = (int)(len ? len : strlen(s));
-    p->fmt[p->n] = 1;
     p->n++;
 }
 
@@ -318,8 +282,10 @@ static bool op_valid(taas_store_op *op)
     switch (op->kind) {
     case TAAS_OP_INSERT: {
         const taas_task_rec *t = op->u.insert.task;
+        /* Text goes in array literals, which end at a NUL: a NUL byte
+         * (which PostgreSQL's text refuses anyway) is refused here. */
         return t && taas_uuid_valid(t->id) && t->name && *t->name && t->input &&
-               t->input_len <= 0x7fffffff &&
+               t->input_len <= 0x7fffffff && !memchr(t->input, 0, t->input_len) &&
                !(op->u.insert.claim_owner && t->run_after_ms > t->created_ms);
     }
     case TAAS_OP_CLAIM:
@@ -328,7 +294,9 @@ static bool op_valid(taas_store_op *op)
     case TAAS_OP_COMPLETE: {
         taas_task_state to = op->u.complete.state;
         return op->u.complete.id && (to == TAAS_TASK_PENDING || taas_task_state_final(to)) &&
-               op->u.complete.output_len <= 0x7fffffff;
+               op->u.complete.output_len <= 0x7fffffff &&
+               !(op->u.complete.output &&
+                 memchr(op->u.complete.output, 0, op->u.complete.output_len));
     }
     case TAAS_OP_PROGRESS: return op->u.progress.id != NULL;
     case TAAS_OP_CANCEL: return op->u.cancel.id != NULL;
@@ -402,113 +370,6 @@ static int send_task_events(PGconn *c, taas_store_op *ops[], size_t n, const boo
         }
     }
     return sent;
-}
-
-/* Queue the statement(s) of one op; returns how many, or -1 on a send failure. */
-static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns)
-{
-    PGconn *c = s->w;
-    params p;
-    p.n = 0;
-    switch (op->kind) {
-    case TAAS_OP_INSERT: {
-        const taas_task_rec *t = op->u.insert.task;
-        p_text(&p, t->id);
-        p_text(&p, t->name);
-        p_bytes(&p, t->input, t->input_len);
-        p_i64(&p, t->priority);
-        p_i64(&p, t->max_attempts > 0 ? t->max_attempts : 1);
-        p_i64(&p, t->timeout_s > 0 ? t->timeout_s : 0);
-        p_text(&p, t->idempotent ? "t" : "f");
-        p_text(&p, t->idempotency_key);
-        p_text(&p, t->input_hash);
-        p_i64(&p, t->created_ms);
-        p_i64(&p, t->run_after_ms);
-        p_text(&p, t->principal ? t->principal : "");
-        p_text(&p, op->u.insert.claim_owner);
-        p_i64(&p, op->u.insert.lease_ms);
-        p_text(&p, t->parent_id);
-        slots[(*ns)++] = (slot){idx, ST_INSERT, 1};
-        return send_prepared(c, ST_INSERT, &p) ? 1 : -1;
-    }
-    case TAAS_OP_CLAIM:
-        if (op->u.claim.max == 0)
-            return 0;
-        p_text(&p, op->u.claim.owner);
-        p_i64(&p, op->u.claim.now_ms);
-        p_i64(&p, op->u.claim.lease_ms);
-        p_i64(&p, op->u.claim.max);
-        slots[(*ns)++] = (slot){idx, ST_CLAIM, 1};
-        return send_prepared(c, ST_CLAIM, &p) ? 1 : -1;
-    case TAAS_OP_COMPLETE:
-        p_text(&p, op->u.complete.id);
-        p_i64(&p, op->u.complete.lease_token);
-        p_i64(&p, (int)op->u.complete.state);
-        p_bytes(&p, op->u.complete.output, op->u.complete.output_len);
-        p_text(&p, op->u.complete.error);
-        p_i64(&p, op->u.complete.run_after_ms);
-        p_i64(&p, op->u.complete.now_ms);
-        p_i64(&p, op->u.complete.started_ms);
-        p_i64(&p, op->u.complete.has_progress ? 1 : 0);
-        {
-            double v = op->u.complete.progress;
-            p_f64(&p, v >= 0.0 && v <= 1.0 ? v : (v > 1.0 ? 1.0 : 0.0));
-        }
-        p_text(&p, op->u.complete.progress_message);
-        slots[(*ns)++] = (slot){idx, ST_COMPLETE, 1};
-        return send_prepared(c, ST_COMPLETE, &p) ? 1 : -1;
-    case TAAS_OP_PROGRESS: {
-        double v = op->u.progress.progress;
-        if (!(v >= 0.0)) /* also NaN */
-            v = 0.0;
-        if (v > 1.0)
-            v = 1.0;
-        p_text(&p, op->u.progress.id);
-        p_i64(&p, op->u.progress.lease_token);
-        p_f64(&p, v);
-        p_text(&p, op->u.progress.message);
-        p_i64(&p, op->u.progress.now_ms);
-        p_i64(&p, op->u.progress.started_ms);
-        slots[(*ns)++] = (slot){idx, ST_PROGRESS, 1};
-        return send_prepared(c, ST_PROGRESS, &p) ? 1 : -1;
-    }
-    case TAAS_OP_CANCEL:
-        p_text(&p, op->u.cancel.id);
-        p_i64(&p, op->u.cancel.now_ms);
-        p_text(&p, op->u.cancel.principal);
-        slots[(*ns)++] = (slot){idx, ST_CANCEL, 1};
-        return send_prepared(c, ST_CANCEL, &p) ? 1 : -1;
-    case TAAS_OP_HEARTBEAT:
-        p_text(&p, op->u.heartbeat.owner);
-        p_i64(&p, op->u.heartbeat.lease_expires_ms);
-        slots[(*ns)++] = (slot){idx, ST_HEARTBEAT, 1};
-        return send_prepared(c, ST_HEARTBEAT, &p) ? 1 : -1;
-    case TAAS_OP_RECOVER:
-        p_i64(&p, op->u.recover.now_ms);
-        slots[(*ns)++] = (slot){idx, ST_RECOVER_RETRY, 1};
-        if (!send_prepared(c, ST_RECOVER_RETRY, &p))
-            return -1;
-        slots[(*ns)++] = (slot){idx, ST_RECOVER_FAIL, 1};
-        return send_prepared(c, ST_RECOVER_FAIL, &p) ? 2 : -1;
-    case TAAS_OP_RELEASE:
-        p_text(&p, op->u.release.owner);
-        p_i64(&p, op->u.release.now_ms);
-        slots[(*ns)++] = (slot){idx, ST_RELEASE_CANCEL, 1};
-        if (!send_prepared(c, ST_RELEASE_CANCEL, &p))
-            return -1;
-        slots[(*ns)++] = (slot){idx, ST_RELEASE, 1};
-        return send_prepared(c, ST_RELEASE, &p) ? 2 : -1;
-    case TAAS_OP_PRUNE:
-        p_i64(&p, op->u.prune.finished_before_ms);
-        p_i64(&p, op->u.prune.limit);
-        slots[(*ns)++] = (slot){idx, ST_PRUNE, 1};
-        return send_prepared(c, ST_PRUNE, &p) ? 1 : -1;
-    case TAAS_OP_SCHED_CREATE:
-    case TAAS_OP_SCHED_SET:
-    case TAAS_OP_SCHED_FIRE:
-        return 0; /* never in the pipelined batch (see taas_pg__apply) */
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -597,8 +458,8 @@ static bool send_arrays(PGconn *c, int stmt, arr *a, int na)
     return ok;
 }
 
-/* ST_INSERT_MANY for the ops idx[0..k-1]. */
-static bool send_insert_many(PGconn *c, taas_store_op *ops[], const int *idx, int k)
+/* ST_INSERT for the ops idx[0..k-1]. */
+static bool send_inserts(PGconn *c, taas_store_op *const ops[], const int *idx, int k)
 {
     arr a[15];
     memset(a, 0, sizeof a);
@@ -621,11 +482,11 @@ static bool send_insert_many(PGconn *c, taas_store_op *ops[], const int *idx, in
         arr_i64(&a[13], op->u.insert.lease_ms);
         arr_text(&a[14], t->parent_id, 0);
     }
-    return send_arrays(c, ST_INSERT_MANY, a, 15);
+    return send_arrays(c, ST_INSERT, a, 15);
 }
 
-/* ST_COMPLETE_MANY for the ops idx[0..k-1] (distinct ids). */
-static bool send_complete_many(PGconn *c, taas_store_op *ops[], const int *idx, int k)
+/* ST_COMPLETE for the ops idx[0..k-1] (distinct ids). */
+static bool send_completes(PGconn *c, taas_store_op *const ops[], const int *idx, int k)
 {
     arr a[11];
     memset(a, 0, sizeof a);
@@ -639,7 +500,7 @@ static bool send_complete_many(PGconn *c, taas_store_op *ops[], const int *idx, 
         arr_i64(&a[5], op->u.complete.run_after_ms);
         arr_i64(&a[6], op->u.complete.now_ms);
         arr_i64(&a[7], op->u.complete.started_ms);
-        /* The body's last progress word, as ST_COMPLETE keeps it. */
+        /* The body's last progress word, kept with the final state. */
         arr_i64(&a[8], op->u.complete.has_progress ? 1 : 0);
         double v = op->u.complete.progress;
         char b[40];
@@ -647,17 +508,84 @@ static bool send_complete_many(PGconn *c, taas_store_op *ops[], const int *idx, 
         arr_text(&a[9], b, 0);
         arr_text(&a[10], op->u.complete.progress_message, 0);
     }
-    return send_arrays(c, ST_COMPLETE_MANY, a, 11);
+    return send_arrays(c, ST_COMPLETE, a, 11);
 }
 
-static int claim_cmp(const void *a, const void *b)
+/* Queue the statement(s) of one op; returns how many, or -1 on a send failure. */
+static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns)
 {
-    const taas_task_rec *x = a, *y = b;
-    if (x->priority != y->priority)
-        return x->priority > y->priority ? -1 : 1;
-    if (x->run_after_ms != y->run_after_ms)
-        return x->run_after_ms < y->run_after_ms ? -1 : 1;
-    return strcmp(x->id, y->id);
+    PGconn *c = s->w;
+    static const int zero = 0; /* op is ops[0] of a one-op array */
+    params p;
+    p.n = 0;
+    switch (op->kind) {
+    case TAAS_OP_INSERT:
+        slots[(*ns)++] = (slot){idx, ST_INSERT, 1, -1};
+        return send_inserts(c, &op, &zero, 1) ? 1 : -1;
+    case TAAS_OP_CLAIM:
+        if (op->u.claim.max == 0)
+            return 0;
+        p_text(&p, op->u.claim.owner);
+        p_i64(&p, op->u.claim.now_ms);
+        p_i64(&p, op->u.claim.lease_ms);
+        p_i64(&p, op->u.claim.max);
+        slots[(*ns)++] = (slot){idx, ST_CLAIM, 1, -1};
+        return send_prepared(c, ST_CLAIM, &p) ? 1 : -1;
+    case TAAS_OP_COMPLETE:
+        slots[(*ns)++] = (slot){idx, ST_COMPLETE, 1, -1};
+        return send_completes(c, &op, &zero, 1) ? 1 : -1;
+    case TAAS_OP_PROGRESS: {
+        double v = op->u.progress.progress;
+        if (!(v >= 0.0)) /* also NaN */
+            v = 0.0;
+        if (v > 1.0)
+            v = 1.0;
+        p_text(&p, op->u.progress.id);
+        p_i64(&p, op->u.progress.lease_token);
+        p_f64(&p, v);
+        p_text(&p, op->u.progress.message);
+        p_i64(&p, op->u.progress.now_ms);
+        p_i64(&p, op->u.progress.started_ms);
+        slots[(*ns)++] = (slot){idx, ST_PROGRESS, 1, -1};
+        return send_prepared(c, ST_PROGRESS, &p) ? 1 : -1;
+    }
+    case TAAS_OP_CANCEL:
+        p_text(&p, op->u.cancel.id);
+        p_i64(&p, op->u.cancel.now_ms);
+        p_text(&p, op->u.cancel.principal);
+        slots[(*ns)++] = (slot){idx, ST_CANCEL, 1, -1};
+        return send_prepared(c, ST_CANCEL, &p) ? 1 : -1;
+    case TAAS_OP_HEARTBEAT:
+        p_text(&p, op->u.heartbeat.owner);
+        p_i64(&p, op->u.heartbeat.lease_expires_ms);
+        slots[(*ns)++] = (slot){idx, ST_HEARTBEAT, 1, -1};
+        return send_prepared(c, ST_HEARTBEAT, &p) ? 1 : -1;
+    case TAAS_OP_RECOVER:
+        p_i64(&p, op->u.recover.now_ms);
+        slots[(*ns)++] = (slot){idx, ST_RECOVER_RETRY, 1, -1};
+        if (!send_prepared(c, ST_RECOVER_RETRY, &p))
+            return -1;
+        slots[(*ns)++] = (slot){idx, ST_RECOVER_FAIL, 1, -1};
+        return send_prepared(c, ST_RECOVER_FAIL, &p) ? 2 : -1;
+    case TAAS_OP_RELEASE:
+        p_text(&p, op->u.release.owner);
+        p_i64(&p, op->u.release.now_ms);
+        slots[(*ns)++] = (slot){idx, ST_RELEASE_CANCEL, 1, -1};
+        if (!send_prepared(c, ST_RELEASE_CANCEL, &p))
+            return -1;
+        slots[(*ns)++] = (slot){idx, ST_RELEASE, 1, -1};
+        return send_prepared(c, ST_RELEASE, &p) ? 2 : -1;
+    case TAAS_OP_PRUNE:
+        p_i64(&p, op->u.prune.finished_before_ms);
+        p_i64(&p, op->u.prune.limit);
+        slots[(*ns)++] = (slot){idx, ST_PRUNE, 1, -1};
+        return send_prepared(c, ST_PRUNE, &p) ? 1 : -1;
+    case TAAS_OP_SCHED_CREATE:
+    case TAAS_OP_SCHED_SET:
+    case TAAS_OP_SCHED_FIRE:
+        return 0; /* never in the pipelined batch (see taas_pg__apply) */
+    }
+    return 0;
 }
 
 static bool same_hash(const char *a, const char *b)
@@ -679,25 +607,6 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
         stmt == ST_RELEASE)
         changed = rows == 1 ? (int)taas_pg__col_i64(r, 0, 0) : 0; /* SWEEP(): the count of rows changed */
     switch (stmt) {
-    case ST_INSERT:
-        if (rows == 0) {
-            /* Neither inserted nor a matching key seen by this statement. */
-            if (op->u.insert.task->idempotency_key)
-                *unresolved = true;
-            else
-                op->result = TAAS_STORE_ECONFLICT; /* the id is taken */
-        } else if (PQgetvalue(r, 0, 0)[0] == '1') {
-            if (!op->u.insert.claim_owner) /* a claimed one is nobody else's work */
-                *notify = true;
-        } else if (same_hash(PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2),
-                             op->u.insert.task->input_hash)) {
-            op->u.insert.duplicate = true;
-            snprintf(op->u.insert.existing_id, sizeof(op->u.insert.existing_id), "%s",
-                     PQgetvalue(r, 0, 1));
-        } else {
-            op->result = TAAS_STORE_ECONFLICT;
-        }
-        return 0;
     case ST_CLAIM:
         for (int i = 0; i < rows && op->u.claim.n < op->u.claim.max; i++) {
             int rc = taas_pg__row_to_rec(r, i, &op->u.claim.out[op->u.claim.n]);
@@ -706,14 +615,11 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
             op->u.claim.n++;
         }
         /* RETURNING yields rows in no particular order; give them in claim order. */
-        qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), claim_cmp);
+        qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), taas_store__claim_order);
         return 0;
-    case ST_COMPLETE:
     case ST_PROGRESS:
         if (rows == 1 && taas_pg__col_i64(r, 0, 0) == 0)
             op->result = taas_pg__col_bool(r, 0, 1) ? TAAS_STORE_ESTALE : TAAS_STORE_ENOTFOUND;
-        else if (stmt == ST_COMPLETE && op->u.complete.state == TAAS_TASK_PENDING)
-            *notify = true;
         return 0;
     case ST_CANCEL: {
         if (rows == 0) {
@@ -721,6 +627,8 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
             return 0;
         }
         taas_task_state cur = (taas_task_state)taas_pg__col_i64(r, 0, 0);
+        op->u.cancel.state_seen = (taas_task_state)taas_pg__col_i64(r, 0, 3);
+        snprintf(op->u.cancel.name, sizeof op->u.cancel.name, "%s", PQgetvalue(r, 0, 4));
         if (taas_task_state_final(cur)) {
             op->u.cancel.state_after = cur;
             op->result = TAAS_STORE_EFINAL;
@@ -749,8 +657,7 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
 }
 
 
-/* One row of ST_INSERT_MANY (ord, inserted 1/0, id, input_hash, found) for
- * its op: the same outcomes as ST_INSERT's. */
+/* One row of ST_INSERT (ord, inserted 1/0, id, input_hash, found) for its op. */
 static void take_insert_row(taas_store_op *op, const PGresult *r, int row, bool *notify,
                             bool *unresolved)
 {
@@ -772,7 +679,7 @@ static void take_insert_row(taas_store_op *op, const PGresult *r, int row, bool 
     }
 }
 
-/* One row of ST_COMPLETE_MANY (ord, changed, exists) for its op. */
+/* One row of ST_COMPLETE (ord, changed, exists) for its op. */
 static void take_complete_row(taas_store_op *op, const PGresult *r, int row, bool *notify)
 {
     if (PQgetvalue(r, row, 1)[0] != 't')
@@ -816,7 +723,7 @@ static void rollback(pg_store *s)
 enum { BATCH_OK = 0, BATCH_BAD_OP = 1, BATCH_UNGROUP = 2 };
 
 /*
- * Inserts and completions gathered for ST_INSERT_MANY / ST_COMPLETE_MANY.
+ * Inserts and completions gathered into one ST_INSERT / ST_COMPLETE each.
  * They commute: an insert makes a new row, a completion changes a RUNNING
  * row whose insert committed earlier (its body ran), so their order between
  * each other does not change any outcome. Any other kind of op (a claim, a
@@ -846,7 +753,7 @@ static bool group_has_insert(const group *g, taas_store_op *ops[], const char *i
 }
 
 /* Queue the group's statements (one op alone as its own statement); the ops
- * of a ST_*_MANY slot are listed from gops[*ngops]. Returns how many
+ * of a many-op slot are listed from gops[slot.gop]. Returns how many
  * statements, or -1 on a send failure. */
 static int group_flush(pg_store *s, group *g, taas_store_op *ops[], slot *slots, int *ns,
                        int *gops, int *ngops)
@@ -857,10 +764,10 @@ static int group_flush(pg_store *s, group *g, taas_store_op *ops[], slot *slots,
             return -1;
         sent++;
     } else if (g->nins > 1) {
-        slots[(*ns)++] = (slot){*ngops, ST_INSERT_MANY, g->nins};
+        slots[(*ns)++] = (slot){-1, ST_INSERT, g->nins, *ngops};
         memcpy(gops + *ngops, g->ins, (size_t)g->nins * sizeof(int));
         *ngops += g->nins;
-        if (!send_insert_many(s->w, ops, g->ins, g->nins))
+        if (!send_inserts(s->w, ops, g->ins, g->nins))
             return -1;
         sent++;
     }
@@ -869,10 +776,10 @@ static int group_flush(pg_store *s, group *g, taas_store_op *ops[], slot *slots,
             return -1;
         sent++;
     } else if (g->ndone > 1) {
-        slots[(*ns)++] = (slot){*ngops, ST_COMPLETE_MANY, g->ndone};
+        slots[(*ns)++] = (slot){-1, ST_COMPLETE, g->ndone, *ngops};
         memcpy(gops + *ngops, g->done, (size_t)g->ndone * sizeof(int));
         *ngops += g->ndone;
-        if (!send_complete_many(s->w, ops, g->done, g->ndone))
+        if (!send_completes(s->w, ops, g->done, g->ndone))
             return -1;
         sent++;
     }
@@ -880,8 +787,9 @@ static int group_flush(pg_store *s, group *g, taas_store_op *ops[], slot *slots,
     return sent;
 }
 
-/* Read a ST_*_MANY result: one row per op, in op order. 0, or a store code. */
-static int take_many(taas_store_op *ops[], const slot *sl, const int *gops, PGresult *r,
+/* Read an ST_INSERT or ST_COMPLETE result: one row per op, in op order.
+ * 0, or a store code. */
+static int take_rows(taas_store_op *ops[], const slot *sl, const int *gops, PGresult *r,
                      bool *notify, bool *follow)
 {
     int rows = PQntuples(r);
@@ -895,8 +803,8 @@ static int take_many(taas_store_op *ops[], const slot *sl, const int *gops, PGre
             taas_pg__tl_set("batch: row %ld of %d operations", ord, sl->count);
             return TAAS_STORE_EIO;
         }
-        int i = gops[sl->op + (int)ord - 1];
-        if (sl->stmt == ST_INSERT_MANY) {
+        int i = sl->gop >= 0 ? gops[sl->gop + (int)ord - 1] : sl->op;
+        if (sl->stmt == ST_INSERT) {
             bool unresolved = false;
             take_insert_row(ops[i], r, row, notify, &unresolved);
             if (unresolved)
@@ -925,7 +833,7 @@ static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *sk
         return taas_pg__map_error(c, NULL);
     }
     bool sent = send_plain(c, "BEGIN");
-    slots[ns++] = (slot){-1, -1, 0};
+    slots[ns++] = (slot){-1, -1, 0, -1};
     if (g)
         g->nins = g->ndone = 0;
     for (size_t i = 0; sent && i < n; i++) {
@@ -968,17 +876,17 @@ static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *sk
         if (k < 0)
             sent = false;
         for (int j = 0; j < k; j++)
-            slots[ns++] = (slot){-1, -1, 0};
+            slots[ns++] = (slot){-1, -1, 0, -1};
     }
     int notify_slot = -1;
     if (sent && may_notify) {
         notify_slot = ns;
-        slots[ns++] = (slot){-1, -1, 0};
+        slots[ns++] = (slot){-1, -1, 0, -1};
         sent = send_plain(c, "NOTIFY " TAAS_PG_CHANNEL);
     }
     int commit_slot = ns;
     if (sent) {
-        slots[ns++] = (slot){-1, -1, 0};
+        slots[ns++] = (slot){-1, -1, 0, -1};
         sent = send_plain(c, "COMMIT") && PQpipelineSync(c) == 1;
     }
     atomic_fetch_add(&s->statements, (uint64_t)ns);
@@ -1002,7 +910,7 @@ static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *sk
             failed_slot = k;
             const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
             bool data = taas_pg__class_is(state, "22") || taas_pg__class_is(state, "23");
-            if (data && (slots[k].stmt == ST_INSERT_MANY || slots[k].stmt == ST_COMPLETE_MANY)) {
+            if (data && slots[k].gop >= 0) {
                 /* One of its ops' data was refused; which one, the batch
                  * sent one statement per op will tell. */
                 err = BATCH_UNGROUP;
@@ -1018,8 +926,8 @@ static int run_batch(pg_store *s, taas_store_op *ops[], size_t n, const bool *sk
                 err = taas_pg__map_error(c, r);
             }
         } else if (failed_slot < 0 && st == PGRES_TUPLES_OK &&
-                   (slots[k].stmt == ST_INSERT_MANY || slots[k].stmt == ST_COMPLETE_MANY)) {
-            int rc = take_many(ops, &slots[k], gops, r, &notify, follow);
+                   (slots[k].stmt == ST_INSERT || slots[k].stmt == ST_COMPLETE)) {
+            int rc = take_rows(ops, &slots[k], gops, r, &notify, follow);
             if (rc && !err) {
                 /* The statement ran but its answer is not what it must be:
                  * fail the batch rather than guess at any op's outcome. */

@@ -41,8 +41,6 @@
 /* A commit ending this long after the previous one is "spaced" (see
  * wal_hook): 200 tasks/s are two commits every 5 ms. */
 #define CKPT_SPACED_US 2000
-/* Most catch-up checkpoints per WAL cycle (see wal_hook). */
-#define CKPT_CATCHUPS 16
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
@@ -58,7 +56,6 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     }
     if (frames < CKPT_FRAMES) {
         s->ckpt_next = CKPT_FRAMES; /* the WAL started over */
-        s->ckpt_catchups = CKPT_CATCHUPS;
         return SQLITE_OK;
     }
     /* Once per CKPT_FRAMES new frames; and, up to 2 x CKPT_FRAMES, after
@@ -71,19 +68,15 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
      * one, each with two fsyncs (the WAL's, then the database's) sharing
      * the disk with the commits, copying the same hot pages again and
      * again (a checkpoint writes each page once however many frames hold
-     * it). At most CKPT_CATCHUPS per WAL cycle: a loaded machine spaces
-     * even a stream of commits. */
+     * it). */
     bool wake = frames >= s->ckpt_next;
     if (wake)
         s->ckpt_next = frames + CKPT_FRAMES;
-    bool catchup = !wake && spaced && frames < 2 * CKPT_FRAMES && s->ckpt_catchups > 0;
-    if (wake || catchup) {
+    if (wake || (spaced && frames < 2 * CKPT_FRAMES)) {
         pthread_mutex_lock(&s->ckpt_mu);
         if (!s->ckpt_wanted) {
             s->ckpt_wanted = true;
             pthread_cond_signal(&s->ckpt_cv);
-            if (catchup)
-                s->ckpt_catchups--;
         }
         pthread_mutex_unlock(&s->ckpt_mu);
     }
@@ -139,7 +132,6 @@ int taas_sq__checkpointer_start(sq_store *s)
         return SQLITE_NOMEM;
     s->ckpt_running = true;
     s->ckpt_next = CKPT_FRAMES;
-    s->ckpt_catchups = CKPT_CATCHUPS;
     sqlite3_wal_hook(s->db, wal_hook, s);
     return SQLITE_OK;
 }

@@ -51,6 +51,7 @@ enum {
     ST_CLAIM,
     ST_COMPLETE,
     ST_LOOKUP,
+    ST_CANCEL_LOOKUP,
     ST_PROGRESS,
     ST_CANCEL_PENDING,
     ST_CANCEL_RUNNING,
@@ -99,7 +100,6 @@ typedef struct sq_store {
     bool ckpt_wanted, ckpt_stopping, ckpt_init, ckpt_running;
     int ckpt_next; /* WAL frames at which to wake the thread again (hook only) */
     int64_t ckpt_last_commit_us; /* when the last commit ended (hook only) */
-    int ckpt_catchups;           /* catch-up checkpoints left this WAL cycle (hook only) */
 } sq_store;
 
 /* ---- sqlite.c ---------------------------------------------------------- */

@@ -15,6 +15,13 @@
 #include "util/fault.h"
 #include "util/util.h"
 
+/* A recovered claim that costs no attempt: the body never started (a
+ * non-idempotent one), or an idempotent one given back fewer than
+ * TAAS_GIVEBACK_MAX times (store.h). */
+#define RECOVER_FREE                                                              \
+    "((idempotent = 0 AND started_ms = 0) OR (idempotent = 1 AND lease_token - attempt < " \
+    TAAS_STR(TAAS_GIVEBACK_MAX) "))"
+
 #define APPEND_ATTEMPT(err, when)                                                      \
     "json_insert(attempts_json, '$[#]', json_object('attempt', attempt, 'error', " err \
     ", 'finished_ms', " when "))"
@@ -60,8 +67,14 @@ static const char *const write_sql[ST_COUNT] = {
         " lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?7"
         " WHERE id = ?1 AND state = 2 AND lease_token = ?2",
     [ST_LOOKUP] = "SELECT state, lease_token, principal FROM tasks WHERE id = ?1",
+    /* What a cancel reports back: the state as readers see it (a claimed
+     * task whose body has not started is PENDING to them) and the name. */
+    [ST_CANCEL_LOOKUP] = "SELECT state, lease_token, principal,"
+                         " CASE WHEN state = 2 AND started_ms = 0 THEN 1 ELSE state END, name"
+                         " FROM tasks WHERE id = ?1",
     [ST_PROGRESS] = "UPDATE tasks SET progress = ?3, progress_message = ?4, updated_ms = ?5,"
-                    " started_ms = CASE WHEN ?6 > 0 THEN ?6 ELSE started_ms END"
+                    " started_ms = CASE WHEN ?6 > 0 THEN ?6 WHEN ?6 < 0 THEN 0"
+                    "  ELSE started_ms END"
                     " WHERE id = ?1 AND state = 2 AND lease_token = ?2",
     [ST_CANCEL_PENDING] =
         "UPDATE tasks SET state = 5, cancel_requested = 1, error = 'cancelled',"
@@ -70,14 +83,24 @@ static const char *const write_sql[ST_COUNT] = {
                           " WHERE id = ?1 AND state = 2",
     [ST_HEARTBEAT] = "UPDATE tasks INDEXED BY tasks_state_id SET lease_expires_ms = ?2"
                      " WHERE state = 2 AND lease_owner = ?1",
+    /* Back to PENDING: a task whose body never started (no start mark:
+     * started_ms 0; a non-idempotent body never starts before its mark
+     * commits) uses no attempt and records none. An idempotent one is
+     * run again as long as fewer than GIVEBACK_MAX of its claims were
+     * given back (lease_token - attempt: claims not counted as attempts),
+     * without using an attempt; past that, while attempts are left, using
+     * one. Everything else fails (ST_RECOVER_FAIL). */
     [ST_RECOVER_RETRY] =
         "UPDATE tasks INDEXED BY tasks_state_id SET state = 1, run_after_ms = ?1,"
-        " error = 'interrupted',"
-        " attempts_json = " APPEND_ATTEMPT("'interrupted'", "?1") ","
+        " attempt = CASE WHEN " RECOVER_FREE " THEN attempt - 1 ELSE attempt END,"
+        " error = CASE WHEN started_ms = 0 AND " RECOVER_FREE " THEN error"
+        "  ELSE 'interrupted' END,"
+        " attempts_json = CASE WHEN started_ms = 0 AND " RECOVER_FREE " THEN attempts_json"
+        "  ELSE " APPEND_ATTEMPT("'interrupted'", "?1") " END,"
         " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
         " updated_ms = ?1"
-        " WHERE state = 2 AND lease_expires_ms <= ?2 AND idempotent = 1"
-        " AND attempt < max_attempts AND cancel_requested = 0",
+        " WHERE state = 2 AND lease_expires_ms <= ?2 AND cancel_requested = 0"
+        " AND (" RECOVER_FREE " OR (idempotent = 1 AND attempt < max_attempts))",
     [ST_RECOVER_FAIL] =
         "UPDATE tasks INDEXED BY tasks_state_id"
         " SET state = CASE WHEN cancel_requested = 1 THEN 5 ELSE 4 END,"
@@ -92,7 +115,7 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_RELEASE] =
         "UPDATE tasks INDEXED BY tasks_state_id SET state = 1, attempt = attempt - 1, progress = 0,"
         " progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0, updated_ms = ?2"
-        " WHERE state = 2 AND lease_owner = ?1",
+        " WHERE state = 2 AND lease_owner = ?1 AND (started_ms = 0 OR idempotent = 1)",
     [ST_PRUNE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_finished"
                  " WHERE finished_ms > 0 AND finished_ms < ?1 AND state IN (3, 4, 5)"
                  " ORDER BY finished_ms LIMIT ?2)",
@@ -201,16 +224,6 @@ int taas_sq__op_insert(sq_store *s, taas_store_op *op)
     return fatal(s, rc, "insert");
 }
 
-static int claim_cmp(const void *a, const void *b)
-{
-    const taas_task_rec *x = a, *y = b;
-    if (x->priority != y->priority)
-        return x->priority > y->priority ? -1 : 1;
-    if (x->run_after_ms != y->run_after_ms)
-        return x->run_after_ms < y->run_after_ms ? -1 : 1;
-    return strcmp(x->id, y->id);
-}
-
 static int op_claim(sq_store *s, taas_store_op *op)
 {
     if (!op->u.claim.owner || !op->u.claim.out || op->u.claim.max < 0 || op->u.claim.lease_ms < 0) {
@@ -242,7 +255,7 @@ static int op_claim(sq_store *s, taas_store_op *op)
     if (rc != SQLITE_DONE)
         return fatal(s, rc, "claim");
     /* RETURNING yields rows in no particular order; give them in claim order. */
-    qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), claim_cmp);
+    qsort(op->u.claim.out, (size_t)op->u.claim.n, sizeof(taas_task_rec), taas_store__claim_order);
     return 0;
 }
 
@@ -306,7 +319,7 @@ static int op_cancel(sq_store *s, taas_store_op *op)
         op->result = TAAS_STORE_EINVAL;
         return 0;
     }
-    sqlite3_stmt *st = s->st[ST_LOOKUP];
+    sqlite3_stmt *st = s->st[ST_CANCEL_LOOKUP];
     sqlite3_bind_text(st, 1, op->u.cancel.id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     taas_task_state cur = TAAS_TASK_UNSPECIFIED;
@@ -318,6 +331,11 @@ static int op_cancel(sq_store *s, taas_store_op *op)
         const char *owner = (const char *)sqlite3_column_text(st, 2);
         theirs = op->u.cancel.principal &&
                  strcmp(owner ? owner : "", op->u.cancel.principal) != 0;
+        if (!theirs) {
+            const char *name = (const char *)sqlite3_column_text(st, 4);
+            op->u.cancel.state_seen = (taas_task_state)sqlite3_column_int(st, 3);
+            snprintf(op->u.cancel.name, sizeof op->u.cancel.name, "%s", name ? name : "");
+        }
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

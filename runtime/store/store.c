@@ -265,6 +265,16 @@ int taas_store__token_decode(const char *tok, char id[TAAS_ID_LEN + 1])
 /* Operation outputs, shared by the backends. */
 
 /* Clear what apply() fills in an op, before (re)applying it. */
+int taas_store__claim_order(const void *a, const void *b)
+{
+    const taas_task_rec *x = a, *y = b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    if (x->run_after_ms != y->run_after_ms)
+        return x->run_after_ms < y->run_after_ms ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
 void taas_store__reset_outputs(taas_store_op *op)
 {
     op->result = TAAS_STORE_OK;
@@ -277,6 +287,8 @@ void taas_store__reset_outputs(taas_store_op *op)
     case TAAS_OP_CANCEL:
         op->u.cancel.state_after = TAAS_TASK_UNSPECIFIED;
         op->u.cancel.lease_token = 0;
+        op->u.cancel.state_seen = TAAS_TASK_UNSPECIFIED;
+        op->u.cancel.name[0] = '\0';
         break;
     case TAAS_OP_RECOVER: op->u.recover.retried = op->u.recover.failed = 0; break;
     case TAAS_OP_RELEASE: op->u.release.released = 0; break;

@@ -37,6 +37,13 @@ extern "C" {
 
 #define TAAS_STORE_VERSION 1
 #define TAAS_ID_LEN 36 /* UUIDv7 text form, time-ordered */
+/* How many times an idempotent task's claim may be given back without
+ * using an attempt (graceful releases, recoveries of a lost lease: the
+ * stored lease_token - attempt). Bounds the re-runs of a body that crashes
+ * its server: past it, each interruption uses an attempt (RECOVER). */
+#define TAAS_GIVEBACK_MAX 3
+#define TAAS_STR_(x) #x
+#define TAAS_STR(x) TAAS_STR_(x)
 
 /* Values equal the proto's taas.v1.TaskState. */
 typedef enum taas_task_state {
@@ -231,7 +238,9 @@ struct taas_store_op {
             const char *message;
             int64_t now_ms;
             /* > 0: the body started then (the start mark: readers see the
-             * task RUNNING from this commit on); 0 leaves it. */
+             * task RUNNING from this commit on, and recovery counts the
+             * attempt); 0 leaves it; < 0 clears it (a body marked but then
+             * not started, because the node stops). */
             int64_t started_ms;
         } progress;
         struct {
@@ -245,6 +254,13 @@ struct taas_store_op {
              * final ones are unchanged and result is TAAS_STORE_EFINAL. */
             taas_task_state state_after;
             int64_t lease_token;     /* out: current token, when RUNNING */
+            /* out, whenever the task was found (OK and EFINAL): the state
+             * readers saw just before the cancel (PENDING also for a task
+             * claimed whose body has not started), and the task's name
+             * (cut to fit; registered names are far shorter), so that the
+             * caller need not read the task back. */
+            taas_task_state state_seen;
+            char name[128];
         } cancel;
         struct {
             const char *owner;
@@ -252,9 +268,18 @@ struct taas_store_op {
         } heartbeat;
         struct {
             /* Leases with lease_expires_ms <= the cutoff. A task with a
-             * cancel request becomes CANCELLED (counted in failed); the
-             * attempt is appended to attempts_json as "interrupted" either
-             * way. now_ms is the time written into recovered rows. */
+             * cancel request becomes CANCELLED (counted in failed). Else:
+             *  - no start mark (started_ms 0) on a non-idempotent task: its
+             *    body never started (it starts only after its mark
+             *    commits): PENDING, the attempt given back, nothing
+             *    appended to attempts_json;
+             *  - idempotent, given back fewer than TAAS_GIVEBACK_MAX times:
+             *    PENDING, the attempt given back ("interrupted" appended
+             *    when it has a start mark);
+             *  - idempotent with attempts left: PENDING, the attempt used;
+             *  - otherwise FAILED "interrupted" (a non-idempotent body that
+             *    may have started never runs again).
+             * now_ms is the time written into recovered rows. */
             int64_t now_ms;
             /* 0 = now_ms. A single-process store recovers every lease at
              * start-up by passing INT64_MAX (every holder is gone). */
@@ -266,7 +291,10 @@ struct taas_store_op {
             const char *owner;
             int64_t now_ms;
             /* out: back to PENDING without consuming an attempt; tasks with a
-             * cancel request become CANCELLED instead (not counted). */
+             * cancel request become CANCELLED instead (not counted). A
+             * non-idempotent task with a start mark (its body may have
+             * started) is left alone: its lease expires and RECOVER fails
+             * it, so a stop never makes a started body run again. */
             int released;
         } release;
         struct {

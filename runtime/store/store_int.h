@@ -33,6 +33,11 @@ int taas_store__token_decode(const char *tok, char id[TAAS_ID_LEN + 1]);
 /* Clear an op's outputs (store.c); discard also frees the records a claim
  * handed out, for a transaction that was rolled back. */
 void taas_store__reset_outputs(taas_store_op *op);
+
+/* qsort order of claimed records, the order a claim takes tasks in:
+ * priority (high first), then run_after_ms, then id. Both backends sort a
+ * claim's rows with it (their UPDATE ... RETURNING gives them in any order). */
+int taas_store__claim_order(const void *a, const void *b);
 void taas_store__discard_outputs(taas_store_op *op);
 
 #endif

@@ -22,11 +22,29 @@
 #include "crash_probe.h"
 #include "util/fault.h"
 
-static void record(taas_ctx *ctx)
+/* Executions of this task recorded before this one (0: the first). */
+static int earlier_runs(const char *path, const char *id)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[128];
+    int n = 0;
+    size_t len = strlen(id);
+    while (fgets(line, sizeof line, f))
+        n += strncmp(line, id, len) == 0 && line[len] == ' ';
+    fclose(f);
+    return n;
+}
+
+/* Record this execution; returns its number among the task's executions
+ * (1-based, from the record file; 0 without one). */
+static int record(taas_ctx *ctx)
 {
     const char *path = getenv("TAAS_CRASH_RECORD");
     if (!path || !*path)
-        return;
+        return 0;
+    int before = earlier_runs(path, taas_task_id(ctx));
     char line[96];
     int n = snprintf(line, sizeof line, "%s %d\n", taas_task_id(ctx), taas_attempt(ctx));
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -40,6 +58,7 @@ static void record(taas_ctx *ctx)
         abort();
     }
     close(fd);
+    return before + 1;
 }
 
 static void sleep_ms(long ms)
@@ -74,15 +93,16 @@ int crash_probe_execute(taas_ctx *ctx, const crash_probe_input *in, crash_probe_
 
 int crash_idem_execute(taas_ctx *ctx, const crash_idem_input *in, crash_idem_output *out)
 {
-    record(ctx);
+    int run = record(ctx);
     TAAS_FAULT_POINT("task.mid_body");
     int attempt = taas_attempt(ctx);
-    if (in->hold_attempt == attempt)
+    if (in->hold_run == run)
         sleep_ms((long)in->hold_ms); /* deaf to everything: a stalled worker */
     if (attempt < in->fail_before)
         return taas_fail(ctx, TAAS_RETRYABLE, "transient failure on attempt %d", attempt);
     if (!work(ctx, (long)in->ms, false))
         return taas_fail(ctx, TAAS_PERMANENT, "stopped");
     out->attempt = attempt;
+    out->run = run;
     return 0;
 }

@@ -8,14 +8,15 @@ heartbeats dropped (fault point engine.heartbeat, action skip): the leases
 of running bodies expire as they would for a node whose renewals do not
 land. Each crash_idem task holds its first attempt's body for hold_ms,
 deaf to everything. Meanwhile the sweeper recovers the expired lease (back
-to PENDING, attempt 1 recorded "interrupted"), a new claim gives attempt 2
-a new token, and attempt 2 succeeds. When attempt 1's body finally returns,
+to PENDING, attempt 1 recorded "interrupted" and given back), a new claim gives the second run a new token
+(and the same attempt number: an interruption of an idempotent body does
+not use an attempt), and it succeeds. When attempt 1's body finally returns,
 its COMPLETE carries the old token and the store must refuse it.
 
 Checks, for every task: the server logged task.fenced for it (the refusal),
-exactly once; the task is SUCCEEDED with attempt 2's output (the stale
-completion did not overwrite it); both bodies ran (execution records 1 and
-2). Prints "fenced N of N".
+exactly once; the task is SUCCEEDED with the second run's output (the
+stale completion did not overwrite it); both bodies ran, both as attempt 1
+(the interruption used no attempt). Prints "fenced N of N".
 """
 import argparse
 import json
@@ -47,7 +48,7 @@ def main():
     })
     assert srv.start(fault=("engine.heartbeat", "1+", "skip"))
     ids = []
-    inputs = json.dumps({"hold_attempt": 1, "hold_ms": a.hold_ms})
+    inputs = json.dumps({"hold_run": 1, "hold_ms": a.hold_ms})
     for _ in range(a.tasks):
         code, resp, det = srv.submit("crash_idem", inputs)
         assert code == grpc.StatusCode.OK, (code, det)
@@ -75,23 +76,23 @@ def main():
             good = False
         else:
             out = json.loads(t.output_json)
-            if out["attempt"] != 2:
-                problems.append("%s: stored output is attempt %s's, not attempt 2's"
-                                % (tid, out["attempt"]))
+            if out["run"] != 2 or out["attempt"] != 1:
+                problems.append("%s: stored output is run %s (attempt %s), not run 2 (attempt 1)"
+                                % (tid, out["run"], out["attempt"]))
                 good = False
         if fenced.get(tid) != [1]:
             problems.append("%s: refused completions %s, want exactly attempt 1's"
                             % (tid, fenced.get(tid)))
             good = False
-        if sorted(runs.get(tid, [])) != [1, 2]:
-            problems.append("%s: bodies ran for attempts %s, want [1, 2]" % (tid, runs.get(tid)))
+        if sorted(runs.get(tid, [])) != [1, 1]:
+            problems.append("%s: bodies ran for attempts %s, want [1, 1]" % (tid, runs.get(tid)))
             good = False
         ok += good
     check = crashlib.integrity(srv.db)
     if check != "ok":
         problems.append("integrity_check: " + check)
     print("stale worker: lease 300 ms, heartbeats dropped, first attempt held %d ms" % a.hold_ms)
-    print("fenced %d of %d (stale completion refused, attempt 2's result kept)" % (ok, a.tasks))
+    print("fenced %d of %d (stale completion refused, the second run's result kept)" % (ok, a.tasks))
     if problems:
         print("VIOLATIONS (work folder kept: %s):" % work)
         for p in problems[:30]:

@@ -20,20 +20,9 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "fuzz_requests.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "taas/v1/taas.pb-c.h"
-
-static const ProtobufCMessageDescriptor *const messages[] = {
-    &taas__v1__submit_task_request__descriptor,
-    &taas__v1__get_task_request__descriptor,
-    &taas__v1__list_tasks_request__descriptor,
-    &taas__v1__cancel_task_request__descriptor,
-    &taas__v1__watch_task_request__descriptor,
-    &taas__v1__get_task_type_request__descriptor,
-    &taas__v1__list_task_types_request__descriptor,
-    &grpc__health__v1__health_check_request__descriptor,
-};
-#define N_MESSAGES (sizeof messages / sizeof messages[0])
 
 /* Read every string field, as the handlers do with strlen and %s. */
 static void touch_strings(const ProtobufCMessage *m)

@@ -21,22 +21,11 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "fuzz_requests.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "services/services_int.h"
 #include "taas/v1/taas.pb-c.h"
 #include "util/utf8.h"
-
-static const ProtobufCMessageDescriptor *const messages[] = {
-    &taas__v1__submit_task_request__descriptor,
-    &taas__v1__get_task_request__descriptor,
-    &taas__v1__list_tasks_request__descriptor,
-    &taas__v1__cancel_task_request__descriptor,
-    &taas__v1__watch_task_request__descriptor,
-    &taas__v1__get_task_type_request__descriptor,
-    &taas__v1__list_task_types_request__descriptor,
-    &grpc__health__v1__health_check_request__descriptor,
-};
-#define N_MESSAGES (sizeof messages / sizeof messages[0])
 
 /* The oracle: decode each character, check its range. */
 static bool oracle_ok(const uint8_t *s, size_t n)

@@ -249,6 +249,24 @@ def _kill_all():
         s.kill()
 
 
+def one_server_per_module(module_globals, name="server", **server_args):
+    """Gives a unittest module one server for all its tests: defines the
+    module's setUpModule (starts a Server(**server_args) into its global
+    `name`) and tearDownModule (cleans it up). Call it at module level with
+    globals()."""
+    def setUpModule():
+        module_globals[name] = Server(**server_args).start()
+
+    def tearDownModule():
+        srv = module_globals.get(name)
+        if srv:
+            srv.cleanup()
+
+    module_globals[name] = None
+    module_globals["setUpModule"] = setUpModule
+    module_globals["tearDownModule"] = tearDownModule
+
+
 def wait_until(pred, timeout_s, interval_s=0.05, what="condition"):
     deadline = time.monotonic() + timeout_s
     while True:

@@ -15,17 +15,8 @@ import health_pb2_grpc  # noqa: E402
 S = taas_pb2
 T = 10  # seconds: deadline of every unary call
 
-server = None
-
-
-def setUpModule():
-    global server
-    server = taas_harness.Server().start()
-
-
-def tearDownModule():
-    if server:
-        server.cleanup()
+server = None  # the module's one server, started by setUpModule
+taas_harness.one_server_per_module(globals())
 
 
 def now_ms():

@@ -15,17 +15,8 @@ CLI = os.environ.get("TAAS_CLI_BIN", "taas")
 UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
 INPUT = '{"param1":"test","param2":42}'
 
-server = None
-
-
-def setUpModule():
-    global server
-    server = taas_harness.Server().start()
-
-
-def tearDownModule():
-    if server:
-        server.cleanup()
+server = None  # the module's one server, started by setUpModule
+taas_harness.one_server_per_module(globals())
 
 
 def taas(*args, env=None, server_arg=True, stdin=None):
@@ -40,7 +31,10 @@ def taas(*args, env=None, server_arg=True, stdin=None):
     return p.returncode, p.stdout, p.stderr
 
 
-class Cli(unittest.TestCase):
+class CliCase(unittest.TestCase):
+    """What every CLI test case shares: the server must outlive each test,
+    and --json answers are parsed."""
+
     def tearDown(self):
         self.assertTrue(server.alive(), "the server died:\n" + server.log())
 
@@ -48,6 +42,9 @@ class Cli(unittest.TestCase):
         rc, out, err = taas(*args, "--json")
         self.assertEqual(rc, 0, err)
         return json.loads(out)
+
+
+class Cli(CliCase):
 
     def test_submit_watch(self):
         rc, out, err = taas("submit", "my_custom_task", "--input", INPUT, "--watch")
@@ -332,16 +329,8 @@ class Cli(unittest.TestCase):
 
 
 
-class ScheduleCli(unittest.TestCase):
+class ScheduleCli(CliCase):
     """`taas schedule ...` against the real ScheduleService."""
-
-    def tearDown(self):
-        self.assertTrue(server.alive(), "the server died:\n" + server.log())
-
-    def json_of(self, *args):
-        rc, out, err = taas(*args, "--json")
-        self.assertEqual(rc, 0, err)
-        return json.loads(out)
 
     def test_lifecycle(self):
         before = int(time.time() * 1000)

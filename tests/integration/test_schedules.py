@@ -13,17 +13,8 @@ import taas_harness
 from taas.v1 import schedule_pb2 as Q, schedule_pb2_grpc, taas_pb2 as S, taas_pb2_grpc  # noqa: E402
 
 T = 10
-server = None
-
-
-def setUpModule():
-    global server
-    server = taas_harness.Server().start()
-
-
-def tearDownModule():
-    if server:
-        server.cleanup()
+server = None  # the module's one server, started by setUpModule
+taas_harness.one_server_per_module(globals())
 
 
 class Schedules(unittest.TestCase):

@@ -33,17 +33,8 @@ BAD = [
     (b'{"seconds":0}\x00{"evil":1}', "contains a NUL character"),
 ]
 
-server = None
-
-
-def setUpModule():
-    global server
-    server = taas_harness.Server().start()
-
-
-def tearDownModule():
-    if server:
-        server.cleanup()
+server = None  # the module's one server, started by setUpModule
+taas_harness.one_server_per_module(globals())
 
 
 def varint(n):

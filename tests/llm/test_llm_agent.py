@@ -8,6 +8,7 @@ with `-k <provider>`.
 """
 
 import json
+import re
 import os
 import sys
 import time
@@ -330,10 +331,14 @@ class Agent(unittest.TestCase):
         llm.script(Turn(calls=[("countdown", {"seconds": 60, "step_ms": 100})]))
         tid = self.submit(p, tools=["countdown", "my_custom_task"])
         stream = self.tasks.WatchTask(S.WatchTaskRequest(task_id=tid), timeout=60)
-        # The step names the child task that runs the call.
+        # The step names the child task that runs the call (first as it
+        # starts, then with the child's own progress; a watch may coalesce
+        # the first into the second).
         for e in stream:
-            if e.progress_message.startswith("step 1/8: countdown running as task "):
-                child = e.progress_message.rsplit(" ", 1)[1]
+            m = re.match(r"step 1/8: countdown (?:running as task )?([0-9a-f-]{36})",
+                         e.progress_message)
+            if m:
+                child = m.group(1)
                 break
         taas_harness.wait_until(
             lambda: self.tasks.GetTask(S.GetTaskRequest(task_id=child), timeout=T).task.state
@@ -353,6 +358,24 @@ class Agent(unittest.TestCase):
                                             timeout=T).task.parent_id, tid)
         time.sleep(0.3)
         self.assertEqual(len(llm.views), 1, "no model call after the cancellation")
+        llm.assert_clean(self)
+
+    def case_child_progress(self, p):
+        # While a step's child runs, its progress is the agent's: "step k/n:
+        # tool id: the child's message", the fraction inside step k's share.
+        llm.script(Turn(calls=[("countdown", {"seconds": 1, "step_ms": 150})]),
+                   Turn(text="counted"))
+        out, events = self.succeeded(p, tools=["countdown"], max_steps=4)
+        self.assertEqual(out["answer"], "counted")
+        child = out["steps"][0]["child_task_id"]
+        mine = [e for e in events
+                if e.progress_message.startswith("step 1/4: countdown %s: " % child)]
+        self.assertTrue(any(e.progress_message.endswith("second left") for e in mine),
+                        [e.progress_message for e in events])
+        for e in mine:
+            self.assertGreaterEqual(e.progress, 0.0)
+            self.assertLessEqual(e.progress, 0.25 + 1e-9)
+        self.assertTrue(any(0 < e.progress < 0.25 for e in mine), [e.progress for e in mine])
         llm.assert_clean(self)
 
     def case_quota_not_retried(self, p):
@@ -411,6 +434,7 @@ CASES = {
     "step_limit": PROVIDERS,
     "token_limit": ("anthropic",),
     "cancel_mid_step": PROVIDERS,
+    "child_progress": PROVIDERS,
     "quota_not_retried": ("openai",),
     "key_never_echoed": ("openai", "anthropic"),
     "retry_after_too_long": ("openai",),

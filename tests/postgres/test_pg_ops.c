@@ -62,6 +62,37 @@ static void test_insert_invalid_in_batch(void **state)
     taas_task_rec_clear(&r);
     assert_int_equal(s->get(s, nul.id, &r), TAAS_STORE_ENOTFOUND);
 
+    /* Bytes that are not UTF-8: PostgreSQL refuses them in the grouped
+     * statement, the batch is sent again one statement per op, and only
+     * that op fails. */
+    static const char not_utf8[] = "{\"a\":\"\xff\"}";
+    taas_task_rec g3 = good, bad_utf8 = good, g4 = good;
+    st_id(g3.id);
+    st_id(bad_utf8.id);
+    st_id(g4.id);
+    bad_utf8.input = (char *)not_utf8;
+    bad_utf8.input_len = sizeof(not_utf8) - 1;
+    const taas_task_rec *recs2[3] = {&g3, &bad_utf8, &g4};
+    memset(o, 0, sizeof(o));
+    for (int i = 0; i < 3; i++) {
+        o[i].kind = TAAS_OP_INSERT;
+        o[i].u.insert.task = recs2[i];
+        ops[i] = &o[i];
+    }
+    assert_int_equal(s->apply(s, ops, 3), 0);
+    assert_int_equal(o[0].result, TAAS_STORE_OK);
+    assert_int_equal(o[1].result, TAAS_STORE_EINVAL);
+    assert_int_equal(o[2].result, TAAS_STORE_OK);
+    st_get(s, g3.id, &r);
+    taas_task_rec_clear(&r);
+    st_get(s, g4.id, &r);
+    taas_task_rec_clear(&r);
+    assert_int_equal(s->get(s, bad_utf8.id, &r), TAAS_STORE_ENOTFOUND);
+    /* Alone, the same. */
+    assert_int_equal(st_apply1(s, &(taas_store_op){.kind = TAAS_OP_INSERT,
+                                                    .u.insert.task = &bad_utf8}),
+                     TAAS_STORE_EINVAL);
+
     /* The same id twice: the second is a conflict. */
     assert_int_equal(st_apply1(s, &(taas_store_op){.kind = TAAS_OP_INSERT,
                                                     .u.insert.task = &good}),
@@ -257,6 +288,15 @@ static void test_recover(void **state)
     assert_int_equal(st_insert(s, &idema, alive), 0);
     taas_task_rec out[5], r;
     assert_int_equal(st_claim(s, "w", 4, 10, 100, out), 4);
+    /* The bodies of retry, fail and last started (their start marks). */
+    for (int k = 0; k < 3; k++) {
+        taas_store_op m = {.kind = TAAS_OP_PROGRESS};
+        m.u.progress.id = out[k].id;
+        m.u.progress.lease_token = out[k].lease_token;
+        m.u.progress.now_ms = 11;
+        m.u.progress.started_ms = 11;
+        assert_int_equal(st_apply1(s, &m), TAAS_STORE_OK);
+    }
     st_clear_all(out, 4);
     assert_int_equal(st_claim(s, "w", 1, 10, 10000, out), 1); /* alive: long lease */
     st_clear_all(out, 1);
@@ -267,13 +307,14 @@ static void test_recover(void **state)
     taas_store_op rec = {.kind = TAAS_OP_RECOVER};
     rec.u.recover.now_ms = 110; /* leases end at 110: expired */
     assert_int_equal(st_apply1(s, &rec), TAAS_STORE_OK);
-    assert_int_equal(rec.u.recover.retried, 1);
-    assert_int_equal(rec.u.recover.failed, 3);
+    assert_int_equal(rec.u.recover.retried, 2); /* retry, last */
+    assert_int_equal(rec.u.recover.failed, 2);  /* fail, canc */
 
+    /* Idempotent and interrupted: runs again with its attempt given back. */
     st_get(s, retry, &r);
     assert_int_equal(r.state, TAAS_TASK_PENDING);
     assert_int_equal(r.run_after_ms, 110);
-    assert_int_equal(r.attempt, 1);
+    assert_int_equal(r.attempt, 0);
     assert_string_equal(r.error, "interrupted");
     assert_string_equal(r.attempts_json,
                         "[{\"attempt\":1,\"error\":\"interrupted\",\"finished_ms\":110}]");
@@ -284,8 +325,9 @@ static void test_recover(void **state)
     assert_string_equal(r.error, "interrupted");
     assert_int_equal(r.finished_ms, 110);
     taas_task_rec_clear(&r);
-    st_get(s, last, &r);
-    assert_int_equal(r.state, TAAS_TASK_FAILED);
+    st_get(s, last, &r); /* retries: 0, yet an interruption does not use its attempt */
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.attempt, 0);
     taas_task_rec_clear(&r);
     st_get(s, canc, &r);
     assert_int_equal(r.state, TAAS_TASK_CANCELLED);

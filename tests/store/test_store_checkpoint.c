@@ -4,16 +4,17 @@
  * WAL bounded; at a low rate none of that thread's commits copies pages
  * into the database file, another thread (the store's checkpointer) does.
  *
- * A VFS shim counts writes to the main database file, and which of them the
- * committing thread made. With SQLite's automatic checkpoint the committing
- * thread makes them all; without any checkpoint there are none and the WAL
- * holds every commit.
+ * A VFS shim (on runtime/store/vfs_shim.h) counts writes to the main
+ * database file, and which of them the committing thread made. With
+ * SQLite's automatic checkpoint the committing thread makes them all;
+ * without any checkpoint there are none and the WAL holds every commit.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "store/vfs_shim.h"
 #include "store_test.h"
 
 #include <pthread.h>
@@ -26,165 +27,30 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static sqlite3_vfs *g_real;
-static sqlite3_vfs g_vfs;
-static sqlite3_io_methods g_methods;
+static taas_vfs_shim g_shim;
+static bool g_registered;
 static atomic_long g_db_writes, g_db_writes_committer;
 static pthread_t g_committer;
 
-typedef struct cfile {
-    sqlite3_file base;
-    bool main_db;
-    sqlite3_file *real; /* follows this struct */
-} cfile;
-
-static int f_close(sqlite3_file *f)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xClose(p->real);
-}
-static int f_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xRead(p->real, buf, amt, off);
-}
 static int f_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 {
-    cfile *p = (cfile *)f;
-    if (p->main_db) {
+    if (taas_vfs_shim_flags(f) & SQLITE_OPEN_MAIN_DB) {
         atomic_fetch_add(&g_db_writes, 1);
         if (pthread_equal(pthread_self(), g_committer))
             atomic_fetch_add(&g_db_writes_committer, 1);
     }
-    return p->real->pMethods->xWrite(p->real, buf, amt, off);
+    sqlite3_file *real = taas_vfs_shim_real(f);
+    return real->pMethods->xWrite(real, buf, amt, off);
 }
-static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xTruncate(p->real, size);
-}
-static int f_sync(sqlite3_file *f, int flags)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xSync(p->real, flags);
-}
-static int f_size(sqlite3_file *f, sqlite3_int64 *size)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xFileSize(p->real, size);
-}
-static int f_lock(sqlite3_file *f, int l)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xLock(p->real, l);
-}
-static int f_unlock(sqlite3_file *f, int l)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xUnlock(p->real, l);
-}
-static int f_check_lock(sqlite3_file *f, int *out)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xCheckReservedLock(p->real, out);
-}
-static int f_control(sqlite3_file *f, int op, void *arg)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xFileControl(p->real, op, arg);
-}
-static int f_sector(sqlite3_file *f)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xSectorSize(p->real);
-}
-static int f_devchar(sqlite3_file *f)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xDeviceCharacteristics(p->real);
-}
-static int f_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xShmMap(p->real, pg, pgsz, extend, pp);
-}
-static int f_shm_lock(sqlite3_file *f, int off, int n, int flags)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xShmLock(p->real, off, n, flags);
-}
-static void f_shm_barrier(sqlite3_file *f)
-{
-    cfile *p = (cfile *)f;
-    p->real->pMethods->xShmBarrier(p->real);
-}
-static int f_shm_unmap(sqlite3_file *f, int del)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xShmUnmap(p->real, del);
-}
-static int f_fetch(sqlite3_file *f, sqlite3_int64 off, int amt, void **pp)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xFetch(p->real, off, amt, pp);
-}
-static int f_unfetch(sqlite3_file *f, sqlite3_int64 off, void *pg)
-{
-    cfile *p = (cfile *)f;
-    return p->real->pMethods->xUnfetch(p->real, off, pg);
-}
-
-static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
-{
-    (void)vfs;
-    cfile *p = (cfile *)f;
-    p->real = (sqlite3_file *)(p + 1);
-    p->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
-    int rc = g_real->xOpen(g_real, name, p->real, flags, out_flags);
-    p->base.pMethods = p->real->pMethods ? &g_methods : NULL;
-    return rc;
-}
-
-static int v_delete(sqlite3_vfs *v, const char *n, int sync) { (void)v; return g_real->xDelete(g_real, n, sync); }
-static int v_access(sqlite3_vfs *v, const char *n, int fl, int *out) { (void)v; return g_real->xAccess(g_real, n, fl, out); }
-static int v_fullpath(sqlite3_vfs *v, const char *n, int cap, char *out) { (void)v; return g_real->xFullPathname(g_real, n, cap, out); }
-static void *v_dlopen(sqlite3_vfs *v, const char *n) { (void)v; return g_real->xDlOpen(g_real, n); }
-static void v_dlerror(sqlite3_vfs *v, int cap, char *out) { (void)v; g_real->xDlError(g_real, cap, out); }
-static void (*v_dlsym(sqlite3_vfs *v, void *h, const char *s))(void) { (void)v; return g_real->xDlSym(g_real, h, s); }
-static void v_dlclose(sqlite3_vfs *v, void *h) { (void)v; g_real->xDlClose(g_real, h); }
-static int v_random(sqlite3_vfs *v, int n, char *out) { (void)v; return g_real->xRandomness(g_real, n, out); }
-static int v_sleep(sqlite3_vfs *v, int us) { (void)v; return g_real->xSleep(g_real, us); }
-static int v_time(sqlite3_vfs *v, double *out) { (void)v; return g_real->xCurrentTime(g_real, out); }
-static int v_lasterr(sqlite3_vfs *v, int n, char *out) { (void)v; return g_real->xGetLastError(g_real, n, out); }
-static int v_time64(sqlite3_vfs *v, sqlite3_int64 *out) { (void)v; return g_real->xCurrentTimeInt64(g_real, out); }
 
 static void register_vfs(void)
 {
-    if (g_real)
+    if (g_registered)
         return;
-    g_real = sqlite3_vfs_find(NULL);
-    assert_non_null(g_real);
-    g_methods = (sqlite3_io_methods){
-        .iVersion = 3,
-        .xClose = f_close, .xRead = f_read, .xWrite = f_write, .xTruncate = f_truncate,
-        .xSync = f_sync, .xFileSize = f_size, .xLock = f_lock, .xUnlock = f_unlock,
-        .xCheckReservedLock = f_check_lock, .xFileControl = f_control,
-        .xSectorSize = f_sector, .xDeviceCharacteristics = f_devchar,
-        .xShmMap = f_shm_map, .xShmLock = f_shm_lock, .xShmBarrier = f_shm_barrier,
-        .xShmUnmap = f_shm_unmap, .xFetch = f_fetch, .xUnfetch = f_unfetch,
-    };
-    g_vfs = (sqlite3_vfs){
-        .iVersion = 2,
-        .szOsFile = (int)sizeof(cfile) + g_real->szOsFile,
-        .mxPathname = g_real->mxPathname,
-        .zName = "ckpt-count",
-        .xOpen = v_open, .xDelete = v_delete, .xAccess = v_access,
-        .xFullPathname = v_fullpath, .xDlOpen = v_dlopen, .xDlError = v_dlerror,
-        .xDlSym = v_dlsym, .xDlClose = v_dlclose, .xRandomness = v_random,
-        .xSleep = v_sleep, .xCurrentTime = v_time, .xGetLastError = v_lasterr,
-        .xCurrentTimeInt64 = v_time64,
-    };
-    assert_int_equal(sqlite3_vfs_register(&g_vfs, 1), SQLITE_OK);
+    assert_int_equal(taas_vfs_shim_init(&g_shim, "ckpt-count", 0), 0);
+    g_shim.methods.xWrite = f_write;
+    assert_int_equal(sqlite3_vfs_register(&g_shim.vfs, 1), SQLITE_OK);
+    g_registered = true;
 }
 
 static long file_size(const char *path)

@@ -377,6 +377,11 @@ static void test_cancel(void **state)
     op.u.cancel.now_ms = 200;
     assert_int_equal(st_apply1(s, &op), 0);
     assert_int_equal(op.u.cancel.state_after, TAAS_TASK_CANCELLED);
+    /* What the cancel saw, so that nobody reads the task back for it. */
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_PENDING);
+    st_get(s, p, &r);
+    assert_string_equal(op.u.cancel.name, r.name);
+    taas_task_rec_clear(&r);
     st_get(s, p, &r);
     assert_int_equal(r.state, TAAS_TASK_CANCELLED);
     assert_int_equal(r.finished_ms, 200);
@@ -387,6 +392,20 @@ static void test_cancel(void **state)
     assert_int_equal(st_apply1(s, &op), 0);
     assert_int_equal(op.u.cancel.state_after, TAAS_TASK_RUNNING);
     assert_int_equal(op.u.cancel.lease_token, tok);
+    /* Claimed, but its body has not started (no start mark): PENDING to
+     * readers, and so to the cancel. */
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_PENDING);
+    assert_true(op.u.cancel.name[0] != '\0');
+    /* Once the body has started, RUNNING. */
+    taas_store_op mark = {.kind = TAAS_OP_PROGRESS};
+    mark.u.progress.id = run;
+    mark.u.progress.lease_token = tok;
+    mark.u.progress.now_ms = 250;
+    mark.u.progress.started_ms = 240;
+    assert_int_equal(st_apply1(s, &mark), 0);
+    assert_int_equal(st_apply1(s, &op), 0);
+    assert_int_equal(op.u.cancel.state_after, TAAS_TASK_RUNNING);
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_RUNNING);
     st_get(s, run, &r);
     assert_int_equal(r.state, TAAS_TASK_RUNNING);
     assert_true(r.cancel_requested);
@@ -397,24 +416,36 @@ static void test_cancel(void **state)
     op.u.cancel.id = run;
     assert_int_equal(st_apply1(s, &op), TAAS_STORE_EFINAL);
     assert_int_equal(op.u.cancel.state_after, TAAS_TASK_CANCELLED);
+    assert_int_equal(op.u.cancel.state_seen, TAAS_TASK_CANCELLED);
     op.u.cancel.id = p;
     assert_int_equal(st_apply1(s, &op), TAAS_STORE_EFINAL);
     op.u.cancel.id = "0190a5b3-0000-7000-8000-dddddddddddd";
     assert_int_equal(st_apply1(s, &op), TAAS_STORE_ENOTFOUND);
 }
 
+/* Three tasks, a and b (priority 2) and c (1), claimed at 1000 for lease_ms:
+ * a and b by w1, c by w2. Returns a's lease token. */
+static int64_t three_claimed(taas_store *s, char a[37], char b[37], char c[37], int64_t lease_ms)
+{
+    taas_task_rec out[2];
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
+    assert_int_equal(st_claim(s, "w1", 2, 1000, lease_ms, out), 2);
+    int64_t token = out[0].lease_token;
+    assert_string_equal(out[0].id, a);
+    st_clear_all(out, 2);
+    assert_int_equal(st_claim(s, "w2", 1, 1000, lease_ms, out), 1);
+    st_clear_all(out, 1);
+    return token;
+}
+
 static void test_heartbeat(void **state)
 {
     taas_store *s = S(state);
     char a[37], b[37], c[37];
-    taas_task_rec out[2], r;
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
-    assert_int_equal(st_claim(s, "w1", 2, 1000, 1000, out), 2);
-    st_clear_all(out, 2);
-    assert_int_equal(st_claim(s, "w2", 1, 1000, 1000, out), 1);
-    st_clear_all(out, 1);
+    taas_task_rec r;
+    three_claimed(s, a, b, c, 1000);
     taas_store_op hb = {.kind = TAAS_OP_HEARTBEAT};
     hb.u.heartbeat.owner = "w1";
     hb.u.heartbeat.lease_expires_ms = 10000;
@@ -428,19 +459,35 @@ static void test_heartbeat(void **state)
     assert_int_equal(rec.u.recover.retried + rec.u.recover.failed, 1);
     assert_int_equal(state_of(s, a), TAAS_TASK_RUNNING);
     assert_int_equal(state_of(s, b), TAAS_TASK_RUNNING);
-    assert_int_equal(state_of(s, c), TAAS_TASK_FAILED);
+    /* w2's lease lapsed before its body was marked started: back to PENDING. */
+    assert_int_equal(state_of(s, c), TAAS_TASK_PENDING);
+}
+
+/* The start mark: a PROGRESS op carrying started_ms (< 0 clears it). */
+static void st_mark(taas_store *s, const char *id, int64_t token, int64_t started_ms)
+{
+    taas_store_op op = {.kind = TAAS_OP_PROGRESS};
+    op.u.progress.id = id;
+    op.u.progress.lease_token = token;
+    op.u.progress.now_ms = started_ms > 0 ? started_ms : 1;
+    op.u.progress.started_ms = started_ms;
+    assert_int_equal(st_apply1(s, &op), 0);
 }
 
 static void test_recover(void **state)
 {
     taas_store *s = S(state);
-    char idem[37], plain[37], canc[37];
-    taas_task_rec out[3], r;
-    assert_int_equal(st_insert(s, &(st_task){.priority = 3, .idempotent = true, .max_attempts = 2}, idem), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2, .max_attempts = 3}, plain), 0);
+    char idem[37], plain[37], fresh[37], canc[37];
+    taas_task_rec out[4], r;
+    assert_int_equal(st_insert(s, &(st_task){.priority = 4, .idempotent = true, .max_attempts = 2}, idem), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 3, .max_attempts = 3}, plain), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2, .max_attempts = 1}, fresh), 0);
     assert_int_equal(st_insert(s, &(st_task){.priority = 1, .idempotent = true, .max_attempts = 5}, canc), 0);
-    assert_int_equal(st_claim(s, "w", 3, 1000, 500, out), 3);
-    st_clear_all(out, 3);
+    assert_int_equal(st_claim(s, "w", 4, 1000, 500, out), 4);
+    /* idem and plain started (marked); fresh was only held; canc is asked to stop. */
+    st_mark(s, idem, out[0].lease_token, 1010);
+    st_mark(s, plain, out[1].lease_token, 1010);
+    st_clear_all(out, 4);
     taas_store_op cop = {.kind = TAAS_OP_CANCEL};
     cop.u.cancel.id = canc;
     cop.u.cancel.now_ms = 1100;
@@ -453,18 +500,20 @@ static void test_recover(void **state)
     assert_int_equal(rec.u.recover.failed, 0);
     rec.u.recover.now_ms = 1500;
     assert_int_equal(st_apply1(s, &rec), 0);
-    assert_int_equal(rec.u.recover.retried, 1);
-    assert_int_equal(rec.u.recover.failed, 2);
+    assert_int_equal(rec.u.recover.retried, 2); /* idem, fresh */
+    assert_int_equal(rec.u.recover.failed, 2);  /* plain, canc */
 
+    /* Idempotent, interrupted mid-run: runs again, the attempt given back. */
     st_get(s, idem, &r);
     assert_int_equal(r.state, TAAS_TASK_PENDING);
-    assert_int_equal(r.attempt, 1);
+    assert_int_equal(r.attempt, 0);
     assert_int_equal(r.run_after_ms, 1500);
     assert_null(r.lease_owner);
     assert_string_equal(r.error, "interrupted");
     assert_string_equal(r.attempts_json,
                         "[{\"attempt\":1,\"error\":\"interrupted\",\"finished_ms\":1500}]");
     taas_task_rec_clear(&r);
+    /* Not idempotent and started: never again (at most once). */
     st_get(s, plain, &r);
     assert_int_equal(r.state, TAAS_TASK_FAILED);
     assert_string_equal(r.error, "interrupted");
@@ -472,25 +521,91 @@ static void test_recover(void **state)
     assert_string_equal(r.attempts_json,
                         "[{\"attempt\":1,\"error\":\"interrupted\",\"finished_ms\":1500}]");
     taas_task_rec_clear(&r);
+    /* Not idempotent, never started: PENDING, no attempt used, nothing recorded. */
+    st_get(s, fresh, &r);
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.attempt, 0);
+    assert_null(r.error);
+    assert_string_equal(r.attempts_json, "[]");
+    taas_task_rec_clear(&r);
     st_get(s, canc, &r);
     assert_int_equal(r.state, TAAS_TASK_CANCELLED); /* it was asked to stop */
     taas_task_rec_clear(&r);
 
-    /* Second attempt of the idempotent task also expires: no attempts left. */
-    assert_int_equal(st_claim(s, "w", 3, 2000, 500, out), 1);
-    assert_int_equal(out[0].attempt, 2);
-    st_clear_all(out, 1);
-    rec.u.recover.now_ms = 3000;
-    assert_int_equal(st_apply1(s, &rec), 0);
-    assert_int_equal(rec.u.recover.retried, 0);
-    assert_int_equal(rec.u.recover.failed, 1);
-    st_get(s, idem, &r);
-    assert_int_equal(r.state, TAAS_TASK_FAILED);
-    assert_string_equal(r.error, "interrupted");
-    assert_string_equal(r.attempts_json,
-                        "[{\"attempt\":1,\"error\":\"interrupted\",\"finished_ms\":1500},"
-                        "{\"attempt\":2,\"error\":\"interrupted\",\"finished_ms\":3000}]");
+    /* The never-started one, held and lost again and again, stays free. */
+    for (int k = 0; k < TAAS_GIVEBACK_MAX + 2; k++) {
+        int64_t t0 = 10000 + 1000 * k;
+        assert_int_equal(st_claim(s, "w", 2, t0, 500, out), 2);
+        bool first_is_idem = strcmp(out[0].id, idem) == 0;
+        taas_task_rec *ri = first_is_idem ? &out[0] : &out[1];
+        taas_task_rec *rf = first_is_idem ? &out[1] : &out[0];
+        assert_string_equal(rf->id, fresh);
+        assert_int_equal(rf->attempt, 1);
+        st_mark(s, idem, ri->lease_token, t0 + 1);
+        int attempt = ri->attempt;
+        st_clear_all(out, 2);
+        rec.u.recover.now_ms = t0 + 500;
+        assert_int_equal(st_apply1(s, &rec), 0);
+        st_get(s, idem, &r);
+        /* The idempotent one: given back GIVEBACK_MAX times in all (once
+         * above), then each interruption uses an attempt, then it fails. */
+        if (k < TAAS_GIVEBACK_MAX - 1) {
+            assert_int_equal(attempt, 1);
+            assert_int_equal(r.state, TAAS_TASK_PENDING);
+            assert_int_equal(r.attempt, 0);
+        } else if (k == TAAS_GIVEBACK_MAX - 1) {
+            assert_int_equal(attempt, 1);
+            assert_int_equal(r.state, TAAS_TASK_PENDING);
+            assert_int_equal(r.attempt, 1); /* used: attempt 2 of 2 is left */
+        } else {
+            assert_int_equal(attempt, 2);
+            assert_int_equal(r.state, TAAS_TASK_FAILED);
+            assert_string_equal(r.error, "interrupted");
+            taas_task_rec_clear(&r);
+            break;
+        }
+        taas_task_rec_clear(&r);
+    }
+    st_get(s, fresh, &r);
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.attempt, 0);
+    assert_string_equal(r.attempts_json, "[]");
     taas_task_rec_clear(&r);
+}
+
+/* RELEASE leaves a non-idempotent task whose body may have started (marked)
+ * to its lease: it must never run again. A cleared mark releases it. */
+static void test_release_marked(void **state)
+{
+    taas_store *s = S(state);
+    char m[37], c[37], i[37];
+    taas_task_rec out[3], r;
+    assert_int_equal(st_insert(s, &(st_task){.priority = 3}, m), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, c), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 1, .idempotent = true}, i), 0);
+    assert_int_equal(st_claim(s, "w1", 3, 1000, 60000, out), 3);
+    st_mark(s, m, out[0].lease_token, 1001);
+    st_mark(s, c, out[1].lease_token, 1001);
+    st_mark(s, c, out[1].lease_token, -1); /* marked, then not started after all */
+    st_mark(s, i, out[2].lease_token, 1001);
+    st_clear_all(out, 3);
+    taas_store_op rel = {.kind = TAAS_OP_RELEASE};
+    rel.u.release.owner = "w1";
+    rel.u.release.now_ms = 2000;
+    assert_int_equal(st_apply1(s, &rel), 0);
+    assert_int_equal(rel.u.release.released, 2);
+    assert_int_equal(state_of(s, m), TAAS_TASK_RUNNING);
+    st_get(s, c, &r);
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.attempt, 0);
+    assert_int_equal(r.started_ms, 0);
+    taas_task_rec_clear(&r);
+    assert_int_equal(state_of(s, i), TAAS_TASK_PENDING);
+    /* Its lease lapses: recovery fails it. */
+    taas_store_op rec = {.kind = TAAS_OP_RECOVER};
+    rec.u.recover.now_ms = 70000;
+    assert_int_equal(st_apply1(s, &rec), 0);
+    assert_int_equal(state_of(s, m), TAAS_TASK_FAILED);
 }
 
 static void test_release(void **state)
@@ -498,15 +613,7 @@ static void test_release(void **state)
     taas_store *s = S(state);
     char a[37], b[37], c[37];
     taas_task_rec out[2], r;
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, a), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
-    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
-    assert_int_equal(st_claim(s, "w1", 2, 1000, 60000, out), 2);
-    int64_t old = out[0].lease_token;
-    assert_string_equal(out[0].id, a);
-    st_clear_all(out, 2);
-    assert_int_equal(st_claim(s, "w2", 1, 1000, 60000, out), 1);
-    st_clear_all(out, 1);
+    int64_t old = three_claimed(s, a, b, c, 60000);
     taas_store_op rel = {.kind = TAAS_OP_RELEASE};
     rel.u.release.owner = "w1";
     rel.u.release.now_ms = 2000;
@@ -615,6 +722,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_marked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),

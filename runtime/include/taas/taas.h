@@ -176,6 +176,15 @@ int taas_submit_child(taas_ctx *ctx, const char *task_name, const char *inputs_j
  * child cannot be read. */
 int taas_wait_child(taas_ctx *ctx, const char *child_id, taas_child_result *res);
 
+/* The same, telling `fn(arg, fraction, message)` the child's progress while
+ * it runs: each time the child's stored progress or message changes (as
+ * often as GetTask would show it; `message` may be "" and is valid during
+ * the call only). `fn` runs on this body's thread, between waits: it may
+ * call taas_progress to pass the child's progress up. */
+typedef void (*taas_child_progress_fn)(void *arg, double fraction, const char *message);
+int taas_wait_child_progress(taas_ctx *ctx, const char *child_id, taas_child_result *res,
+                             taas_child_progress_fn fn, void *arg);
+
 /* The id of the task being executed ("" outside the server). */
 const char *taas_task_id(const taas_ctx *ctx);
 /* The attempt number, 1 for the first execution. */
