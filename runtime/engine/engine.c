@@ -634,8 +634,6 @@ static void submit_done(taas_store_op *op, void *arg)
     memset(&orig, 0, sizeof orig);
     char msg[256];
     bool added = op->result == TAAS_STORE_OK && !op->u.insert.duplicate;
-    if (s->claimed)
-        start_claimed(e, s, added); /* before the reply: the body need not wait for it */
     if (op->result == TAAS_STORE_OK) {
         res.status = TAAS_ST_OK;
         res.duplicate = op->u.insert.duplicate;
@@ -664,6 +662,12 @@ static void submit_done(taas_store_op *op, void *arg)
     }
     s->done(s->arg, &res);
     taas_task_rec_clear(&orig);
+    /* The reply first: the acknowledgement is what the client waits for,
+     * and it says the same either way (a new task is PENDING until its
+     * body starts, and it has not started yet); the worker's wake-up
+     * would otherwise stand between the commit and the reply. */
+    if (s->claimed)
+        start_claimed(e, s, added);
 
     if (added && !s->claimed) {
         int64_t now = taas_now_ms();

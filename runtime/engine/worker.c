@@ -469,8 +469,15 @@ static bool mark_start(taas_engine *e, job *j)
     if (j->rec.idempotent)
         return true;
     for (int tries = 0;; tries++) {
-        if (atomic_load(&e->stopping))
+        if (atomic_load(&e->stopping)) {
+            /* A refused mark may have committed all the same (the
+             * connection lost during COMMIT): clear it, so RELEASE gives
+             * the task back. If the store still refuses, the task counts
+             * as started: an attempt used, never a second run. */
+            if (tries > 0)
+                (void)write_mark(e, j, true);
             return false;
+        }
         int rc = write_mark(e, j, false);
         TAAS_FAULT_POINT("engine.start_marked");
         if (rc == TAAS_STORE_OK)
