@@ -124,6 +124,11 @@ static const char *stop_reason(int stop)
                                        : "the server is shutting down";
 }
 
+static int child_wait_loop(job *j, taas_engine *e, const char *id, int *state, char **output,
+                           char **error,
+                           void (*progress)(void *parg, double fraction, const char *message),
+                           void *parg, bool once);
+
 static int child_wait(void *arg, const char *id, int *state, char **output, char **error,
                       void (*progress)(void *parg, double fraction, const char *message),
                       void *parg)
@@ -132,7 +137,35 @@ static int child_wait(void *arg, const char *id, int *state, char **output, char
     taas_engine *e = j->e;
     *state = 0;
     *output = *error = NULL;
-    taas_engine__block_begin(e, j);
+    int on_slot = taas_engine__block_begin(e, j);
+    if (on_slot < 0) {
+        /* No wait that could hold the last worker. A child that has ended
+         * needs none; otherwise a clear error the body can retry on (its
+         * children carry on meanwhile, and a rerun gets the same ones back). */
+        int rc = child_wait_loop(j, e, id, state, output, error, NULL, NULL, true);
+        if (rc <= 0)
+            return rc;
+        char m[300];
+        int max = e->opts.max_waiting > 0 ? e->opts.max_waiting : 1024;
+        snprintf(m, sizeof m,
+                 "this server cannot wait for a child now: %d task bodies already wait off "
+                 "their worker slots (the most it allows, TAAS_MAX_WAITING_BODIES) and every "
+                 "other worker slot holds a waiting body; retry later",
+                 max);
+        *error = strdup(m);
+        return -1;
+    }
+    int rc = child_wait_loop(j, e, id, state, output, error, progress, parg, false);
+    if (on_slot > 0)
+        taas_engine__block_end(e);
+    return rc;
+}
+
+static int child_wait_loop(job *j, taas_engine *e, const char *id, int *state, char **output,
+                           char **error,
+                           void (*progress)(void *parg, double fraction, const char *message),
+                           void *parg, bool once)
+{
     int pause = 2;
     int failures = 0;
     double last_progress = -1;
@@ -182,6 +215,10 @@ static int child_wait(void *arg, const char *id, int *state, char **output, char
                 return 0;
             }
             taas_task_rec_clear(&r);
+            if (once) {
+                free(last_message);
+                return 1; /* not ended yet */
+            }
         } else if (st == TAAS_ST_NOT_FOUND || ++failures > 200) {
             *error = strdup(msg[0] ? msg : "the child task cannot be read");
             free(last_message);

@@ -213,6 +213,7 @@ static void apply_env_defaults(taas_engine_opts *o)
     env_int_min("TAAS_WATCH_RATE", &o->watch_rate, 0);
     env_int("TAAS_PRUNE_EVERY_MS", &o->prune_every_ms);
     env_int("TAAS_PRUNE_BATCH", &o->prune_batch);
+    env_int_min("TAAS_MAX_WAITING_BODIES", &o->max_waiting, 1);
     int retention = 0;
     env_int("TAAS_RETENTION_S", &retention);
     if (o->retention_s == 0 && retention != 0)

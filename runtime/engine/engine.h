@@ -49,6 +49,11 @@ typedef struct taas_engine_opts {
     int64_t retention_s;
     int prune_batch;          /* default 500 */
     int prune_every_ms;       /* default 10000 */
+    /* Bodies waiting for children off their worker slots at once (each
+     * keeps its own thread); 0 = default 1024. Past it a waiting body keeps
+     * its slot while another slot is free of waiters, and is otherwise told
+     * at once that the server is full (docs/author-api.md). */
+    int max_waiting;
     /* Tasks claimed beyond the free workers, waiting in memory for one: one
      * durable claim then feeds many short bodies. 0 = default 64, < 0 = none.
      * While bodies are short, the engine holds more: as many as its workers

@@ -172,6 +172,7 @@ struct taas_engine {
     int abandoned_alive;         /* abandoned bodies whose threads still run */
     job *offslot;                /* bodies waiting for children, off the slots */
     int offslot_alive;           /* their number (their threads still run) */
+    int onslot_waiters;          /* bodies waiting for children on their slots */
     /* A started attempt whose completion the store refused and that is not
      * retried (an abandoned body's): its row may still be RUNNING under our
      * lease, so the RELEASE at stop, which makes our RUNNING rows PENDING,
@@ -285,7 +286,8 @@ int taas_engine__resend_completions(taas_engine *e);
  * worker thread, so that waiting parents never hold every worker (the
  * children must run somewhere). Its thread ends when the body returns. A
  * no-op when already done, when stopping, or at the cap of off-slot bodies. */
-void taas_engine__block_begin(taas_engine *e, job *j);
+int taas_engine__block_begin(taas_engine *e, job *j);
+void taas_engine__block_end(taas_engine *e);
 
 /* ---- children.c -------------------------------------------------------- */
 

@@ -311,30 +311,53 @@ void taas_engine__stop_local(taas_engine *e, const char *id, int why)
         taas_engine__cancel_held(e, held, NULL, NULL);
 }
 
-/* Most bodies off their slots at once: each holds a thread while it waits. */
+/* Most bodies off their slots at once by default: each holds a thread
+ * while it waits. */
 #define OFFSLOT_MAX 1024
 
-void taas_engine__block_begin(taas_engine *e, job *j)
+/*
+ * A body is about to wait for a child. Returns
+ *    0  it waits off its slot (moved now, or earlier), or holds none;
+ *    1  it waits on its slot: call taas_engine__block_end when the wait ends;
+ *   -1  refused: every other slot already holds a waiting body, so waiting
+ *       here could leave no worker to run the children.
+ * Off-slot waiting is bounded (max_waiting, else OFFSLOT_MAX) and needs a
+ * fresh thread; past the bound, or without a thread, the body keeps its slot
+ * while that still leaves a slot free of waiters - the children of every
+ * waiter can then still run, so no wait can be the last one standing.
+ */
+int taas_engine__block_begin(taas_engine *e, job *j)
 {
     pthread_mutex_lock(&e->mu);
     int i = j->slot;
-    if (j->offslot || i < 0 || e->slots[i] != j || atomic_load(&e->stopping) ||
-        e->offslot_alive >= OFFSLOT_MAX) {
+    if (j->offslot || i < 0 || e->slots[i] != j || atomic_load(&e->stopping)) {
         pthread_mutex_unlock(&e->mu);
-        return;
+        return 0;
     }
-    worker_arg *wa = malloc(sizeof *wa);
+    int max = e->opts.max_waiting > 0 ? e->opts.max_waiting : OFFSLOT_MAX;
+    worker_arg *wa = NULL;
     pthread_t fresh;
-    if (!wa) {
-        pthread_mutex_unlock(&e->mu);
-        return;
+    bool moved = false;
+    if (e->offslot_alive < max && (wa = malloc(sizeof *wa)) != NULL) {
+        wa->e = e;
+        wa->index = i;
+        if (pthread_create(&fresh, NULL, taas_engine__worker_main, wa) == 0)
+            moved = true;
+        else
+            free(wa);
     }
-    wa->e = e;
-    wa->index = i;
-    if (pthread_create(&fresh, NULL, taas_engine__worker_main, wa) != 0) {
-        free(wa);
+    if (!moved) {
+        int rc = -1;
+        if (e->onslot_waiters + 1 < e->nworkers) {
+            e->onslot_waiters++;
+            rc = 1;
+        }
         pthread_mutex_unlock(&e->mu);
-        return;
+        if (rc < 0)
+            taas_log(TAAS_LOG_WARN, "engine.waiting_full",
+                     "task=%s offslot=%d max=%d workers=%d", j->rec.id, e->offslot_alive, max,
+                     e->nworkers);
+        return rc;
     }
     /* This thread (the slot's until now) goes on with the body, detached;
      * the fresh one is the slot's worker from here on. */
@@ -354,6 +377,14 @@ void taas_engine__block_begin(taas_engine *e, job *j)
         taas_engine__queue_progress_pmu(e, j);
     pthread_mutex_unlock(&j->pmu);
     taas_engine__maybe_claim_locked(e);
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
+void taas_engine__block_end(taas_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->onslot_waiters--;
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -469,8 +500,15 @@ static bool mark_start(taas_engine *e, job *j)
     if (j->rec.idempotent)
         return true;
     for (int tries = 0;; tries++) {
-        if (atomic_load(&e->stopping))
+        if (atomic_load(&e->stopping)) {
+            /* A refused mark may have committed all the same (the
+             * connection lost during COMMIT): clear it, so RELEASE gives
+             * the task back. If the store still refuses, the task counts
+             * as started: an attempt used, never a second run. */
+            if (tries > 0)
+                (void)write_mark(e, j, true);
             return false;
+        }
         int rc = write_mark(e, j, false);
         TAAS_FAULT_POINT("engine.start_marked");
         if (rc == TAAS_STORE_OK)

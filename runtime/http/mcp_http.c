@@ -31,8 +31,13 @@
  * block or re-enter a service runs there: the next step's dispatch, the
  * "message sent" signal a watch waits for, and the release of a watch all
  * go to one helper thread (jobs, in order).
+ *
+ * Files. This one: sessions, operations and the protocol's requests;
+ * mcp_http_call.c: the jobs and the inner calls; mcp_http_int.h: what the
+ * two share.
  */
 #include "http/http_internal.h"
+#include "http/mcp_http_int.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -52,12 +57,6 @@
 #define SESSION_IDLE_US ((int64_t)3600 * 1000000) /* an hour unused: forgotten */
 #define MAX_PROGRESS_PENDING 65536                /* bytes unsent before progress is skipped */
 
-struct job {
-    struct job *next;
-    void (*fn)(void *arg);
-    void *arg;
-};
-
 struct session {
     struct session *next;
     char id[33];
@@ -66,345 +65,6 @@ struct session {
     int64_t used_us;
 };
 
-struct mop;
-
-struct mcp_http {
-    taas_http *h;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct job *jhead, *jtail;
-    bool stop;      /* no new inner calls */
-    bool thr_gone;  /* jobs run inline from here on */
-    bool thr_started;
-    pthread_t thr;
-    struct session *sessions;
-    size_t n_sessions;
-    struct mop *ops; /* tools/call in flight, for notifications/cancelled */
-};
-
-/* ------------------------------------------------------------------------ */
-/* Jobs */
-
-static void job_run_all(struct mcp_http *mh)
-{
-    for (;;) {
-        struct job *j = mh->jhead;
-        if (!j)
-            return;
-        mh->jhead = j->next;
-        if (!mh->jhead)
-            mh->jtail = NULL;
-        pthread_mutex_unlock(&mh->mu);
-        j->fn(j->arg);
-        free(j);
-        pthread_mutex_lock(&mh->mu);
-    }
-}
-
-static void *job_thread(void *arg)
-{
-    struct mcp_http *mh = arg;
-    pthread_mutex_lock(&mh->mu);
-    for (;;) {
-        job_run_all(mh);
-        if (mh->stop)
-            break;
-        pthread_cond_wait(&mh->cv, &mh->mu);
-    }
-    pthread_mutex_unlock(&mh->mu);
-    return NULL;
-}
-
-static void job_add(struct mcp_http *mh, void (*fn)(void *), void *arg)
-{
-    struct job *j = malloc(sizeof *j);
-    pthread_mutex_lock(&mh->mu);
-    if (!j || mh->thr_gone) {
-        /* After the thread (the engine has stopped: nothing holds a lock
-         * a job could need) or without memory: now, here. */
-        pthread_mutex_unlock(&mh->mu);
-        free(j);
-        fn(arg);
-        return;
-    }
-    *j = (struct job){NULL, fn, arg};
-    if (mh->jtail)
-        mh->jtail->next = j;
-    else
-        mh->jhead = j;
-    mh->jtail = j;
-    pthread_cond_signal(&mh->cv);
-    pthread_mutex_unlock(&mh->mu);
-}
-
-int http__mcp_init(taas_http *h)
-{
-    struct mcp_http *mh = calloc(1, sizeof *mh);
-    if (!mh)
-        return -1;
-    mh->h = h;
-    pthread_mutex_init(&mh->mu, NULL);
-    pthread_cond_init(&mh->cv, NULL);
-    if (pthread_create(&mh->thr, NULL, job_thread, mh) != 0) {
-        pthread_mutex_destroy(&mh->mu);
-        pthread_cond_destroy(&mh->cv);
-        free(mh);
-        return -1;
-    }
-    mh->thr_started = true;
-    h->mcp = mh;
-    return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Inner calls: a taas_call whose answer goes to a step of an operation */
-
-struct icall;
-typedef void (*ic_reply_fn)(struct mop *op, taas_status st, const char *msg, const uint8_t *buf,
-                            size_t len);
-typedef void (*ic_event_fn)(struct mop *op, struct icall *ic, const uint8_t *buf, size_t len);
-
-struct icall {
-    const taas_call_ops *ops; /* first: see call.h */
-    atomic_int refs;
-    pthread_mutex_t mu;
-    struct mcp_http *mh;
-    const taas_method *method;
-    struct hcall *outer; /* referenced: its headers and peer are this call's */
-    uint8_t *req;
-    size_t req_len;
-    int64_t start_us;
-    char *principal;
-    unsigned scopes;
-    void *data;
-    void (*destroy)(void *);
-    taas_call_hook_fn on_cancel, on_sent;
-    void *on_cancel_arg, *on_sent_arg;
-    atomic_bool cancelled;
-    bool replied;
-    taas_status final_status;
-    struct mop *op; /* referenced */
-    ic_reply_fn on_reply;
-    ic_event_fn on_event;
-};
-
-static void op_unref(struct mop *op);
-
-static void ic_ref(taas_call *c)
-{
-    atomic_fetch_add(&((struct icall *)c)->refs, 1);
-}
-
-static void ic_unref(taas_call *c)
-{
-    struct icall *ic = (struct icall *)c;
-    if (atomic_fetch_sub(&ic->refs, 1) != 1)
-        return;
-    if (ic->destroy)
-        ic->destroy(ic->data);
-    http__hc_unref((taas_call *)ic->outer);
-    op_unref(ic->op);
-    free(ic->req);
-    free(ic->principal);
-    pthread_mutex_destroy(&ic->mu);
-    free(ic);
-}
-
-static const char *ic_method_name(const taas_call *c)
-{
-    return ((const struct icall *)c)->method->name;
-}
-static const taas_method *ic_method(const taas_call *c)
-{
-    return ((const struct icall *)c)->method;
-}
-static const uint8_t *ic_request(const taas_call *c, size_t *len)
-{
-    const struct icall *ic = (const struct icall *)c;
-    *len = ic->req_len;
-    return ic->req ? ic->req : (const uint8_t *)"";
-}
-static bool ic_has_request(const taas_call *c)
-{
-    (void)c;
-    return true;
-}
-static const char *ic_peer(const taas_call *c)
-{
-    return ((const struct icall *)c)->outer->peer;
-}
-static const char *ic_metadata(const taas_call *c, const char *key, size_t *len)
-{
-    return http__hc_metadata((const taas_call *)((const struct icall *)c)->outer, key, len);
-}
-static int64_t ic_deadline(const taas_call *c)
-{
-    (void)c;
-    return -1;
-}
-static int64_t ic_start_us(const taas_call *c)
-{
-    return ((const struct icall *)c)->start_us;
-}
-
-static void ic_reply(taas_call *c, taas_status st, const char *message, void *buf, size_t len)
-{
-    struct icall *ic = (struct icall *)c;
-    pthread_mutex_lock(&ic->mu);
-    bool first = !ic->replied;
-    ic->replied = true;
-    if (first)
-        ic->final_status = st;
-    pthread_mutex_unlock(&ic->mu);
-    if (first) {
-        ic->on_reply(ic->op, st, message, buf, buf ? len : 0);
-        /* One access-log line and one count per step, as for the JSON API. */
-        taas_http *h = ic->mh->h;
-        if (h && h->o.done)
-            h->o.done(h->o.arg, c, st, taas_mono_us() - ic->start_us);
-    }
-    free(buf);
-}
-
-static void ic_reply_details(taas_call *c, taas_status st, const char *message, void *details,
-                             size_t len)
-{
-    (void)len;
-    free(details);
-    ic_reply(c, st, message, NULL, 0);
-}
-
-static int ic_send(taas_call *c, void *buf, size_t len, unsigned flags)
-{
-    (void)flags;
-    struct icall *ic = (struct icall *)c;
-    pthread_mutex_lock(&ic->mu);
-    bool over = ic->replied || atomic_load(&ic->cancelled) || !ic->on_event;
-    pthread_mutex_unlock(&ic->mu);
-    if (over) {
-        free(buf);
-        return -1;
-    }
-    ic->on_event(ic->op, ic, buf, len);
-    free(buf);
-    return 0;
-}
-
-static bool ic_cancelled(const taas_call *c)
-{
-    return atomic_load(&((struct icall *)c)->cancelled);
-}
-
-static void ic_on_cancel(taas_call *c, taas_call_hook_fn fn, void *arg)
-{
-    struct icall *ic = (struct icall *)c;
-    pthread_mutex_lock(&ic->mu);
-    bool fire = atomic_load(&ic->cancelled);
-    if (!fire) {
-        ic->on_cancel = fn;
-        ic->on_cancel_arg = arg;
-    }
-    pthread_mutex_unlock(&ic->mu);
-    if (fire && fn)
-        fn(c, arg);
-}
-
-static void ic_on_sent(taas_call *c, taas_call_hook_fn fn, void *arg)
-{
-    struct icall *ic = (struct icall *)c;
-    pthread_mutex_lock(&ic->mu);
-    ic->on_sent = fn;
-    ic->on_sent_arg = arg;
-    pthread_mutex_unlock(&ic->mu);
-}
-
-static void ic_set_data(taas_call *c, void *data, void (*destroy)(void *))
-{
-    struct icall *ic = (struct icall *)c;
-    ic->data = data;
-    ic->destroy = destroy;
-}
-static void *ic_data(const taas_call *c)
-{
-    return ((const struct icall *)c)->data;
-}
-static void ic_set_principal(taas_call *c, const char *principal, unsigned scopes)
-{
-    struct icall *ic = (struct icall *)c;
-    free(ic->principal);
-    ic->principal = principal ? strdup(principal) : NULL;
-    ic->scopes = ic->principal ? scopes : 0;
-}
-static const char *ic_principal(const taas_call *c)
-{
-    return ((const struct icall *)c)->principal;
-}
-static unsigned ic_scopes(const taas_call *c)
-{
-    return ((const struct icall *)c)->scopes;
-}
-static taas_status ic_final_status(const taas_call *c)
-{
-    return ((const struct icall *)c)->final_status;
-}
-
-static const taas_call_ops icall_ops = {
-    .transport = "http",
-    .method_name = ic_method_name,
-    .method = ic_method,
-    .request = ic_request,
-    .has_request = ic_has_request,
-    .peer = ic_peer,
-    .metadata = ic_metadata,
-    .deadline_left_ms = ic_deadline,
-    .start_us = ic_start_us,
-    .ref = ic_ref,
-    .unref = ic_unref,
-    .reply = ic_reply,
-    .reply_details = ic_reply_details,
-    .send = ic_send,
-    .cancelled = ic_cancelled,
-    .on_cancel = ic_on_cancel,
-    .on_sent = ic_on_sent,
-    .set_data = ic_set_data,
-    .data = ic_data,
-    .set_principal = ic_set_principal,
-    .principal = ic_principal,
-    .scopes = ic_scopes,
-    .final_status = ic_final_status,
-};
-
-/* The service is done with the message it sent: let it send the next.
- * (A job: the watch sends while holding its own lock.) */
-static void ic_sent_job(void *arg)
-{
-    struct icall *ic = arg;
-    pthread_mutex_lock(&ic->mu);
-    taas_call_hook_fn fn = ic->on_sent;
-    void *a = ic->on_sent_arg;
-    pthread_mutex_unlock(&ic->mu);
-    if (fn)
-        fn((taas_call *)ic, a);
-    ic_unref((taas_call *)ic);
-}
-
-static void ic_unref_job(void *arg)
-{
-    ic_unref(arg);
-}
-
-/* The client of the step went away: stop the service's work for it. */
-static void ic_cancel(struct icall *ic)
-{
-    pthread_mutex_lock(&ic->mu);
-    atomic_store(&ic->cancelled, true);
-    taas_call_hook_fn fn = ic->on_cancel;
-    void *a = ic->on_cancel_arg;
-    ic->on_cancel = NULL;
-    pthread_mutex_unlock(&ic->mu);
-    if (fn)
-        fn((taas_call *)ic, a);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Operations: one request's work across its steps */
@@ -427,7 +87,7 @@ struct mop {
     struct icall *watch; /* referenced until done */
 };
 
-static void op_unref(struct mop *op)
+void mcp__op_unref(struct mop *op)
 {
     if (!op || atomic_fetch_sub(&op->refs, 1) != 1)
         return;
@@ -444,7 +104,7 @@ static void op_unref(struct mop *op)
 
 static void op_unref_data(void *op)
 {
-    op_unref(op);
+    mcp__op_unref(op);
 }
 
 /* Start an inner call of `method` with `req` (packed, malloc'd, owned). */
@@ -461,7 +121,7 @@ static int ic_start(struct mop *op, const taas_method *method, uint8_t *req, siz
         free(req);
         return -1;
     }
-    ic->ops = &icall_ops;
+    ic->ops = &mcp__icall_ops;
     atomic_init(&ic->refs, keep ? 2 : 1);
     atomic_init(&ic->cancelled, false);
     pthread_mutex_init(&ic->mu, NULL);
@@ -481,7 +141,7 @@ static int ic_start(struct mop *op, const taas_method *method, uint8_t *req, siz
         *keep = ic;
     taas_http *h = mh->h;
     h->o.dispatch(h->o.arg, (taas_call *)ic);
-    ic_unref((taas_call *)ic); /* the services took their own references */
+    mcp__ic_unref((taas_call *)ic); /* the services took their own references */
     return 0;
 }
 
@@ -544,7 +204,7 @@ static void op_finish(struct mop *op, char *json, size_t len)
     op_unlink(op);
     http__hc_unref((taas_call *)outer);
     if (watch)
-        job_add(op->mh, ic_unref_job, watch);
+        mcp__job_add(op->mh, mcp__ic_unref_job, watch);
 }
 
 static void op_tool_error(struct mop *op, const char *text)
@@ -573,8 +233,8 @@ static void op_outer_cancelled(taas_call *call, void *arg)
     pthread_mutex_unlock(&op->mu);
     op_unlink(op);
     if (watch) {
-        ic_cancel(watch);
-        job_add(op->mh, ic_unref_job, watch);
+        mcp__ic_cancel(watch);
+        mcp__job_add(op->mh, mcp__ic_unref_job, watch);
     }
     http__hc_unref((taas_call *)outer);
 }
@@ -670,7 +330,7 @@ static void watch_event(struct mop *op, struct icall *ic, const uint8_t *buf, si
 {
     /* First: the final event lets go of the watch (op_finish), and the
      * "sent" job must still find it. */
-    ic_ref((taas_call *)ic);
+    mcp__ic_ref((taas_call *)ic);
     Taas__V1__TaskEvent *ev = taas__v1__task_event__unpack(NULL, len, buf);
     if (ev && ev->task) {
         const Taas__V1__Task *t = ev->task;
@@ -710,7 +370,7 @@ static void watch_event(struct mop *op, struct icall *ic, const uint8_t *buf, si
     }
     if (ev)
         taas__v1__task_event__free_unpacked(ev, NULL);
-    job_add(op->mh, ic_sent_job, ic);
+    mcp__job_add(op->mh, mcp__ic_sent_job, ic);
 }
 
 static void start_watch_job(void *arg)
@@ -742,10 +402,10 @@ static void start_watch_job(void *arg)
                 op->watch = w;
             pthread_mutex_unlock(&op->mu);
             if (late) /* answered (or abandoned) while the watch started */
-                ic_unref((taas_call *)w);
+                mcp__ic_unref((taas_call *)w);
         }
     }
-    op_unref(op);
+    mcp__op_unref(op);
 }
 
 static void cancel_done(struct mop *op, taas_status st, const char *msg, const uint8_t *buf,
@@ -775,7 +435,7 @@ static void start_cancel_job(void *arg)
 {
     struct mop *op = arg;
     start_cancel(op);
-    op_unref(op);
+    mcp__op_unref(op);
 }
 
 static void submit_done(struct mop *op, taas_status st, const char *msg, const uint8_t *buf,
@@ -814,13 +474,13 @@ static void submit_done(struct mop *op, taas_status st, const char *msg, const u
     /* Next steps on the helper thread: this may be the store's writer. */
     atomic_fetch_add(&op->refs, 1);
     if (cancel) { /* cancelled while the submit was on its way */
-        job_add(op->mh, start_cancel_job, op);
+        mcp__job_add(op->mh, start_cancel_job, op);
         if (op->stream)
             op_finish(op, NULL, 0);
         else
             op_tool_error(op, "cancelled by the client");
     } else {
-        job_add(op->mh, start_watch_job, op);
+        mcp__job_add(op->mh, start_watch_job, op);
     }
 }
 
@@ -852,7 +512,7 @@ static void cancel_request(struct mcp_http *mh, const char *session, const char 
      * answered, submit_done cancels it itself. */
     if (known)
         start_cancel(hit);
-    op_unref(hit);
+    mcp__op_unref(hit);
 }
 
 static void tools_call(struct mcp_http *mh, struct hcall *c, const taas_mcp_msg *msg,
@@ -870,7 +530,7 @@ static void tools_call(struct mcp_http *mh, struct hcall *c, const taas_mcp_msg 
         free(arguments);
         free(token);
         if (op)
-            op_unref(op);
+            mcp__op_unref(op);
         http__mcp_reply(c, TAAS_ST_INTERNAL, 500, NULL, 0);
         return;
     }
@@ -893,7 +553,7 @@ static void tools_call(struct mcp_http *mh, struct hcall *c, const taas_mcp_msg 
         taas__v1__submit_task_request__pack(&sr, b);
     if (!b || ic_start(op, mh->h->mirror[R_SUBMIT], b, n, submit_done, NULL, NULL) != 0)
         op_tool_error(op, "the server is shutting down; the task was not submitted");
-    op_unref(op);
+    mcp__op_unref(op);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1149,7 +809,7 @@ void http__mcp_handler(taas_call *call, void *arg)
         struct mop *op = op_new(mh, c, &msg, negotiated, session);
         if (!op || !op->id) {
             if (op)
-                op_unref(op);
+                mcp__op_unref(op);
             http__mcp_reply(c, TAAS_ST_INTERNAL, 500, NULL, 0);
             goto out;
         }
@@ -1163,7 +823,7 @@ void http__mcp_handler(taas_call *call, void *arg)
                                      "the server is shutting down", NULL, &olen);
             op_finish(op, e, olen);
         }
-        op_unref(op);
+        mcp__op_unref(op);
     } else if (!strcmp(method, "tools/call")) {
         tools_call(mh, c, &msg, negotiated, session);
     } else {
@@ -1188,7 +848,7 @@ void http__mcp_stop(taas_http *h)
         pthread_join(mh->thr, NULL);
     pthread_mutex_lock(&mh->mu);
     mh->thr_gone = true;
-    job_run_all(mh);
+    mcp__job_run_all(mh);
     mh->h = NULL;
     struct session *s = mh->sessions;
     mh->sessions = NULL;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "crash_idem.h"
+#include "crash_idem0.h"
 #include "crash_probe.h"
 #include "util/fault.h"
 
@@ -103,6 +104,17 @@ int crash_idem_execute(taas_ctx *ctx, const crash_idem_input *in, crash_idem_out
     if (!work(ctx, (long)in->ms, false))
         return taas_fail(ctx, TAAS_PERMANENT, "stopped");
     out->attempt = attempt;
+    out->run = run;
+    return 0;
+}
+
+int crash_idem0_execute(taas_ctx *ctx, const crash_idem0_input *in, crash_idem0_output *out)
+{
+    int run = record(ctx);
+    TAAS_FAULT_POINT("task.mid_body");
+    if (!work(ctx, (long)in->ms, false))
+        return taas_fail(ctx, TAAS_PERMANENT, "stopped");
+    out->attempt = taas_attempt(ctx);
     out->run = run;
     return 0;
 }

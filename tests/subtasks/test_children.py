@@ -73,6 +73,30 @@ class Children(unittest.TestCase):
         # The filter is by parent: an unknown parent has none.
         self.assertEqual(self.children("00000000-0000-7000-8000-000000000000"), [])
 
+    def test_waiting_bodies_past_the_bound_never_hang(self):
+        # One body may wait off its slot (TAAS_MAX_WAITING_BODIES=1), two
+        # workers. The first parent waits off its slot; the second keeps its
+        # slot while the other slot is free of waiters; a third that finds
+        # both slots taken by waiters is told so at once ("cannot wait for a
+        # child now") - a retryable failure - instead of holding the last
+        # worker. Every parent ends; none hangs.
+        self.start(TAAS_MAX_WAITING_BODIES="1", TAAS_RETRY_BASE_MS="300",
+                   TAAS_RETRY_CAP_MS="1000")
+        parents = [self.submit("fan_out", {"words": ["p%dx" % p, "p%dy" % p], "hold_s": 2})
+                   for p in range(4)]
+        finals = [self.wait_final(tid, 120) for tid in parents]
+        refused = [t for t in finals
+                   if "cannot wait for a child now" in t.error or
+                   any("cannot wait for a child now" in a.error for a in t.attempts)]
+        self.assertTrue(refused, [(S.TaskState.Name(t.state), t.error) for t in finals])
+        with open(self.server.log_path, errors="replace") as f:
+            self.assertIn("engine.waiting_full", f.read())
+        for t in finals:
+            if t.state != S.TASK_STATE_SUCCEEDED:
+                self.assertEqual(S.TaskState.Name(t.state), "TASK_STATE_FAILED")
+                self.assertIn("cannot wait for a child now", t.error)
+        self.assertGreaterEqual(len([t for t in finals if t.state == S.TASK_STATE_SUCCEEDED]), 2)
+
     def test_cancelling_the_parent_cancels_its_children(self):
         self.start()
         tid = self.submit("fan_out", {"words": ["x", "y"], "hold_s": 120})
