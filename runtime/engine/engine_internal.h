@@ -270,6 +270,14 @@ int taas_engine__cancel_held(taas_engine *e, job *j, taas_op_done_fn done, void 
  * e->mu held too when called for a job in a worker slot, so the job cannot
  * complete (and be freed) before the op is queued ahead of its COMPLETE. */
 void taas_engine__queue_progress_pmu(taas_engine *e, job *j);
+/* progress.c: before a non-idempotent body runs, write its start mark and
+ * wait for the commit (true: the body may start; see the comment there);
+ * the body's progress callback (arg: the job). */
+bool taas_engine__mark_start(taas_engine *e, job *j);
+void taas_engine__on_progress(void *arg, double fraction, const char *message);
+/* worker.c: store errors that pass (busy, unreachable, disk full or failing
+ * for now), worth sending again. */
+bool taas_engine__store_transient(int result);
 /* Whether `priority` is higher than that of a task held here, not started. */
 bool taas_engine__outranks_held_locked(const taas_engine *e, int priority);
 /* The timeout of j's attempt in seconds: the task's, its type's, or the default. */
