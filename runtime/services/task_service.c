@@ -655,7 +655,22 @@ static void watch_task(taas_call *call, void *arg)
 
     const char *peer = taas_call_peer(call);
     const char *who = taas_call_principal(call);
-    w->conn_key = key_of("c:", peer ? peer : "");
+    /* An event stream of the HTTP port is an HTTP connection of its own:
+     * counted per connection, a client could open any number of them. So
+     * there the cap counts the client's address ("ipv4:10.0.0.1:5123" ->
+     * "ipv4:10.0.0.1"); the principal's cap counts both kinds of stream. */
+    bool http = taas_call_ops_of(call) != NULL;
+    if (http) {
+        const char *colon = peer ? strrchr(peer, ':') : NULL;
+        size_t n = colon && colon > peer && strchr(peer, ':') != colon ? (size_t)(colon - peer)
+                                                                       : (peer ? strlen(peer) : 0);
+        char addr[128];
+        snprintf(addr, sizeof addr, "%.*s", (int)(n < sizeof addr ? n : sizeof addr - 1),
+                 peer ? peer : "");
+        w->conn_key = key_of("a:", addr);
+    } else {
+        w->conn_key = key_of("c:", peer ? peer : "");
+    }
     w->principal_key = key_of("p:", who ? who : "");
     taas_engine *e = svc_enter(s);
     if (!e) {
@@ -669,7 +684,12 @@ static void watch_task(taas_call *call, void *arg)
         char refuse[256] = "";
         pthread_mutex_lock(&s->mu);
         int nc = wcount_get(s, w->conn_key), np = wcount_get(s, w->principal_key);
-        if (s->max_watches_conn > 0 && nc >= s->max_watches_conn)
+        if (http && s->max_watches_conn > 0 && nc >= s->max_watches_conn)
+            snprintf(refuse, sizeof refuse,
+                     "too many open event streams from this client address (limit %d, "
+                     "--max-watches-per-connection); close some first",
+                     s->max_watches_conn);
+        else if (s->max_watches_conn > 0 && nc >= s->max_watches_conn)
             snprintf(refuse, sizeof refuse,
                      "too many open watch streams on this connection (limit %d, "
                      "--max-watches-per-connection); close some or open another connection",

@@ -373,6 +373,24 @@ int taas_pg__writer_ready(pg_store *s)
 /* ------------------------------------------------------------------------ */
 /* Rows */
 
+int taas_pg__exec(pg_store *s, PGconn *c, const char *what, const char *sql, int n,
+                  const char *const *v, PGresult **keep)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        taas_pg__set_error(s, what, c, r);
+        int err = taas_pg__map_error(c, r);
+        PQclear(r);
+        return err;
+    }
+    if (keep)
+        *keep = r;
+    else
+        PQclear(r);
+    return 0;
+}
+
 static int col_dup(const PGresult *r, int row, int col, char **out, size_t *len)
 {
     *out = NULL;

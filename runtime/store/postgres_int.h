@@ -89,6 +89,11 @@ bool taas_pg__class_is(const char *st, const char *cls);
 int taas_pg__map_error(PGconn *conn, const PGresult *res);
 /* Remember the error of res (or of conn) in this thread's message. */
 void taas_pg__set_error(pg_store *s, const char *what, PGconn *conn, const PGresult *res);
+/* Run one statement with text parameters v[0..n) on c. On failure: the
+ * message (prefixed `what`) set, a store code returned. On success 0, and
+ * the result in *keep (the caller clears it) or cleared when keep is NULL. */
+int taas_pg__exec(pg_store *s, PGconn *c, const char *what, const char *sql, int n,
+                  const char *const *v, PGresult **keep);
 /* Open a connection with session settings; NULL with the message set. */
 PGconn *taas_pg__open_conn(pg_store *s, const char *what, int *err);
 /* A connection fit for use (connected, not closed under us). */

@@ -106,19 +106,7 @@ _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "SCHEMA_VERSION is the last migra
 static int mexec(pg_store *s, PGconn *c, const char *sql, int nparams, const char *const *v,
                  PGresult **keep)
 {
-    PGresult *r = PQexecParams(c, sql, nparams, NULL, v, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        taas_pg__set_error(s, "migrate", c, r);
-        int err = taas_pg__map_error(c, r);
-        PQclear(r);
-        return err;
-    }
-    if (keep)
-        *keep = r;
-    else
-        PQclear(r);
-    return 0;
+    return taas_pg__exec(s, c, "migrate", sql, nparams, v, keep);
 }
 
 /*

@@ -92,20 +92,8 @@ static void sp_i64(sparams *p, int64_t x)
 /* Run one statement; on failure set the message and return a store code. */
 static int run(pg_store *s, const char *sql, const sparams *p, PGresult **keep)
 {
-    PGresult *r = PQexecParams(s->w, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
     atomic_fetch_add(&s->round_trips, 1);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        taas_pg__set_error(s, "schedule", s->w, r);
-        int err = taas_pg__map_error(s->w, r);
-        PQclear(r);
-        return err;
-    }
-    if (keep)
-        *keep = r;
-    else
-        PQclear(r);
-    return 0;
+    return taas_pg__exec(s, s->w, "schedule", sql, p ? p->n : 0, p ? p->v : NULL, keep);
 }
 
 static int op_create(pg_store *s, taas_store_op *op)

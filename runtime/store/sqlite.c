@@ -79,7 +79,7 @@ int taas_sq__bind_text(sqlite3_stmt *st, int i, const char *s, size_t len)
     return sqlite3_bind_text64(st, i, s, len ? len : strlen(s), SQLITE_STATIC, SQLITE_UTF8);
 }
 
-static int col_dup(sqlite3_stmt *st, int i, char **out, size_t *len)
+int taas_sq__col_dup(sqlite3_stmt *st, int i, char **out, size_t *len)
 {
     *out = NULL;
     if (len)
@@ -108,35 +108,35 @@ int taas_sq__row_to_rec(sqlite3_stmt *st, taas_task_rec *r)
     const unsigned char *id = sqlite3_column_text(st, 0);
     if (id)
         snprintf(r->id, sizeof(r->id), "%s", (const char *)id);
-    int rc = col_dup(st, 1, &r->name, NULL);
-    rc = rc ? rc : col_dup(st, 2, &r->input, &r->input_len);
+    int rc = taas_sq__col_dup(st, 1, &r->name, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 2, &r->input, &r->input_len);
     r->state = (taas_task_state)sqlite3_column_int(st, 3);
     r->priority = sqlite3_column_int(st, 4);
     r->attempt = sqlite3_column_int(st, 5);
     r->max_attempts = sqlite3_column_int(st, 6);
     r->timeout_s = sqlite3_column_int(st, 7);
     r->idempotent = sqlite3_column_int(st, 8) != 0;
-    rc = rc ? rc : col_dup(st, 9, &r->idempotency_key, NULL);
-    rc = rc ? rc : col_dup(st, 10, &r->input_hash, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 9, &r->idempotency_key, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 10, &r->input_hash, NULL);
     r->created_ms = sqlite3_column_int64(st, 11);
     r->updated_ms = sqlite3_column_int64(st, 12);
     r->run_after_ms = sqlite3_column_int64(st, 13);
     r->started_ms = sqlite3_column_int64(st, 14);
     r->finished_ms = sqlite3_column_int64(st, 15);
     r->progress = sqlite3_column_double(st, 16);
-    rc = rc ? rc : col_dup(st, 17, &r->progress_message, NULL);
-    rc = rc ? rc : col_dup(st, 18, &r->output, &r->output_len);
-    rc = rc ? rc : col_dup(st, 19, &r->error, NULL);
-    rc = rc ? rc : col_dup(st, 20, &r->attempts_json, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 17, &r->progress_message, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 18, &r->output, &r->output_len);
+    rc = rc ? rc : taas_sq__col_dup(st, 19, &r->error, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 20, &r->attempts_json, NULL);
     r->cancel_requested = sqlite3_column_int(st, 21) != 0;
-    rc = rc ? rc : col_dup(st, 22, &r->lease_owner, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 22, &r->lease_owner, NULL);
     r->lease_expires_ms = sqlite3_column_int64(st, 23);
     r->lease_token = sqlite3_column_int64(st, 24);
     const unsigned char *who = sqlite3_column_text(st, 25);
     if (who && *who && !rc)
-        rc = col_dup(st, 25, &r->principal, NULL);
+        rc = taas_sq__col_dup(st, 25, &r->principal, NULL);
     if (!rc && sqlite3_column_type(st, 26) != SQLITE_NULL)
-        rc = col_dup(st, 26, &r->parent_id, NULL);
+        rc = taas_sq__col_dup(st, 26, &r->parent_id, NULL);
     if (!rc && !r->attempts_json && !(r->attempts_json = strdup("[]")))
         rc = TAAS_STORE_ENOMEM;
     if (rc)

@@ -116,6 +116,9 @@ int taas_sq__step_done(sqlite3_stmt *st);
 int taas_sq__bind_text(sqlite3_stmt *st, int i, const char *s, size_t len);
 /* Fill r from the current row (columns in TASK_COLS order); 0 or a store code. */
 int taas_sq__row_to_rec(sqlite3_stmt *st, taas_task_rec *r);
+/* A malloc'd, NUL-terminated copy of text column i into *out (NULL for SQL
+ * NULL) and its length into *len (when not NULL); 0 or TAAS_STORE_ENOMEM. */
+int taas_sq__col_dup(sqlite3_stmt *st, int i, char **out, size_t *len);
 
 /* ---- sqlite_migrate.c -------------------------------------------------- */
 

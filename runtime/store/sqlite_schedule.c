@@ -21,38 +21,17 @@
     "timeout_s, catch_up, max_catch_up, overlap, paused, next_fire_ms, last_fire_ms, "      \
     "last_task_id, created_ms, updated_ms, submitted, skipped"
 
-static int dup_col(sqlite3_stmt *st, int i, char **out, size_t *len)
-{
-    *out = NULL;
-    if (len)
-        *len = 0;
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
-        return 0;
-    const unsigned char *t = sqlite3_column_text(st, i);
-    int n = sqlite3_column_bytes(st, i);
-    if (!t)
-        return TAAS_STORE_ENOMEM;
-    *out = malloc((size_t)n + 1);
-    if (!*out)
-        return TAAS_STORE_ENOMEM;
-    memcpy(*out, t, (size_t)n);
-    (*out)[n] = '\0';
-    if (len)
-        *len = (size_t)n;
-    return 0;
-}
-
 static int row_to_sched(sqlite3_stmt *st, taas_schedule_rec *r)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->id, sizeof r->id, "%s", (const char *)sqlite3_column_text(st, 0));
-    int rc = dup_col(st, 1, &r->principal, NULL);
-    rc = rc ? rc : dup_col(st, 2, &r->name, NULL);
-    rc = rc ? rc : dup_col(st, 3, &r->cron, NULL);
-    rc = rc ? rc : dup_col(st, 4, &r->time_zone, NULL);
+    int rc = taas_sq__col_dup(st, 1, &r->principal, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 2, &r->name, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 3, &r->cron, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 4, &r->time_zone, NULL);
     r->interval_ms = sqlite3_column_int64(st, 5);
-    rc = rc ? rc : dup_col(st, 6, &r->task_name, NULL);
-    rc = rc ? rc : dup_col(st, 7, &r->input, &r->input_len);
+    rc = rc ? rc : taas_sq__col_dup(st, 6, &r->task_name, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 7, &r->input, &r->input_len);
     r->priority = sqlite3_column_int(st, 8);
     r->timeout_s = sqlite3_column_int(st, 9);
     r->catch_up = sqlite3_column_int(st, 10);
@@ -61,7 +40,7 @@ static int row_to_sched(sqlite3_stmt *st, taas_schedule_rec *r)
     r->paused = sqlite3_column_int(st, 13) != 0;
     r->next_fire_ms = sqlite3_column_int64(st, 14);
     r->last_fire_ms = sqlite3_column_int64(st, 15);
-    rc = rc ? rc : dup_col(st, 16, &r->last_task_id, NULL);
+    rc = rc ? rc : taas_sq__col_dup(st, 16, &r->last_task_id, NULL);
     r->created_ms = sqlite3_column_int64(st, 17);
     r->updated_ms = sqlite3_column_int64(st, 18);
     r->submitted = sqlite3_column_int64(st, 19);

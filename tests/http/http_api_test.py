@@ -590,5 +590,119 @@ class HttpManyStreams(unittest.TestCase):
             srv.cleanup()
 
 
+def sse_head(s, timeout=30):
+    """Reads a stream's status line and headers; for a refused stream (a
+    plain answer, Connection: close) also its body. Returns (status, body)."""
+    s.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1])
+    if status != 200:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            body += d
+    return status, body
+
+
+class HttpWatchCaps(unittest.TestCase):
+    """Event streams count toward the principal's cap on open watches, with
+    gRPC's WatchTask, and have a cap of their own per client address (each
+    stream is its own HTTP connection): the next one is refused with 429 and
+    a JSON error naming the limit."""
+
+    def test_event_streams_are_capped(self):
+        import grpc
+        from taas.v1 import taas_pb2, taas_pb2_grpc
+        srv = start(["--max-watches-per-connection", "3", "--max-watches-per-principal", "5"])
+        socks, calls = [], []
+        channel = grpc.insecure_channel(srv.address)
+        try:
+            c = Client(srv.http)
+            tid = c.submit("countdown", {"seconds": 60, "step_ms": 100})
+            path = "/v1/tasks/%s/events" % tid
+
+            def refused(what):
+                s = sse_open(srv.http, path)
+                status, body = sse_head(s)
+                s.close()
+                self.assertEqual(status, 429, body)
+                err = json.loads(body)["error"]
+                self.assertEqual(err["status"], "RESOURCE_EXHAUSTED", err)
+                self.assertIn(what, err["message"])
+                return err
+
+            for _ in range(3):
+                s = sse_open(srv.http, path)
+                self.assertEqual(sse_head(s)[0], 200)
+                socks.append(s)
+            # The fourth from this address: over the per-client cap.
+            err = refused("--max-watches-per-connection")
+            self.assertIn("client address", err["message"])
+
+            # gRPC watches of the same principal fill the principal's cap.
+            stub = taas_pb2_grpc.TaskServiceStub(channel)
+            for _ in range(2):
+                call = stub.WatchTask(taas_pb2.WatchTaskRequest(task_id=tid), timeout=60)
+                next(call)
+                calls.append(call)
+            with self.assertRaises(grpc.RpcError) as cm:
+                next(stub.WatchTask(taas_pb2.WatchTaskRequest(task_id=tid), timeout=10))
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("--max-watches-per-principal", cm.exception.details())
+            # A closed stream gives its slot back; a gRPC watch takes it: room
+            # under the per-client cap (2 of 3), none under the principal's.
+            socks.pop().close()
+
+            def grpc_watch():
+                call = stub.WatchTask(taas_pb2.WatchTaskRequest(task_id=tid), timeout=60)
+                try:
+                    next(call)
+                except grpc.RpcError as e:
+                    self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+                    return False
+                calls.append(call)
+                return True
+            taas_harness.wait_until(grpc_watch, 10, what="a closed stream's slot given back")
+            refused("--max-watches-per-principal")
+
+            # Everything closed: streams are served again.
+            for s in socks:
+                s.close()
+            socks = []
+            for call in calls:
+                call.cancel()
+            calls = []
+            taas_harness.wait_until(lambda: self._sse_ok(srv, path, socks), 10,
+                                    what="slots given back")
+            self.assertTrue(srv.alive(), srv.log())
+            c.req("POST", "/v1/tasks/%s/cancel" % tid, {})
+        finally:
+            for s in socks:
+                s.close()
+            for call in calls:
+                call.cancel()
+            channel.close()
+            self.assertEqual(srv.stop(), 0)
+            srv.cleanup()
+
+    @staticmethod
+    def _sse_ok(srv, path, socks):
+        """Opens a stream; keeps it (True) when served, else False."""
+        s = sse_open(srv.http, path)
+        status, _ = sse_head(s)
+        if status == 200:
+            socks.append(s)
+            return True
+        s.close()
+        return False
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
