@@ -216,6 +216,7 @@ taas_store *taas_store_open(const char *url, const taas_store_opts *opts, char *
         return NULL;
     }
     taas_store__tracevfs_register(); /* with TAAS_TRACE only: times the WAL's writes */
+    taas_store__walvec_register();   /* over it: the trace times the one write per commit */
     return taas_store__sqlite_open(url, path, opts, err, errlen);
 }
 

@@ -20,6 +20,8 @@ taas_store *taas_store__sqlite_open(const char *url, const char *path,
  * (tracevfs.c) SQLite's default before the first connection opens; off, a
  * no-op. */
 void taas_store__tracevfs_register(void);
+/* walvec.c: a commit's WAL frames in one write (the default; see there). */
+void taas_store__walvec_register(void);
 
 /* snprintf into err when err is not NULL. */
 void taas_store__seterr(char *err, size_t errlen, const char *fmt, ...)
