@@ -57,13 +57,27 @@
 #define SESSION_IDLE_US ((int64_t)3600 * 1000000) /* an hour unused: forgotten */
 #define MAX_PROGRESS_PENDING 65536                /* bytes unsent before progress is skipped */
 
+#define RECENT_CALLS 32
+
 struct session {
     struct session *next;
     char id[33];
     char version[16];
     char *principal; /* NULL: authentication is off */
     int64_t used_us;
+    /* The last calls' tasks, so that notifications/cancelled still finds a
+     * task whose request's stream the client has already closed. */
+    struct {
+        char *rid; /* the request id as JSON text */
+        char task[128];
+    } recent[RECENT_CALLS];
+    int recent_next;
 };
+
+static struct session *session_find_locked(struct mcp_http *mh, const char *id, size_t n,
+                                           const char *principal);
+static void session_remember(struct mcp_http *mh, const char *session, const char *principal,
+                             const char *rid, const char *task);
 
 
 /* ------------------------------------------------------------------------ */
@@ -470,6 +484,8 @@ static void submit_done(struct mop *op, taas_status st, const char *msg, const u
     snprintf(op->task_id, sizeof op->task_id, "%s", r->task_id);
     bool cancel = op->cancel_asked;
     pthread_mutex_unlock(&op->mu);
+    if (op->session[0])
+        session_remember(op->mh, op->session, op->principal, op->id, op->task_id);
     taas__v1__submit_task_response__free_unpacked(r, NULL);
     /* Next steps on the helper thread: this may be the store's writer. */
     atomic_fetch_add(&op->refs, 1);
@@ -486,8 +502,8 @@ static void submit_done(struct mop *op, taas_status st, const char *msg, const u
 
 /* notifications/cancelled: cancel that call's task; its stream then closes
  * without a result. */
-static void cancel_request(struct mcp_http *mh, const char *session, const char *principal,
-                           const char *rid)
+static void cancel_request(struct mcp_http *mh, struct hcall *outer, const char *session,
+                           const char *principal, const char *rid)
 {
     struct mop *hit = NULL;
     pthread_mutex_lock(&mh->mu);
@@ -500,6 +516,33 @@ static void cancel_request(struct mcp_http *mh, const char *session, const char 
         hit = op;
         atomic_fetch_add(&op->refs, 1);
         break;
+    }
+    if (!hit && session[0]) {
+        /* Its stream is gone (the client closed it): the task may still run. */
+        struct session *s = session_find_locked(mh, session, strlen(session), principal);
+        for (int i = 0; s && i < RECENT_CALLS; i++) {
+            if (!s->recent[i].rid || strcmp(s->recent[i].rid, rid) != 0)
+                continue;
+            struct mop *op = calloc(1, sizeof *op);
+            if (op) {
+                /* An operation of the notification's own request: its
+                 * token is the one the cancel is checked against. */
+                atomic_init(&op->refs, 1);
+                op->mh = mh;
+                pthread_mutex_init(&op->mu, NULL);
+                op->outer = outer;
+                http__hc_ref((taas_call *)outer);
+                snprintf(op->task_id, sizeof op->task_id, "%s", s->recent[i].task);
+                hit = op;
+            }
+            break;
+        }
+        pthread_mutex_unlock(&mh->mu);
+        if (hit) {
+            start_cancel(hit);
+            mcp__op_unref(hit);
+        }
+        return;
     }
     pthread_mutex_unlock(&mh->mu);
     if (!hit)
@@ -561,8 +604,32 @@ static void tools_call(struct mcp_http *mh, struct hcall *c, const taas_mcp_msg 
 
 static void session_free(struct session *s)
 {
+    for (int i = 0; i < RECENT_CALLS; i++)
+        free(s->recent[i].rid);
     free(s->principal);
     free(s);
+}
+
+
+/* Remember the task of a call of the session (the oldest is forgotten). */
+static void session_remember(struct mcp_http *mh, const char *session, const char *principal,
+                             const char *rid, const char *task)
+{
+    char *copy = strdup(rid);
+    if (!copy)
+        return;
+    pthread_mutex_lock(&mh->mu);
+    struct session *s = session_find_locked(mh, session, strlen(session), principal);
+    if (s) {
+        int k = s->recent_next;
+        s->recent_next = (k + 1) % RECENT_CALLS;
+        free(s->recent[k].rid);
+        s->recent[k].rid = copy;
+        snprintf(s->recent[k].task, sizeof s->recent[k].task, "%s", task);
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&mh->mu);
+    free(copy);
 }
 
 static bool same_principal(const char *a, const char *b)
@@ -784,7 +851,7 @@ void http__mcp_handler(taas_call *call, void *arg)
         if (!strcmp(method, "notifications/cancelled")) {
             char *rid = taas_mcp_cancelled_id(&msg);
             if (rid)
-                cancel_request(mh, session, principal, rid);
+                cancel_request(mh, c, session, principal, rid);
             free(rid);
         }
         http__mcp_reply(c, TAAS_ST_OK, 202, NULL, 0);

@@ -20,6 +20,10 @@ taas_store *taas_store__sqlite_open(const char *url, const char *path,
  * (tracevfs.c) SQLite's default before the first connection opens; off, a
  * no-op. */
 void taas_store__tracevfs_register(void);
+/* writer.c: called inside apply() (the store's commit hooks): operations
+ * are queued behind the batch being applied on this thread. False when the
+ * batch did not come through a writer. */
+bool taas_writer__ops_waiting(void);
 /* walvec.c: a commit's WAL frames in one write (the default; see there). */
 void taas_store__walvec_register(void);
 

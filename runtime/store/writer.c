@@ -15,6 +15,7 @@
  */
 #include "metrics/metrics.h"
 #include "store/store.h"
+#include "store/store_int.h"
 #include "util/fault.h"
 #include "util/trace.h"
 #include "util/util.h"
@@ -70,12 +71,28 @@ static void trace_batch_start(taas_writer *w, taas_store_op **ops, size_t n)
 
 /* Apply ops[0..n-1] as one transaction and run their callbacks, on this
  * thread; w->busy is set (by the caller) for the whole time. */
+/* The writer whose batch this thread is applying (for the store's hooks). */
+static _Thread_local taas_writer *tl_applying;
+
+bool taas_writer__ops_waiting(void)
+{
+    taas_writer *w = tl_applying;
+    if (!w)
+        return false;
+    pthread_mutex_lock(&w->mu);
+    bool waiting = w->head != NULL;
+    pthread_mutex_unlock(&w->mu);
+    return waiting;
+}
+
 static void run_batch(taas_writer *w, taas_store_op **ops, size_t n)
 {
     if (taas_trace_on)
         trace_batch_start(w, ops, n);
     uint64_t t0 = (uint64_t)taas_mono_us(), c0 = thread_cpu_us();
+    tl_applying = w;
     int rc = w->store->apply(w->store, ops, n);
+    tl_applying = NULL;
     uint64_t t1 = (uint64_t)taas_mono_us(), c1 = thread_cpu_us();
     taas_metrics_commit(n, (int64_t)(t1 - t0));
     taas_trace_batch("writer.applied");

@@ -178,6 +178,41 @@ class Raw(unittest.TestCase):
         self.assertEqual(post(None, method="DELETE", headers=hdr)[0], 204)
         self.assertEqual(post(lst, headers=hdr)[0], 404)
 
+    def cancelled_countdowns(self):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/v1/tasks?task_name=countdown&state=CANCELLED&page_size=1000",
+                  headers={"Authorization": "Bearer " + TOKENS["alice"]})
+        n = len(json.loads(c.getresponse().read().decode()).get("tasks", []))
+        c.close()
+        return n
+
+    def test_cancel_after_the_stream_closed(self):
+        # A client that closed a call's stream leaves the task running; its
+        # notifications/cancelled for that request still stops the task.
+        sid = session()
+        hdr = {"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-06-18"}
+        before = self.cancelled_countdowns()
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("POST", "/mcp", body=json.dumps(
+            {"jsonrpc": "2.0", "id": 77, "method": "tools/call",
+             "params": {"name": "countdown", "arguments": {"seconds": 60, "step_ms": 100},
+                        "_meta": {"progressToken": "p77"}}}),
+            headers=dict(hdr, **{"Content-Type": "application/json",
+                                 "Accept": "application/json, text/event-stream",
+                                 "Authorization": "Bearer " + TOKENS["alice"]}))
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.getheader("Content-Type").startswith("text/event-stream"))
+        while not r.fp.readline().startswith(b"data: "):
+            pass  # the first progress notification: the task runs
+        c.close()
+        st, _, _ = post({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                         "params": {"requestId": 77, "reason": "changed my mind"}},
+                        headers=hdr)
+        self.assertEqual(st, 202)
+        taas_harness.wait_until(lambda: self.cancelled_countdowns() == before + 1, 15,
+                                what="the countdown CANCELLED after its stream closed")
+
     def test_modern_style_needs_no_session(self):
         meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                 "io.modelcontextprotocol/clientCapabilities": {}}
