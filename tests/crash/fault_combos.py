@@ -28,6 +28,10 @@ waited for, and:
 The held column counts the tasks that were held ready but had not started
 when the fault came (claimed in the store, no body start recorded).
 
+Then (SQLite) a poison body, killing its server each time it runs: an
+idempotent one runs 1 + 3 times (the give-back bound) and fails, a
+non-idempotent one runs once.
+
 The interrupted column counts crash_probe tasks FAILED "interrupted" (a body
 that started and was cut off: at most once means it is not run again).
 """
@@ -228,6 +232,40 @@ def scenario(args, seq, fault, proc, when, totals):
     return problems
 
 
+def poison(args):
+    """A body that kills its server every time it runs: recovery must end
+    the loop. crash_idem0 (idempotent, retries 0) runs 1 + TAAS_GIVEBACK_MAX
+    (3) times, then fails "interrupted"; crash_probe (not idempotent) runs
+    once. Returns problems."""
+    problems = []
+    for task, want in (("crash_idem0", 4), ("crash_probe", 1)):
+        work = crashlib.new_workdir("taas-poison-")
+        srv = crashlib.FiServer(args.binary, work, workers=1)
+        fault = ("task.mid_body", "1+", "kill")
+        assert srv.start(fault=fault), srv.text()[-3000:]
+        code, resp, det = srv.submit(task, json.dumps({"ms": 0}))
+        assert code == grpc.StatusCode.OK, (code, det)
+        tid = resp.task_id
+        for _ in range(10):
+            if srv.wait_exit(30) is None:
+                srv.kill()  # alive: nothing ran the body any more
+                break
+            if not srv.start(fault=fault):
+                continue  # died during start-up recovery and claim: start again
+        assert srv.start(), srv.text()[-3000:]
+        t = srv.wait_final([tid], 30).get(tid)
+        srv.stop(within=60)
+        starts = len(crashlib.read_records(srv.record).get(tid, []))
+        state = crashlib.STATE[t.state] if t else "lost"
+        print("  poison %-12s body starts %d (want %d), final %s %r"
+              % (task, starts, want, state, t.error if t else ""))
+        if starts != want or not t or t.state != 4 or t.error != "interrupted":
+            problems.append("poison %s: %d body starts, %s" % (task, starts, state))
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -252,6 +290,8 @@ def main():
         for seq, (fault, proc, when) in enumerate(
                 POSTGRES if args.backend == "postgres" else SQLITE):
             problems += scenario(args, seq, fault, proc, when, totals)
+        if args.backend == "sqlite":
+            problems += poison(args)
     finally:
         if args.backend == "postgres":
             subprocess.run(["sh", args.script, "stop", args.cdir], capture_output=True,
