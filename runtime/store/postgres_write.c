@@ -1040,6 +1040,7 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n)
         free(skip);
         free(follow);
         free(slots);
+        free(gbuf);
         return 0;
     }
     for (;;) {
