@@ -1036,13 +1036,8 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n)
     for (size_t i = 0; nsched > 0 && i < n; i++)
         if (ops[i]->kind >= TAAS_OP_SCHED_CREATE && ops[i]->result == TAAS_STORE_OK)
             taas_pg__sched_apply(s, ops[i]);
-    if (nsched == n) {
-        free(skip);
-        free(follow);
-        free(slots);
-        free(gbuf);
-        return 0;
-    }
+    if (nsched == n)
+        goto done; /* nothing left for the batch statements */
     for (;;) {
         err = taas_pg__writer_ready(s);
         if (err)
@@ -1067,17 +1062,14 @@ int taas_pg__apply(taas_store *base, taas_store_op *ops[], size_t n)
         ops[bad]->result = TAAS_STORE_EINVAL;
     }
     resolve_inserts(s, ops, n, follow);
-    free(skip);
-    free(follow);
-    free(slots);
-    free(gbuf);
-    return 0;
+    goto done;
 
 fail:
     for (size_t i = 0; i < n; i++) {
         taas_store__discard_outputs(ops[i]);
         ops[i]->result = err;
     }
+done:
     free(skip);
     free(follow);
     free(slots);
