@@ -88,6 +88,24 @@ static void cancel_done(taas_store_op *op, void *arg)
     char msg[128];
     if (op->result == TAAS_STORE_OK || op->result == TAAS_STORE_EFINAL) {
         int st = op->u.cancel.state_after;
+        if (st == TAAS_TASK_RUNNING && op->u.cancel.state_seen == TAAS_TASK_PENDING) {
+            /* Claimed, not started, and held here after all: a submit's
+             * reply goes out before its claimed task joins the ready
+             * queue, so a cancel sent at once can miss it above and find
+             * it now (callbacks run in queue order). It ends as a held
+             * task does, and the answer waits for that COMPLETE. */
+            pthread_mutex_lock(&e->mu);
+            job *held = taas_engine__take_held_locked(e, c->id, NULL);
+            pthread_mutex_unlock(&e->mu);
+            if (held) {
+                c->held = held;
+                if (taas_engine__cancel_held(e, held, held_cancel_done, c) == 0)
+                    return;
+                c->done(c->arg, TAAS_ST_UNAVAILABLE, 0, "the server is shutting down; retry");
+                free(c);
+                return;
+            }
+        }
         if (st == TAAS_TASK_RUNNING) {
             /* Ask the body to stop, if it runs here; the server that holds
              * it otherwise is told (PostgreSQL: a notification) and stops

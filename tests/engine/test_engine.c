@@ -330,6 +330,58 @@ static void test_cancel_pending_and_unknown(void **state)
     assert_int_equal(w.st, TAAS_ST_NOT_FOUND);
 }
 
+/* Both workers busy; each new task is held here (claimed in its insert).
+ * A cancel sent the moment its submit is acknowledged - before the task
+ * may have joined the ready queue - still ends it before any body starts,
+ * and says so: CANCELLED, never PENDING (no other server holds it). */
+static void test_cancel_right_after_submit(void **state)
+{
+    fixture *f = *state;
+    char busy[2][40], id[40], msg[256];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(submit(f, "countdown", "{\"seconds\":30,\"step_ms\":50}", NULL, 0,
+                                busy[i], NULL, NULL),
+                         TAAS_ST_OK);
+    for (int i = 0; i < 2; i++) {
+        for (int tries = 0;; tries++) {
+            taas_task_rec r;
+            assert_int_equal(taas_engine_get(f->engine, busy[i], NULL, &r, msg, sizeof msg),
+                             TAAS_ST_OK);
+            taas_task_state st = r.state;
+            taas_task_rec_clear(&r);
+            if (st == TAAS_TASK_RUNNING)
+                break;
+            assert_true(tries < 500);
+            usleep(10000);
+        }
+    }
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(submit(f, "my_custom_task", "{\"param1\":\"x\"}", NULL, 0, id, NULL,
+                                NULL),
+                         TAAS_ST_OK);
+        waiter w;
+        waiter_init(&w);
+        assert_int_equal(taas_engine_cancel(f->engine, id, NULL, cancel_cb, &w, msg, sizeof msg),
+                         TAAS_ST_OK);
+        waiter_wait(&w);
+        assert_int_equal(w.st, TAAS_ST_OK);
+        assert_int_equal(w.state, TAAS_TASK_CANCELLED);
+        taas_task_rec r;
+        assert_int_equal(taas_engine_get(f->engine, id, NULL, &r, msg, sizeof msg), TAAS_ST_OK);
+        assert_int_equal(r.state, TAAS_TASK_CANCELLED);
+        assert_int_equal(r.started_ms, 0);
+        taas_task_rec_clear(&r);
+    }
+    for (int i = 0; i < 2; i++) {
+        waiter w;
+        waiter_init(&w);
+        assert_int_equal(taas_engine_cancel(f->engine, busy[i], NULL, cancel_cb, &w, msg,
+                                            sizeof msg),
+                         TAAS_ST_OK);
+        waiter_wait(&w);
+    }
+}
+
 static void test_many_tasks_all_finish(void **state)
 {
     fixture *f = *state;
@@ -388,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_countdown_and_cancel_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_pending_and_unknown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_right_after_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_tasks_all_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_releases_and_restart_resumes, setup, teardown),
     };

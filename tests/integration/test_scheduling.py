@@ -250,6 +250,27 @@ class Scheduling(unittest.TestCase):
         started = set(n.starts())
         self.assertEqual([t for t in held if t in started], [], "cancelled bodies started")
 
+    def test_cancel_right_after_submit(self):
+        """A cancel sent the moment a submit is acknowledged, while the one
+        worker is busy: the task is held here and nowhere else, so the answer
+        is CANCELLED every time (not PENDING), and no body starts."""
+        n = self.node = Node(workers=1)
+        n.warm_up()
+        blocker = n.submit("crash_probe", {"ms": 20000}).task_id
+        n.wait_state(blocker, S.TASK_STATE_RUNNING)
+        ids, answers = [], []
+        for _ in range(200):
+            tid = n.submit("crash_probe", {"ms": 0}).task_id
+            ids.append(tid)
+            answers.append(n.tasks.CancelTask(S.CancelTaskRequest(task_id=tid), timeout=T).state)
+        wrong = [(t, S.TaskState.Name(a)) for t, a in zip(ids, answers)
+                 if a != S.TASK_STATE_CANCELLED]
+        self.assertEqual(wrong, [], "cancel answers")
+        n.tasks.CancelTask(S.CancelTaskRequest(task_id=blocker), timeout=T)
+        n.wait_final([blocker])
+        started = set(n.starts())
+        self.assertEqual([t for t in ids if t in started], [], "cancelled bodies started")
+
     def test_last_progress_word_kept(self):
         """The final event and the stored task carry the last progress the
         body reported."""
