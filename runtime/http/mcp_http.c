@@ -135,10 +135,9 @@ static int ic_start(struct mop *op, const taas_method *method, uint8_t *req, siz
         free(req);
         return -1;
     }
-    ic->ops = &mcp__icall_ops;
     atomic_init(&ic->refs, keep ? 2 : 1);
-    atomic_init(&ic->cancelled, false);
     pthread_mutex_init(&ic->mu, NULL);
+    taas_call_head_init(&ic->head, &mcp__icall_ops, &ic->mu);
     ic->mh = mh;
     ic->method = method;
     ic->outer = op->outer;
