@@ -35,6 +35,24 @@
 
 static void claim_done(taas_store_op *op, void *arg);
 
+/* Workers expected to free within HOLD_US: those idle, and those whose body
+ * has run less than the bodies' average plus HOLD_US. A body past that is
+ * a long one (the average, made of earlier bodies, does not describe it):
+ * its worker starts nothing soon. With e->mu. */
+static int soon_workers_locked(const taas_engine *e)
+{
+    if (e->busy == 0)
+        return e->nworkers;
+    int64_t past_ms = taas_now_ms() - (HOLD_US + e->body_avg_us) / 1000;
+    int slow = 0;
+    for (int i = 0; i < e->nworkers; i++) {
+        const job *j = e->slots[i];
+        if (j && j->body_started_ms > 0 && j->body_started_ms < past_ms)
+            slow++;
+    }
+    return e->nworkers - slow;
+}
+
 /* How many tasks this node may hold at once (running, ready for a worker,
  * or being inserted already claimed): its workers, plus as many as they are
  * expected to start within HOLD_US (from the bodies' running average
@@ -45,10 +63,19 @@ static void claim_done(taas_store_op *op, void *arg);
  * priority submitted elsewhere cannot overtake it. With short bodies that
  * wait is under HOLD_US and one claim feeds many bodies; with long bodies
  * it would be a whole body's time, so slow bodies are held only for free
- * workers and the store's claim order (priority, then age) decides. With e->mu. */
+ * workers and the store's claim order (priority, then age) decides.
+ *
+ * Only the workers expected to free soon count for the extra: the average
+ * is of bodies that ended, so a node whose workers all run long bodies
+ * after many short ones would otherwise keep claiming (and claiming new
+ * submits in their inserts) for workers that start nothing for seconds,
+ * while other nodes free and start lower priorities. Such a node holds no
+ * more than its workers: the backlog waits in the store, where the first
+ * worker to free anywhere takes the best task. With e->mu. */
 static int hold_cap_locked(const taas_engine *e)
 {
-    int64_t extra = (int64_t)HOLD_US * e->nworkers / (e->body_avg_us > 0 ? e->body_avg_us : 1);
+    int soon = soon_workers_locked(e);
+    int64_t extra = (int64_t)HOLD_US * soon / (e->body_avg_us > 0 ? e->body_avg_us : 1);
     if (extra > e->opts.prefetch)
         extra = e->opts.prefetch;
     int64_t cap = e->nworkers + extra;
@@ -74,8 +101,11 @@ static int ready_cmp(const job *a, const job *b)
 
 bool taas_engine__outranks_held_locked(const taas_engine *e, int priority)
 {
-    /* The queue is sorted: its tail has the lowest priority held. */
-    return e->ready_tail && priority > e->ready_tail->rec.priority;
+    /* The queue is sorted: its tail has the lowest priority held. When no
+     * worker here frees soon, the task goes ahead of nothing by being held
+     * here: it waits in the store for the first worker to free anywhere. */
+    return e->ready_tail && priority > e->ready_tail->rec.priority &&
+           soon_workers_locked(e) > 0;
 }
 
 void taas_engine__ready_append_locked(taas_engine *e, job *first, int n)
