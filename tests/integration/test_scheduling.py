@@ -223,6 +223,38 @@ class Scheduling(unittest.TestCase):
                 break
         self.assertEqual(done, total)
 
+    def test_readers_agree_while_bodies_run(self):
+        """A body shorter than the start mark's delay never has its start
+        stored before its completion: GetTask says RUNNING, and so must
+        ListTasks - RUNNING lists it, PENDING does not. Checked only when
+        GetTask says RUNNING both before and after the two lists were read
+        (the states only move forward, so the lists saw it RUNNING too)."""
+        n = self.node = Node(workers=1)
+        ids = [n.submit("crash_probe", {"ms": 10}).task_id for _ in range(150)]
+
+        def listed(state):
+            return {t.id for t in n.tasks.ListTasks(S.ListTasksRequest(
+                state=state, page_size=1000), timeout=T).tasks}
+        checked, wrong = 0, []
+        for tid in ids:
+            st = n.get(tid).state
+            deadline = time.monotonic() + 30
+            while st == S.TASK_STATE_PENDING and time.monotonic() < deadline:
+                st = n.get(tid).state
+            if st != S.TASK_STATE_RUNNING:
+                continue  # it ended before this look
+            running = listed(S.TASK_STATE_RUNNING)
+            pending = listed(S.TASK_STATE_PENDING)
+            if n.get(tid).state != S.TASK_STATE_RUNNING:
+                continue
+            checked += 1
+            if tid not in running or tid in pending:
+                wrong.append((tid, tid in running, tid in pending))
+        n.wait_final(ids)
+        print("readers checked on %d running bodies" % checked)
+        self.assertEqual(wrong, [], "(task, in RUNNING list, in PENDING list)")
+        self.assertGreater(checked, 10)
+
     def test_cancel_held_tasks_at_once(self):
         """100 tasks held behind a busy worker (in memory or in the store):
         each is CANCELLED within 100 ms of the request, and none ever starts."""
