@@ -20,7 +20,7 @@
  *   e->mu        the ready queue, the worker slots, busy/reserved counts,
  *                the claim state (claim_inflight, pending_hint, next_due_ms),
  *                the completing list, body_avg_us, abandoned_alive;
- *                work_cv, idle_cv and sweep_cv wait on it
+ *                work_cv, idle_cv, sweep_cv and completed_cv wait on it
  *   e->watch_mu  the watcher table and nwatch; held while a watcher's
  *                callback runs (see watch.c)
  *   j->pmu       a job's latest progress and its PROGRESS op in flight
@@ -137,6 +137,11 @@ struct taas_engine {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;      /* workers wait for ready jobs */
     pthread_cond_t idle_cv;      /* stop() waits for workers to go idle */
+    /* Readers of a task whose completion is being committed wait on
+     * completed_cv for it to leave the completing list (read.c);
+     * completed_waiters says whether anyone waits. */
+    pthread_cond_t completed_cv;
+    int completed_waiters;
     job *ready_head, *ready_tail;
     int ready_count;
     job *completing;             /* bodies done, completion not yet committed */
@@ -231,8 +236,19 @@ bool taas_engine__may_see(const taas_task_rec *r, const char *principal);
 /* Wait on `cv` (with `mu` held) for at most `ms` milliseconds. */
 void taas_engine__cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms);
 /* Newer progress (and the real start) of a task running here, over a read
- * record. Takes e->mu. */
-void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r);
+ * record. Takes e->mu. Returns true when the record must be read again
+ * once the task is off the completing list: its body has ended here and
+ * its completion is being committed, or committed since the record was
+ * read (readers wait for the commit and read again: read.c). */
+bool taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r);
+/* GetTask without waiting for a completion being committed (for the writer
+ * thread, which commits it). */
+taas_status taas_engine__get_nowait(taas_engine *e, const char *id, const char *principal,
+                                    taas_task_rec *out, char *msg, size_t msglen);
+/* ListTasks likewise, for the writer thread (cancel.c). */
+taas_status taas_engine__list_nowait(taas_engine *e, const taas_list_query *q,
+                                     taas_task_rec **out, size_t *n, char next_token[64],
+                                     char *msg, size_t msglen);
 
 /* Queue op on the writer and wait for its commit; op->result. */
 int taas_engine__write_sync(taas_engine *e, taas_store_op *op);

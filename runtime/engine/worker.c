@@ -252,6 +252,8 @@ static void completing_remove(taas_engine *e, job *j)
     if (j->cnext)
         j->cnext->cprev = j->cprev;
     j->completing = false;
+    if (e->completed_waiters > 0)
+        pthread_cond_broadcast(&e->completed_cv);
 }
 
 static void completing_done(taas_engine *e, job *j)
