@@ -261,6 +261,16 @@ int taas_engine__free_slots_locked(const taas_engine *e);
 /* Append the chain `first` (n jobs, linked by next) to the ready queue and
  * wake the workers. */
 void taas_engine__ready_append_locked(taas_engine *e, job *first, int n);
+/* A node whose workers all run long bodies (none frees within HOLD_US)
+ * starts nothing it holds soon, while other nodes' workers may free first
+ * and take lower priorities from the store, and a higher-priority task
+ * submitted here waits in the store behind what is held. Such a node gives
+ * back what it holds, in the sweep: take_unstartable takes the ready queue
+ * (NULL when some worker frees soon), give_back returns each task to the
+ * store as it was (PENDING, its attempt given back, a RELEASE of that task
+ * alone, fenced by its lease token) and frees the job. */
+job *taas_engine__take_unstartable_locked(taas_engine *e);
+void taas_engine__give_back(taas_engine *e, job *list);
 /* Issue a CLAIM if workers are free and the store may hold runnable tasks. */
 void taas_engine__maybe_claim_locked(taas_engine *e);
 /* There may be runnable tasks in the store: claim if workers are free. */

@@ -195,6 +195,75 @@ void taas_engine__wake_claimer(taas_engine *e)
     pthread_mutex_unlock(&e->mu);
 }
 
+job *taas_engine__take_unstartable_locked(taas_engine *e)
+{
+    if (!e->ready_head || atomic_load(&e->stopping) || soon_workers_locked(e) > 0)
+        return NULL;
+    job *all = e->ready_head;
+    e->ready_head = e->ready_tail = NULL;
+    e->ready_count = 0;
+    return all;
+}
+
+static void give_back_done(taas_store_op *op, void *arg)
+{
+    job *j = arg;
+    taas_engine *e = j->e;
+    if (taas_engine__store_transient(op->result) && !atomic_load(&e->stopping)) {
+        /* Still held here: the next sweep tries again, or a worker that
+         * frees first starts it. */
+        pthread_mutex_lock(&e->mu);
+        j->next = NULL;
+        taas_engine__ready_append_locked(e, j, 1);
+        pthread_mutex_unlock(&e->mu);
+        return;
+    }
+    bool back = op->result == TAAS_STORE_OK && op->u.release.released > 0;
+    taas_log(TAAS_LOG_DEBUG, "task.given_back", "id=%s priority=%d released=%d result=%d",
+             j->rec.id, j->rec.priority, back, op->result);
+    if (back) {
+        /* Runnable again: this node claims it when a worker frees (other
+         * nodes hear of it from the store's notification). */
+        pthread_mutex_lock(&e->mu);
+        if (!e->pending_hint || j->rec.priority > e->pending_prio_max)
+            e->pending_prio_max = j->rec.priority;
+        e->pending_hint = true;
+        taas_engine__maybe_claim_locked(e);
+        pthread_mutex_unlock(&e->mu);
+        /* A cancel requested meanwhile made it CANCELLED: its end for
+         * the watchers. */
+        if (j->rec.cancel_requested || taas_engine__has_watchers(e, j->rec.id)) {
+            taas_task_rec r;
+            memset(&r, 0, sizeof r);
+            if (e->store->get(e->store, j->rec.id, &r) == TAAS_STORE_OK &&
+                taas_task_state_final(r.state))
+                taas_engine__notify_final(e, j->rec.id);
+            taas_task_rec_clear(&r);
+        }
+    }
+    /* Not given back for another reason (it was claimed again after its
+     * lease lapsed, or the store refused): not ours to start; a lease still
+     * ours expires and recovery decides. */
+    taas_engine__job_free(j);
+}
+
+void taas_engine__give_back(taas_engine *e, job *list)
+{
+    for (job *j = list, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        taas_store_op *op = &j->complete_op;
+        memset(op, 0, sizeof *op);
+        op->kind = TAAS_OP_RELEASE;
+        op->u.release.owner = e->node_id;
+        op->u.release.now_ms = taas_now_ms();
+        op->u.release.id = j->rec.id;
+        op->u.release.lease_token = j->rec.lease_token;
+        if (taas_writer_enqueue(e->writer, op, give_back_done, j) != 0)
+            taas_engine__job_free(j); /* stopping: the RELEASE at stop gives it back */
+    }
+}
+
 job *taas_engine__job_new(taas_engine *e, taas_task_rec *rec)
 {
     job *j = calloc(1, sizeof *j);

@@ -155,6 +155,27 @@ class Scheduling(unittest.TestCase):
         self.assertEqual(order[0], high, "the priority-7 task started %d-th" % (order.index(high) + 1))
         self.assertEqual(order[1:], low)
 
+    def test_held_behind_a_long_body_given_back(self):
+        """Tasks claimed while the one worker's body was young (the engine
+        expected a short one) are given back to the queue once the body
+        runs long, without using an attempt: a later submit of a higher
+        priority then starts before them, and they start in submit order."""
+        n = self.node = Node(workers=1)
+        n.warm_up()
+        blocker = n.submit("crash_probe", {"ms": 2500}).task_id
+        low = [n.submit("crash_probe", {"ms": 0}, priority=1).task_id for _ in range(10)]
+        n.wait_state(blocker, S.TASK_STATE_RUNNING)
+        time.sleep(0.5)  # the body is long by now; what was held goes back
+        high = n.submit("crash_probe", {"ms": 0}, priority=7).task_id
+        n.wait_final([blocker, high] + low)
+        order = [t for t in n.starts() if t in low or t == high]
+        self.assertEqual(order[0], high,
+                         "the priority-7 task started %d-th" % (order.index(high) + 1))
+        self.assertEqual(order[1:], low)
+        for t in low + [high]:
+            got = n.get(t)
+            self.assertEqual((got.state, got.attempt), (S.TASK_STATE_SUCCEEDED, 1), t)
+
     def test_running_never_above_workers(self):
         """10,000 tasks flowing through two workers: ListTasks(RUNNING)
         never shows more than two, a RUNNING task always has its start time,
