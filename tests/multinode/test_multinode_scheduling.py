@@ -98,17 +98,13 @@ def late_inversions(order, rank, window):
 
 
 class Priorities(FiCluster):
-    def test_backlog_starts_by_priority_across_nodes(self):
-        """Three nodes of one worker each, all busy with long bodies after
-        short ones (so each node's engine expects short bodies and would hold
-        tasks beyond its worker); 36 tasks of priorities 0-9 submitted in
-        random order, round-robin to the nodes. When the workers free, the
-        tasks start by priority across the cluster, FIFO within one; while
-        they wait every node reads them PENDING and only the blockers
-        RUNNING."""
+    def backlog_by_priority(self, settle):
         self.warm_up()
-        blockers = self.block_all(4000)
         nodes = list(self.nodes.values())
+        if settle:
+            blockers = self.block_all(4000)
+        else:
+            blockers = [n.submit("crash_probe", {"ms": 4000}).task_id for n in nodes]
         prios = [p for p in (0, 1, 3, 5, 9) for _ in range(7)] + [9]
         random.shuffle(prios)
         backlog = []
@@ -116,6 +112,9 @@ class Priorities(FiCluster):
             r = nodes[i % 3].submit("crash_probe", {"ms": 150}, priority=p)
             self.assertEqual(r.state, S.TASK_STATE_PENDING)
             backlog.append((r.task_id, p))
+        if not settle:
+            taas_harness.wait_until(lambda: sorted(self.starts()) == sorted(blockers), 20, 0.05,
+                                    "a blocker to start on every node")
         self.assertEqual(sorted(self.running()), sorted(blockers), "RUNNING while they wait")
         ids = [t for t, _ in backlog]
         self.wait_final(self.a, blockers + ids, 60)
@@ -134,6 +133,28 @@ class Priorities(FiCluster):
         self.assertEqual(late_inversions(order, fifo, 3), [],
                          "submit order within a priority: %s"
                          % [(prio[t], index[t]) for t in order])
+        # A task held and given back has not used an attempt.
+        for t in ids:
+            got = self.a.get(t)
+            self.assertEqual((got.state, got.attempt), (S.TASK_STATE_SUCCEEDED, 1), t)
+
+    def test_backlog_starts_by_priority_across_nodes(self):
+        """Three nodes of one worker each, all busy with long bodies after
+        short ones (so each node's engine expects short bodies and would hold
+        tasks beyond its worker); 36 tasks of priorities 0-9 submitted in
+        random order, round-robin to the nodes. When the workers free, the
+        tasks start by priority across the cluster, FIFO within one; while
+        they wait every node reads them PENDING and only the blockers
+        RUNNING."""
+        self.backlog_by_priority(settle=True)
+
+    def test_backlog_submitted_as_long_bodies_start(self):
+        """The same backlog submitted the moment the long bodies are
+        submitted: each node takes some of it while its body is young (it
+        expects a short one), and gives it back once the body runs long, so
+        the cluster still starts the backlog by priority, and no attempt is
+        used by the give-back."""
+        self.backlog_by_priority(settle=False)
 
 
 class CancelHeld(FiCluster):
