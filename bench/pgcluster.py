@@ -62,6 +62,7 @@ class Cluster:
         self.dir = None
         self.url = None
         self.has_stats = False
+        self.preloaded = []
         self.psql_bin = "psql"
         d = bindir()
         if d and os.access(os.path.join(d, "psql"), os.X_OK):
@@ -90,23 +91,48 @@ class Cluster:
                 errors="replace").strip()[-300:]))
         return p.stdout.decode(errors="replace")
 
-    def start(self, stats=True, prefix="taas-bench-pg."):
+    def start(self, stats=True, prefix="taas-bench-pg.", settings=None, preload=()):
         """initdb and start in a new temporary directory; with stats, load
-        pg_stat_statements when the extension is installed (one restart)."""
+        pg_stat_statements when the extension is installed (one restart).
+        settings: {name: value} for ALTER SYSTEM (e.g. track_wal_io_timing);
+        preload: more shared_preload_libraries (e.g. auto_explain), when
+        installed. Neither changes the durability settings of the script."""
         why = missing()
         if why:
             raise ClusterError(why)
         self.dir = tempfile.mkdtemp(prefix=prefix)
         self.url = self._script("start").splitlines()[-1]
-        if stats:
-            lib = os.path.join(os.path.dirname(bindir()), "lib", "pg_stat_statements.so")
-            if os.path.exists(lib):
-                self.psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-                self._script("down")
-                self._script("up")
-                self.psql("CREATE EXTENSION pg_stat_statements")
-                self.has_stats = True
+        libdir = os.path.join(os.path.dirname(bindir()), "lib")
+        libs = [x for x in preload if os.path.exists(os.path.join(libdir, x + ".so"))]
+        if stats and os.path.exists(os.path.join(libdir, "pg_stat_statements.so")):
+            libs.insert(0, "pg_stat_statements")
+        # A library's own settings (name.setting) are known only once it is
+        # loaded: those are set after the restart, with a reload.
+        settings = settings or {}
+        late = {k: v for k, v in settings.items() if "." in k}
+        for k, v in sorted(settings.items()):
+            if k not in late:
+                self.psql("ALTER SYSTEM SET %s = '%s'" % (k, v))
+        if libs:
+            self.psql("ALTER SYSTEM SET shared_preload_libraries = %s"
+                      % ", ".join("'%s'" % x for x in libs))
+        if libs or len(late) < len(settings):
+            self._script("down")
+            self._script("up")
+        for k, v in sorted(late.items()):
+            self.psql("ALTER SYSTEM SET %s = '%s'" % (k, v))
+        if late:
+            self.psql("SELECT pg_reload_conf()")
+        if "pg_stat_statements" in libs:
+            self.psql("CREATE EXTENSION pg_stat_statements")
+            self.has_stats = True
+        self.preloaded = libs
         return self.url
+
+    def postmaster_pid(self):
+        """The cluster's postmaster pid (first line of postmaster.pid)."""
+        with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+            return int(f.readline().strip())
 
     def create_db(self, name):
         self.psql("CREATE DATABASE %s" % name)

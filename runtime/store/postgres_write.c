@@ -226,6 +226,40 @@ static const char *const stmt_names[ST_COUNT] = {
 
 int taas_pg__prepare_writes(pg_store *s, PGconn *c)
 {
+    /*
+     * Two session settings of the writer connection, both found with
+     * bench/pgprofile at C = 64 on a fresh database (docs/performance.md,
+     * "PostgreSQL: where a task's time goes"):
+     *
+     * - Plan every execution with its own arrays and the table as it is
+     *   now. A prepared statement otherwise settles on a generic plan after
+     *   five runs and keeps it until the table is next analyzed; one made
+     *   while tasks was young (autovacuum analyzes a new table a minute or
+     *   more later) takes the table for ~160 rows and each array for 10
+     *   elements, and read all of tasks for the idempotency-key lookup of
+     *   every insert batch (329 rows read per task at 20,000 tasks, growing
+     *   with the table) and every RUNNING row for each completion. Planning
+     *   costs ~16 µs of the backend's CPU per task at C = 64, far less.
+     * - No bitmap scans. The claim's partial index (state = 1) keeps an
+     *   entry for every task claimed since the last vacuum; an ordered index
+     *   scan marks the entries of dead rows it passes (LP_DEAD) so the next
+     *   claim skips them and inserts reclaim their space, but a bitmap scan
+     *   never does: with it each claim read ~9,400 dead entries at 20,000
+     *   tasks, with the ordered scan ~60. Every statement of this
+     *   connection finds its rows by a key or in index order.
+     */
+    PGresult *pr = PQexec(c, "SET plan_cache_mode = force_custom_plan");
+    if (PQresultStatus(pr) == PGRES_COMMAND_OK) {
+        PQclear(pr);
+        pr = PQexec(c, "SET enable_bitmapscan = off");
+    }
+    if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
+        taas_pg__set_error(s, "writer session settings", c, pr);
+        int rc = taas_pg__map_error(c, pr);
+        PQclear(pr);
+        return rc;
+    }
+    PQclear(pr);
     for (int i = 0; i < ST_COUNT; i++) {
         PGresult *r = PQprepare(c, stmt_names[i], write_sql[i], 0, NULL);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
