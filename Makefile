@@ -76,10 +76,14 @@ fuzz:
 SOAK_SECONDS ?= 900
 SOAK_POINTS  ?= all
 
+# The crash scripts take the Python stubs the build writes, as under ctest.
+SOAK_ENV = TAAS_PY_STUBS=$(CURDIR)/$(BUILD_DIR)/tests/integration/py GRPC_DNS_RESOLVER=native \
+	   GRPC_VERBOSITY=ERROR GRPC_ENABLE_FORK_SUPPORT=false
+
 soak: build
-	$(PYTHON) tests/crash/kill_matrix.py $(BUILD_DIR)/taas-server-fi proto \
+	$(SOAK_ENV) $(PYTHON) tests/crash/kill_matrix.py $(BUILD_DIR)/taas-server-fi \
 	  --point $(SOAK_POINTS) --soak-seconds $(SOAK_SECONDS) --first-seed 1000
-	$(PYTHON) tests/crash/stale_worker.py $(BUILD_DIR)/taas-server-fi proto --tasks 100
+	$(SOAK_ENV) $(PYTHON) tests/crash/stale_worker.py $(BUILD_DIR)/taas-server-fi --tasks 100
 
 bench: build
 	./$(BUILD_DIR)/taas-bench

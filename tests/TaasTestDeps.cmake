@@ -57,12 +57,6 @@ if(PROTOC AND GRPC_PYTHON_PLUGIN AND _taas_pygrpc EQUAL 0)
 else()
   set(TAAS_HAVE_PYGRPC FALSE)
 endif()
-# tests/crash makes its own message modules with protoc alone.
-if(PROTOC AND _taas_pygrpc EQUAL 0)
-  set(TAAS_HAVE_PROTOC_PYGRPC TRUE)
-else()
-  set(TAAS_HAVE_PROTOC_PYGRPC FALSE)
-endif()
 set(TAAS_PYGRPC_REASON "the Python gRPC tests need protoc, grpc_python_plugin and python3-grpcio (apt-get install protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf)")
 
 # PostgreSQL: libpq for the backend and its store tests; the server binaries

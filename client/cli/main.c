@@ -295,6 +295,44 @@ static int parse_int(const char *opt, const char *s, long long lo, long long hi,
     return 0;
 }
 
+/* An option that takes one of a few words: a table of the words and the
+ * values they stand for, ended by a NULL word. */
+typedef struct {
+    const char *word;
+    long long value;
+} word_value;
+
+static const word_value catch_up_words[] = {
+    { "skip", TAAS_CLIENT_CATCH_UP_SKIP },
+    { "once", TAAS_CLIENT_CATCH_UP_RUN_ONCE },
+    { "all", TAAS_CLIENT_CATCH_UP_RUN_ALL },
+    { NULL, 0 },
+};
+
+static const word_value overlap_words[] = {
+    { "allow", TAAS_CLIENT_OVERLAP_ALLOW },
+    { "skip", TAAS_CLIENT_OVERLAP_SKIP },
+    { NULL, 0 },
+};
+
+/* The value of word `s` in `table`; otherwise an error that lists the
+ * words ("expected skip, once or all, got 'x'"). */
+static int parse_word(const char *opt, const char *s, const word_value *table, long long *out)
+{
+    size_t n = 0;
+    for (; table[n].word; n++) {
+        if (strcmp(s, table[n].word) == 0) {
+            *out = table[n].value;
+            return 0;
+        }
+    }
+    fprintf(stderr, "%s: --%s: expected ", prog, opt);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", table[i].word);
+    fprintf(stderr, ", got '%s'\n", s);
+    return -1;
+}
+
 /* Reads a whole file ("-" = stdin), capped at 64 MiB. */
 static char *read_file(const char *path)
 {
@@ -1214,17 +1252,9 @@ static int schedule_create(cli *c)
         req.timeout_s = (int32_t)v;
     }
     if (c->seen[OPT_CATCH_UP]) {
-        const char *p = c->value[OPT_CATCH_UP];
-        if (strcmp(p, "skip") == 0)
-            req.catch_up = TAAS_CLIENT_CATCH_UP_SKIP;
-        else if (strcmp(p, "once") == 0)
-            req.catch_up = TAAS_CLIENT_CATCH_UP_RUN_ONCE;
-        else if (strcmp(p, "all") == 0)
-            req.catch_up = TAAS_CLIENT_CATCH_UP_RUN_ALL;
-        else {
-            fprintf(stderr, "%s: --catch-up: expected skip, once or all, got '%s'\n", prog, p);
+        if (parse_word("catch-up", c->value[OPT_CATCH_UP], catch_up_words, &v))
             return EXIT_USAGE;
-        }
+        req.catch_up = (taas_client_catch_up)v;
     }
     if (c->seen[OPT_MAX_CATCH_UP]) {
         if (parse_int("max-catch-up", c->value[OPT_MAX_CATCH_UP], 1, INT32_MAX, &v))
@@ -1232,15 +1262,9 @@ static int schedule_create(cli *c)
         req.max_catch_up = (int32_t)v;
     }
     if (c->seen[OPT_OVERLAP]) {
-        const char *p = c->value[OPT_OVERLAP];
-        if (strcmp(p, "allow") == 0)
-            req.overlap = TAAS_CLIENT_OVERLAP_ALLOW;
-        else if (strcmp(p, "skip") == 0)
-            req.overlap = TAAS_CLIENT_OVERLAP_SKIP;
-        else {
-            fprintf(stderr, "%s: --overlap: expected allow or skip, got '%s'\n", prog, p);
+        if (parse_word("overlap", c->value[OPT_OVERLAP], overlap_words, &v))
             return EXIT_USAGE;
-        }
+        req.overlap = (taas_client_overlap)v;
     }
     req.paused = c->seen[OPT_PAUSED];
     if (c->seen[OPT_INPUT]) {

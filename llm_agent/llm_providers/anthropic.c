@@ -102,12 +102,7 @@ static int anthropic_write(const taas_llm_request *req, taas_jw *w, char *err, s
         taas_jw_arr_begin(w);
         for (size_t i = 0; i < req->n_tools; i++) {
             taas_jw_obj_begin(w);
-            taas_jw_key(w, "name");
-            taas_jw_str(w, req->tools[i].name);
-            taas_jw_key(w, "description");
-            taas_jw_str(w, req->tools[i].description ? req->tools[i].description : "");
-            taas_jw_key(w, "input_schema");
-            taas_llm_jw_object_or_empty(w, req->tools[i].input_schema);
+            taas_llm_jw_tool_fields(w, &req->tools[i], "input_schema");
             taas_jw_obj_end(w);
         }
         taas_jw_arr_end(w);
@@ -125,13 +120,8 @@ static int anthropic_parse(const char *body, size_t len, taas_llm_reply *out, ch
                            size_t errlen)
 {
     taas_jdoc d;
-    char perr[200];
-    if (taas_json_parse(&d, body, len, NULL, perr, sizeof perr) != 0) {
-        char snip[200];
-        taas_llm_snippet(snip, sizeof snip, body, len);
-        taas_llm_errf(err, errlen, "not JSON (%s): \"%s\"", perr, snip);
+    if (taas_llm_reply_json(&d, body, len, err, errlen) != 0)
         return -1;
-    }
     int rc = -1;
     int content = taas_json_obj_get(&d, 0, "content", 7);
     if (taas_json_kind_of(&d, 0) != TAAS_JSON_OBJECT || content < 0 ||
@@ -184,17 +174,9 @@ static int anthropic_parse(const char *body, size_t len, taas_llm_reply *out, ch
         }
         /* Other blocks (thinking, ...) carry nothing the agent uses. */
     }
-    char *reason = taas_llm_json_strdup(&d, taas_json_obj_get(&d, 0, "stop_reason", 11));
-    snprintf(out->stop_raw, sizeof out->stop_raw, "%s", reason ? reason : "");
-    free(reason);
-    if (out->n_calls || !strcmp(out->stop_raw, "tool_use"))
-        out->stop = TAAS_LLM_STOP_TOOLS;
-    else if (!strcmp(out->stop_raw, "end_turn") || !strcmp(out->stop_raw, "stop_sequence"))
-        out->stop = TAAS_LLM_STOP_END;
-    else if (!strcmp(out->stop_raw, "max_tokens"))
-        out->stop = TAAS_LLM_STOP_LENGTH;
-    else
-        out->stop = TAAS_LLM_STOP_OTHER;
+    static const char *const end[] = { "end_turn", "stop_sequence", NULL };
+    taas_llm_set_stop(out, &d, taas_json_obj_get(&d, 0, "stop_reason", 11), "tool_use", end,
+                      "max_tokens");
     int usage = taas_json_obj_get(&d, 0, "usage", 5);
     if (usage >= 0 && taas_json_kind_of(&d, usage) == TAAS_JSON_OBJECT) {
         out->input_tokens = taas_llm_json_int(&d, usage, "input_tokens") +
@@ -217,10 +199,8 @@ static void anthropic_error(int status, const char *body, size_t len, char *msg,
 {
     taas_jdoc d;
     *final = false;
-    if (taas_json_parse(&d, body, len, NULL, NULL, 0) != 0) {
-        taas_llm_snippet(msg, cap, body, len);
+    if (taas_llm_error_json(&d, body, len, msg, cap) != 0)
         return;
-    }
     int e = taas_json_obj_get(&d, 0, "error", 5);
     if (e >= 0 && taas_json_kind_of(&d, e) == TAAS_JSON_OBJECT) {
         char *m = taas_llm_json_strdup(&d, taas_json_obj_get(&d, e, "message", 7));

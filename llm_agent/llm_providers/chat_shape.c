@@ -104,6 +104,16 @@ void taas_llm_jw_chat_messages(taas_jw *w, const taas_llm_request *req, taas_llm
     taas_jw_arr_end(w);
 }
 
+void taas_llm_jw_tool_fields(taas_jw *w, const taas_llm_tool *t, const char *schema_key)
+{
+    taas_jw_key(w, "name");
+    taas_jw_str(w, t->name);
+    taas_jw_key(w, "description");
+    taas_jw_str(w, t->description ? t->description : "");
+    taas_jw_key(w, schema_key);
+    taas_llm_jw_object_or_empty(w, t->input_schema);
+}
+
 void taas_llm_jw_function_tools(taas_jw *w, const taas_llm_request *req)
 {
     taas_jw_key(w, "tools");
@@ -114,12 +124,7 @@ void taas_llm_jw_function_tools(taas_jw *w, const taas_llm_request *req)
         taas_jw_str(w, "function");
         taas_jw_key(w, "function");
         taas_jw_obj_begin(w);
-        taas_jw_key(w, "name");
-        taas_jw_str(w, req->tools[i].name);
-        taas_jw_key(w, "description");
-        taas_jw_str(w, req->tools[i].description ? req->tools[i].description : "");
-        taas_jw_key(w, "parameters");
-        taas_llm_jw_object_or_empty(w, req->tools[i].input_schema);
+        taas_llm_jw_tool_fields(w, &req->tools[i], "parameters");
         taas_jw_obj_end(w);
         taas_jw_obj_end(w);
     }

@@ -46,13 +46,8 @@ static int ollama_parse(const char *body, size_t len, taas_llm_reply *out, char 
                         size_t errlen)
 {
     taas_jdoc d;
-    char perr[200];
-    if (taas_json_parse(&d, body, len, NULL, perr, sizeof perr) != 0) {
-        char snip[200];
-        taas_llm_snippet(snip, sizeof snip, body, len);
-        taas_llm_errf(err, errlen, "not JSON (%s): \"%s\"", perr, snip);
+    if (taas_llm_reply_json(&d, body, len, err, errlen) != 0)
         return -1;
-    }
     int rc = -1;
     int e = taas_json_obj_get(&d, 0, "error", 5);
     if (e >= 0) { /* Ollama can report an error with a 200 */
@@ -105,17 +100,9 @@ static int ollama_parse(const char *body, size_t len, taas_llm_reply *out, char 
             }
         }
     }
-    char *reason = taas_llm_json_strdup(&d, taas_json_obj_get(&d, 0, "done_reason", 11));
-    snprintf(out->stop_raw, sizeof out->stop_raw, "%s", reason ? reason : "");
-    free(reason);
-    if (out->n_calls)
-        out->stop = TAAS_LLM_STOP_TOOLS;
-    else if (!strcmp(out->stop_raw, "stop") || !out->stop_raw[0])
-        out->stop = TAAS_LLM_STOP_END;
-    else if (!strcmp(out->stop_raw, "length"))
-        out->stop = TAAS_LLM_STOP_LENGTH;
-    else
-        out->stop = TAAS_LLM_STOP_OTHER;
+    /* No done_reason (older servers) is an ordinary end. */
+    static const char *const end[] = { "stop", "", NULL };
+    taas_llm_set_stop(out, &d, taas_json_obj_get(&d, 0, "done_reason", 11), NULL, end, "length");
     out->input_tokens = taas_llm_json_int(&d, 0, "prompt_eval_count");
     out->output_tokens = taas_llm_json_int(&d, 0, "eval_count");
     rc = 0;
@@ -132,10 +119,8 @@ static void ollama_error(int status, const char *body, size_t len, char *msg, si
 {
     taas_jdoc d;
     *final = false;
-    if (taas_json_parse(&d, body, len, NULL, NULL, 0) != 0) {
-        taas_llm_snippet(msg, cap, body, len);
+    if (taas_llm_error_json(&d, body, len, msg, cap) != 0)
         return;
-    }
     char *m = taas_llm_json_strdup(&d, taas_json_obj_get(&d, 0, "error", 5));
     if (m)
         snprintf(msg, cap, "%s", m);

@@ -45,13 +45,8 @@ static int openai_parse(const char *body, size_t len, taas_llm_reply *out, char 
                         size_t errlen)
 {
     taas_jdoc d;
-    char perr[200];
-    if (taas_json_parse(&d, body, len, NULL, perr, sizeof perr) != 0) {
-        char snip[200];
-        taas_llm_snippet(snip, sizeof snip, body, len);
-        taas_llm_errf(err, errlen, "not JSON (%s): \"%s\"", perr, snip);
+    if (taas_llm_reply_json(&d, body, len, err, errlen) != 0)
         return -1;
-    }
     int rc = -1;
     int choices = taas_json_obj_get(&d, 0, "choices", 7);
     if (taas_json_kind_of(&d, 0) != TAAS_JSON_OBJECT || choices < 0 ||
@@ -65,10 +60,6 @@ static int openai_parse(const char *body, size_t len, taas_llm_reply *out, char 
         taas_llm_errf(err, errlen, "choices[0] has no \"message\" object");
         goto out;
     }
-    int fr = taas_json_obj_get(&d, choice, "finish_reason", 13);
-    char *reason = taas_llm_json_strdup(&d, fr);
-    snprintf(out->stop_raw, sizeof out->stop_raw, "%s", reason ? reason : "");
-    free(reason);
     out->text = taas_llm_json_strdup(&d, taas_json_obj_get(&d, msg, "content", 7));
     int calls = taas_json_obj_get(&d, msg, "tool_calls", 10);
     if (calls >= 0 && taas_json_kind_of(&d, calls) == TAAS_JSON_ARRAY && d.toks[calls].size > 0) {
@@ -97,14 +88,9 @@ static int openai_parse(const char *body, size_t len, taas_llm_reply *out, char 
     }
     /* The calls decide, not the word: some compatible servers say "stop"
      * while calling tools. */
-    if (out->n_calls)
-        out->stop = TAAS_LLM_STOP_TOOLS;
-    else if (!strcmp(out->stop_raw, "stop"))
-        out->stop = TAAS_LLM_STOP_END;
-    else if (!strcmp(out->stop_raw, "length"))
-        out->stop = TAAS_LLM_STOP_LENGTH;
-    else
-        out->stop = TAAS_LLM_STOP_OTHER;
+    static const char *const end[] = { "stop", NULL };
+    taas_llm_set_stop(out, &d, taas_json_obj_get(&d, choice, "finish_reason", 13), NULL, end,
+                      "length");
     int usage = taas_json_obj_get(&d, 0, "usage", 5);
     if (usage >= 0 && taas_json_kind_of(&d, usage) == TAAS_JSON_OBJECT) {
         out->input_tokens = taas_llm_json_int(&d, usage, "prompt_tokens");
@@ -125,10 +111,8 @@ static void openai_error(int status, const char *body, size_t len, char *msg, si
 {
     taas_jdoc d;
     *final = false;
-    if (taas_json_parse(&d, body, len, NULL, NULL, 0) != 0) {
-        taas_llm_snippet(msg, cap, body, len);
+    if (taas_llm_error_json(&d, body, len, msg, cap) != 0)
         return;
-    }
     int e = taas_json_obj_get(&d, 0, "error", 5);
     if (e >= 0 && taas_json_kind_of(&d, e) == TAAS_JSON_OBJECT) {
         char *m = taas_llm_json_strdup(&d, taas_json_obj_get(&d, e, "message", 7));

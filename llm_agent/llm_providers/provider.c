@@ -195,6 +195,44 @@ int64_t taas_llm_json_int(const taas_jdoc *doc, int obj, const char *key)
     return v;
 }
 
+int taas_llm_reply_json(taas_jdoc *d, const char *body, size_t len, char *err, size_t errlen)
+{
+    char perr[200];
+    if (taas_json_parse(d, body, len, NULL, perr, sizeof perr) == 0)
+        return 0;
+    char snip[200];
+    taas_llm_snippet(snip, sizeof snip, body, len);
+    taas_llm_errf(err, errlen, "not JSON (%s): \"%s\"", perr, snip);
+    return -1;
+}
+
+int taas_llm_error_json(taas_jdoc *d, const char *body, size_t len, char *msg, size_t cap)
+{
+    if (taas_json_parse(d, body, len, NULL, NULL, 0) == 0)
+        return 0;
+    taas_llm_snippet(msg, cap, body, len);
+    return -1;
+}
+
+void taas_llm_set_stop(taas_llm_reply *out, const taas_jdoc *d, int tok, const char *tools,
+                       const char *const *end, const char *length)
+{
+    char *reason = taas_llm_json_strdup(d, tok);
+    snprintf(out->stop_raw, sizeof out->stop_raw, "%s", reason ? reason : "");
+    free(reason);
+    if (out->n_calls || (tools && !strcmp(out->stop_raw, tools))) {
+        out->stop = TAAS_LLM_STOP_TOOLS;
+        return;
+    }
+    for (; *end; end++) {
+        if (!strcmp(out->stop_raw, *end)) {
+            out->stop = TAAS_LLM_STOP_END;
+            return;
+        }
+    }
+    out->stop = !strcmp(out->stop_raw, length) ? TAAS_LLM_STOP_LENGTH : TAAS_LLM_STOP_OTHER;
+}
+
 void taas_llm_jw_object_or_empty(taas_jw *w, const char *json)
 {
     taas_jdoc d;

@@ -213,6 +213,20 @@ char *taas_llm_json_rawdup(const taas_jdoc *doc, int tok);
 int64_t taas_llm_json_int(const taas_jdoc *doc, int obj, const char *key);
 /* Write `json` (an object's text) as a value; {} when it is not a JSON object. */
 void taas_llm_jw_object_or_empty(taas_jw *w, const char *json);
+/* Parse a 2xx body into d: 0, or -1 with err saying "not JSON (why):
+ * "<snippet>"" (nothing to free then). */
+int taas_llm_reply_json(taas_jdoc *d, const char *body, size_t len, char *err, size_t errlen);
+/* Parse an error body into d: 0, or -1 with msg holding a snippet of the
+ * body (nothing to free then). */
+int taas_llm_error_json(taas_jdoc *d, const char *body, size_t len, char *msg, size_t cap);
+/* Set out->stop_raw to the string at `tok` ("" when absent) and out->stop
+ * from it: TOOLS when the reply calls tools (or says `tools`, if not NULL),
+ * END for a word of `end` (NULL-ended), LENGTH for `length`, else OTHER. */
+void taas_llm_set_stop(taas_llm_reply *out, const taas_jdoc *d, int tok, const char *tools,
+                       const char *const *end, const char *length);
+/* One tool's "name", "description" and its input schema under
+ * `schema_key`, inside an object the caller opened. */
+void taas_llm_jw_tool_fields(taas_jw *w, const taas_llm_tool *t, const char *schema_key);
 /* A short, printable excerpt of a body that is not the JSON we expected:
  * at most 160 bytes, control and non-ASCII bytes shown as '?'. */
 void taas_llm_snippet(char *out, size_t cap, const char *body, size_t len);

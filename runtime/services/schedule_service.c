@@ -62,6 +62,20 @@ static bool mine(const taas_call *call, const taas_schedule_rec *r)
     return !who || strcmp(who, r->principal ? r->principal : "") == 0;
 }
 
+/* Schedule `id` into r when the caller may see it; another principal's
+ * schedule reads as not found, as one that does not exist. r is cleared by
+ * the caller either way. */
+static taas_status get_mine(taas_call *call, taas_engine *e, const char *id,
+                            taas_schedule_rec *r, char *msg, size_t cap)
+{
+    taas_status st = taas_engine_schedule_get(e, id, r, msg, cap);
+    if (st == TAAS_ST_OK && !mine(call, r)) {
+        st = TAAS_ST_NOT_FOUND;
+        snprintf(msg, cap, "schedule '%.64s' not found", id);
+    }
+    return st;
+}
+
 /* Reply for create/pause/resume (the schedule) or delete (empty). */
 static void changed(void *arg, taas_status st, const char *msg, const taas_schedule_rec *r)
 {
@@ -133,12 +147,8 @@ static void get_schedule(taas_call *call, void *arg)
     } else {
         taas_schedule_rec r;
         char msg[256] = "";
-        taas_status st = taas_engine_schedule_get(e, req->schedule_id, &r, msg, sizeof msg);
+        taas_status st = get_mine(call, e, req->schedule_id, &r, msg, sizeof msg);
         svc_leave(s);
-        if (st == TAAS_ST_OK && !mine(call, &r)) {
-            st = TAAS_ST_NOT_FOUND;
-            snprintf(msg, sizeof msg, "schedule '%.64s' not found", req->schedule_id);
-        }
         if (st != TAAS_ST_OK) {
             taas_call_reply(call, st, msg, NULL, 0);
         } else {
@@ -216,11 +226,7 @@ static void set_schedule(taas_call *call, taas_services *s, int action)
     } else {
         taas_schedule_rec r;
         char msg[256] = "";
-        taas_status st = taas_engine_schedule_get(e, req->schedule_id, &r, msg, sizeof msg);
-        if (st == TAAS_ST_OK && !mine(call, &r)) {
-            st = TAAS_ST_NOT_FOUND;
-            snprintf(msg, sizeof msg, "schedule '%.64s' not found", req->schedule_id);
-        }
+        taas_status st = get_mine(call, e, req->schedule_id, &r, msg, sizeof msg);
         taas_schedule_rec_clear(&r);
         if (st == TAAS_ST_OK) {
             taas_call_ref(call);

@@ -191,16 +191,12 @@ static int op_fire(pg_store *s, taas_store_op *op, bool *notify)
     int64_t next = taas_pg__col_i64(res, 0, 1);
     int last_state = PQgetisnull(res, 0, 2) ? 0 : (int)taas_pg__col_i64(res, 0, 2);
     PQclear(res);
-    if (paused || next != f->expect_next_ms) {
-        op->result = TAAS_STORE_ESTALE; /* another server fired it, or a client paused it */
+    int64_t skipped;
+    taas_store_fire plan = taas_store__sched_fire_plan(op, paused, next, last_state, &skipped);
+    if (plan == TAAS_FIRE_STALE)
         return 0;
-    }
-    int64_t skipped = f->skipped_add;
     const char *last_id = NULL;
-    if (f->skip_if_running && (last_state == TAAS_TASK_PENDING || last_state == TAAS_TASK_RUNNING)) {
-        f->overlapped = true;
-        skipped += f->ntasks;
-    } else {
+    if (plan == TAAS_FIRE_SUBMIT) {
         for (int i = 0; i < f->ntasks; i++) {
             const taas_task_rec *t = &f->tasks[i];
             sparams q = {.n = 0};

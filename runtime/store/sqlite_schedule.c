@@ -161,16 +161,12 @@ static int op_fire(sq_store *s, taas_store_op *op)
     int64_t next = sqlite3_column_int64(st, 1);
     int last_state = sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 : sqlite3_column_int(st, 3);
     sqlite3_finalize(st);
-    if (paused || next != f->expect_next_ms) {
-        op->result = TAAS_STORE_ESTALE; /* another server fired it, or a client paused it */
+    int64_t skipped;
+    taas_store_fire plan = taas_store__sched_fire_plan(op, paused, next, last_state, &skipped);
+    if (plan == TAAS_FIRE_STALE)
         return 0;
-    }
-    int64_t skipped = f->skipped_add;
     const char *last_id = NULL;
-    if (f->skip_if_running && (last_state == TAAS_TASK_PENDING || last_state == TAAS_TASK_RUNNING)) {
-        f->overlapped = true;
-        skipped += f->ntasks;
-    } else {
+    if (plan == TAAS_FIRE_SUBMIT) {
         for (int i = 0; i < f->ntasks; i++) {
             taas_store_op ins = {.kind = TAAS_OP_INSERT};
             ins.u.insert.task = &f->tasks[i];

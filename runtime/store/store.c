@@ -276,6 +276,23 @@ int taas_store__claim_order(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+taas_store_fire taas_store__sched_fire_plan(taas_store_op *op, bool paused, int64_t next_ms,
+                                            int last_state, int64_t *skipped)
+{
+    __typeof__(op->u.sched_fire) *f = &op->u.sched_fire;
+    *skipped = f->skipped_add;
+    if (paused || next_ms != f->expect_next_ms) {
+        op->result = TAAS_STORE_ESTALE; /* another server fired it, or a client paused it */
+        return TAAS_FIRE_STALE;
+    }
+    if (f->skip_if_running && (last_state == TAAS_TASK_PENDING || last_state == TAAS_TASK_RUNNING)) {
+        f->overlapped = true;
+        *skipped += f->ntasks;
+        return TAAS_FIRE_SKIP;
+    }
+    return TAAS_FIRE_SUBMIT;
+}
+
 void taas_store__reset_outputs(taas_store_op *op)
 {
     op->result = TAAS_STORE_OK;

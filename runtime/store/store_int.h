@@ -46,4 +46,14 @@ void taas_store__reset_outputs(taas_store_op *op);
 int taas_store__claim_order(const void *a, const void *b);
 void taas_store__discard_outputs(taas_store_op *op);
 
+/* What a schedule fire (TAAS_OP_SCHED_FIRE, store.h) does, decided alike on
+ * every backend from the schedule's row as read inside the fire's
+ * transaction (store.c): STALE leaves everything alone with
+ * TAAS_STORE_ESTALE in op->result; SKIP inserts nothing and counts every
+ * due time as skipped (the last task still runs); SUBMIT inserts the tasks.
+ * `skipped` gets what the row's skipped count grows by either way. */
+typedef enum { TAAS_FIRE_STALE, TAAS_FIRE_SKIP, TAAS_FIRE_SUBMIT } taas_store_fire;
+taas_store_fire taas_store__sched_fire_plan(taas_store_op *op, bool paused, int64_t next_ms,
+                                            int last_state, int64_t *skipped);
+
 #endif

@@ -2,7 +2,7 @@
 its result must be kept and its completion sent again until the store takes
 it, and no stop or crash may make the task run a second time.
 
-    complete_outage.py TAAS_SERVER_FI PROTO_DIR
+    complete_outage.py TAAS_SERVER_FI
 
 Each round runs one crash_probe task (not idempotent; every start of its
 body is recorded durably) on a taas-server-fi whose SQLite fault VFS fails
@@ -70,9 +70,9 @@ def run(binary, err, ending, problems):
     if ending == "after_outage":
         os.unlink(arm)
         time.sleep(1.0)
-        srv.stop(within=60)
+        srv.stop_clean(within=60)
     elif ending == "during_outage":
-        srv.stop(within=60)
+        srv.stop_clean(within=60)
         os.unlink(arm)
     else:
         srv.kill()
@@ -80,7 +80,7 @@ def run(binary, err, ending, problems):
     srv.env.pop("TAAS_SQLITE_FAULT_VFS")
     assert srv.start(), srv.text()[-2000:]
     final = srv.wait_final([tid], 30)
-    srv.stop(within=60)
+    srv.stop_clean(within=60)
     runs = len(crashlib.read_records(srv.record).get(tid, []))
     t = final.get(tid)
     state = crashlib.STATE[t.state] if t else "lost"
@@ -100,8 +100,7 @@ def run(binary, err, ending, problems):
 
 
 def main():
-    binary, proto = sys.argv[1], sys.argv[2]
-    crashlib.load_proto(proto)
+    binary = sys.argv[1]
     problems, doubles = [], {}
     for err, ending in CASES:
         doubles[(err, ending)] = run(binary, err, ending, problems)

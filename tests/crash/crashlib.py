@@ -1,88 +1,61 @@
-"""Shared parts of the crash tests: a taas-server-fi process, a small gRPC
-client (protoc-generated messages, generic calls), the execution records
-the crash-test task bodies write, and the checks every scenario ends with.
+"""Shared parts of the crash tests: a taas-server-fi process started by the
+integration harness (tests/integration/taas_harness.py), a small gRPC client
+(the build's Python stubs, generic calls), the execution records the
+crash-test task bodies write, and the checks every scenario ends with.
 
-Every process started here is killed on exit (PR_SET_PDEATHSIG as well as an
-atexit hook), and every wait is bounded.
+What the harness gives every Python test holds here too: the stubs come
+from TAAS_PY_STUBS, the port from the server.start line, every process is
+killed on exit (PR_SET_PDEATHSIG as well as an atexit hook), and every wait
+is bounded. The binary is TAAS_FI_SERVER_BIN unless a test names another.
 """
-import atexit
 import faulthandler
-import ctypes
 import os
-import re
-import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import grpc
 
-_PROTO_TMP = None
-pb = None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import taas_harness  # noqa: E402  (puts TAAS_PY_STUBS on sys.path)
+from taas.v1 import taas_pb2 as pb  # noqa: E402
+
 SVC = "/taas.v1.TaskService/"
 FINAL = {3: "SUCCEEDED", 4: "FAILED", 5: "CANCELLED"}
 STATE = {0: "UNSPECIFIED", 1: "PENDING", 2: "RUNNING", 3: "SUCCEEDED", 4: "FAILED",
          5: "CANCELLED"}
-_live = []
 faulthandler.register(signal.SIGUSR1, all_threads=True)
 
-
-def load_proto(proto_dir):
-    """Generate and import taas_pb2 (messages only; calls go through a
-    generic channel)."""
-    global _PROTO_TMP, pb
-    if pb is not None:
-        return pb
-    _PROTO_TMP = tempfile.mkdtemp(prefix="taas-crash-proto-")
-    subprocess.check_call(["protoc", "-I", proto_dir, "--python_out=" + _PROTO_TMP,
-                           os.path.join(proto_dir, "taas/v1/taas.proto")])
-    sys.path.insert(0, _PROTO_TMP)
-    from taas.v1 import taas_pb2  # noqa: E402
-    pb = taas_pb2
-    return pb
+# Fault settings a test's own environment must not pass on to a server by
+# accident: each start says which fault it wants.
+_FAULT_ENV = ("TAAS_FAULT_POINT", "TAAS_FAULT_HIT", "TAAS_FAULT_ACTION",
+              "TAAS_SQLITE_FAULT_VFS", "TAAS_SQLITE_FAULT_ARM")
 
 
-@atexit.register
-def _kill_all():
-    for p in list(_live):
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    if _PROTO_TMP:
-        shutil.rmtree(_PROTO_TMP, ignore_errors=True)
+class FiServer(taas_harness.Server):
+    """One taas-server-fi process on the database of `workdir`, kept across
+    restarts: SQLite at workdir/taas.db, or `database_url` (PostgreSQL).
+    The crash bodies append their execution records to workdir/executions."""
 
-
-class FiServer:
-    """One taas-server-fi process on the database in `workdir`."""
-
-    def __init__(self, binary, workdir, env=None, workers=2):
-        self.binary = binary
-        self.workdir = workdir
-        self.db = os.path.join(workdir, "taas.db")
-        self.record = os.path.join(workdir, "executions")
-        self.env = dict(os.environ)
-        self.env.update({
-            "GRPC_DNS_RESOLVER": "native",
-            "GRPC_VERBOSITY": "ERROR",
-            "DATABASE_URL": "sqlite:///" + self.db,
-            "TAAS_CRASH_RECORD": self.record,
-            "TAAS_OUTPUT_ROOT": os.path.join(workdir, "output"),
-        })
-        for k in ("TAAS_FAULT_POINT", "TAAS_FAULT_HIT", "TAAS_FAULT_ACTION",
-                  "TAAS_SQLITE_FAULT_VFS", "TAAS_SQLITE_FAULT_ARM"):
+    def __init__(self, binary=None, workdir=None, env=None, workers=2, database_url=None):
+        env = dict(env or {})
+        # The URL is a command-line option of the harness's start, which
+        # would win over DATABASE_URL in the environment.
+        database_url = env.pop("DATABASE_URL", None) or database_url
+        super().__init__(workdir=workdir or new_workdir("taas-crash-"),
+                         extra_args=["--workers", str(workers)],
+                         database_url=database_url or None,
+                         binary=binary or os.environ["TAAS_FI_SERVER_BIN"])
+        for k in _FAULT_ENV:
             self.env.pop(k, None)
-        if env:
-            self.env.update(env)
+        self.db = self.db_path
+        self.record = os.path.join(self.workdir, "executions")
+        self.env.update({"GRPC_VERBOSITY": "ERROR", "TAAS_CRASH_RECORD": self.record})
+        self.env.update(env)
         self.workers = workers
-        self.proc = None
-        self.log = []
-        self.port = None
         self.ch = None
-        self.starts = 0
 
     # -- process ----------------------------------------------------------
     def start(self, fault=None, extra_env=None, timeout=30):
@@ -93,111 +66,39 @@ class FiServer:
         died inside gRPC's own initialisation (seen rarely under ASan: an
         abseil mutex check in grpc_init), before any TaaS code ran: it is
         retried once, and reported on stderr so it is not hidden."""
-        ok = self._start(fault, extra_env, timeout)
-        if not ok and fault is None and not self.text().strip():
-            sys.stderr.write("crashlib: server died silently during start-up "
-                             "(exit %s); retrying once\n" % self.proc.returncode)
-            ok = self._start(fault, extra_env, timeout)
-        return ok
-
-    def _start(self, fault, extra_env, timeout):
-        env = dict(self.env)
+        env = dict(extra_env or {})
         if fault:
             env["TAAS_FAULT_POINT"] = fault[0]
             env["TAAS_FAULT_HIT"] = str(fault[1])
             env["TAAS_FAULT_ACTION"] = fault[2] if len(fault) > 2 else "kill"
-        if extra_env:
-            env.update(extra_env)
-        self.starts += 1
-        self.log = []
-        self.port = None
-        # setpriv sets "die with the parent" and execs the server, so Popen
-        # needs no preexec_fn: with one, Python forks rather than vforks and
-        # grpcio's fork handlers can abort this process.
-        self.proc = subprocess.Popen(
-            ["setpriv", "--pdeathsig", "KILL", self.binary, "--listen", "127.0.0.1:0",
-             "--workers", str(self.workers)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=env, text=True, errors="replace")
-        _live.append(self.proc)
-        started = threading.Event()
-
-        def reader(proc=self.proc, log=self.log):
-            for line in proc.stderr:
-                log.append(line)
-                if self.port is None:
-                    m = re.search(r"server\.start\W.*listen=127\.0\.0\.1:(\d+)", line)
-                    if m:
-                        self.port = int(m.group(1))
-                        started.set()
-            started.set()
-
-        self.reader = threading.Thread(target=reader, daemon=True)
-        self.reader.start()
-        started.wait(timeout)
-        if self.port is None:
-            # Either the process died (its stderr closed; it may not be
-            # reaped yet) or it is still starting past the timeout.
-            try:
-                self.proc.wait(timeout=5 if started.is_set() else 0.1)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("no server.start within %ss:\n%s" % (timeout, self.text()))
-            self.reader.join(5)
-            return False
-        self.ch = grpc.insecure_channel("127.0.0.1:%d" % self.port)
-        return True
+        ok = self.try_start(env, timeout)
+        if not ok and fault is None and not self.text().strip():
+            sys.stderr.write("crashlib: server died silently during start-up "
+                             "(exit %s); retrying once\n" % self.returncode)
+            ok = self.try_start(env, timeout)
+        if ok:
+            self.ch = grpc.insecure_channel(self.address)
+        return ok
 
     def text(self):
-        return "".join(self.log)
+        """The whole output of the current (or last) run."""
+        return self.log(tail=None)
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait_exit(self, timeout):
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        self.reader.join(5)
-        self._close()
-        return rc
-
-    def _close(self):
+    def _ended(self, rc):
+        super()._ended(rc)
         if self.ch:
             self.ch.close()
             self.ch = None
 
-    def kill(self):
-        if self.alive():
-            self.proc.kill()
-        self.proc.wait()
-        self.reader.join(5)
-        self._close()
-
     def stop(self, within=30):
-        """SIGTERM; require exit status 0 and a clean log (sanitizers)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise AssertionError("no exit within %ss of SIGTERM:\n%s" % (within, self.text()[-4000:]))
-        self.reader.join(5)
-        self._close()
-        self.check_log()
-        assert rc == 0, "exit status %d after SIGTERM:\n%s" % (rc, self.text()[-4000:])
-        return rc
-
-    def check_log(self):
-        log = self.text()
-        for bad in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer"):
-            assert bad not in log, log[-8000:]
+        """SIGTERM; require exit status 0, a server.stop line and a clean
+        log (sanitizers)."""
+        self.stop_clean(within)
+        return 0
 
     def fired(self):
         """The fault line of the last run, or None."""
-        for line in self.log:
+        for line in self.text().splitlines():
             if line.startswith("fault: "):
                 return line.strip()[len("fault: "):]
         return None
@@ -300,9 +201,9 @@ def new_workdir(prefix):
 def exit_now(code):
     """Leave without running grpcio's shutdown at interpreter exit, which
     can abort on this grpcio version (thread_pool.cc "state_ ==
-    State::kRunning") after the result is already printed: clean up what
-    the atexit hook would, flush, and _exit with the test's own code."""
-    _kill_all()
+    State::kRunning") after the result is already printed: kill what the
+    atexit hook would, flush, and _exit with the test's own code."""
+    taas_harness._kill_all()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code if isinstance(code, int) else 1)

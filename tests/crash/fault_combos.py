@@ -3,8 +3,8 @@ faults (SQLite: full disk, I/O error; PostgreSQL: the server stopped), at
 every moment where they meet (during the bodies, during their completions
 while the store refuses them, after the store is back), with many tasks.
 
-    fault_combos.py TAAS_SERVER_FI PROTO_DIR --backend sqlite
-    fault_combos.py TAAS_SERVER_FI PROTO_DIR --backend postgres \
+    fault_combos.py TAAS_SERVER_FI --backend sqlite
+    fault_combos.py TAAS_SERVER_FI --backend postgres \
         --cluster-script scripts/pg-test-cluster.sh --cluster-dir WORK_DIR
 
 Each scenario first runs WARM short tasks, so that the server's running
@@ -87,14 +87,12 @@ class Store:
     def __init__(self, args, work, seq):
         self.args, self.work = args, work
         self.arm = os.path.join(work, "armed")
-        self.env = {}
-        if args.backend == "postgres":
-            # One database for every scenario: each checks only its own
-            # tasks, and those of the earlier ones are all final.
-            self.env["DATABASE_URL"] = args.url
+        # One PostgreSQL database for every scenario: each checks only its
+        # own tasks, and those of the earlier ones are all final.
+        self.url = args.url if args.backend == "postgres" else None
 
     def server_env(self, fault):
-        env = dict(self.env)
+        env = {}
         if fault in ("full", "ioerr"):
             env["TAAS_SQLITE_FAULT_VFS"] = "write:1:100000000:%s" % fault
             env["TAAS_SQLITE_FAULT_ARM"] = self.arm
@@ -138,7 +136,7 @@ def scenario(args, seq, fault, proc, when, totals):
     name = "%s+%s@%s" % (fault or "-", proc or "-", when)
     work = crashlib.new_workdir("taas-combo-")
     store = Store(args, work, seq)
-    srv = crashlib.FiServer(args.binary, work, workers=WORKERS, env=dict(
+    srv = crashlib.FiServer(args.binary, work, workers=WORKERS, database_url=store.url, env=dict(
         store.server_env(fault),
         TAAS_LEASE_MS="3000",            # recovery after a kill comes soon
         TAAS_PROGRESS_STORE_MS="600000",  # only start marks and completions write
@@ -171,7 +169,7 @@ def scenario(args, seq, fault, proc, when, totals):
             if proc == "kill":
                 srv.kill()
             else:
-                srv.stop(within=90)
+                srv.stop_clean(within=90)
             restarted = True
         if fault:
             store.up(fault)
@@ -180,7 +178,7 @@ def scenario(args, seq, fault, proc, when, totals):
             if proc == "kill":
                 srv.kill()
             else:
-                srv.stop(within=90)
+                srv.stop_clean(within=90)
             restarted = True
     finally:
         store.up(fault)
@@ -188,7 +186,7 @@ def scenario(args, seq, fault, proc, when, totals):
         srv.env.pop("TAAS_SQLITE_FAULT_VFS", None)
         assert srv.start(), srv.text()[-3000:]
     final = srv.wait_final(list(kinds), 60)
-    srv.stop(within=90)
+    srv.stop_clean(within=90)
     runs = crashlib.read_records(srv.record)
     row = {"double": 0, "lost": 0, "never": 0, "idem": 0, "interrupted": 0, "held": held}
     problems = []
@@ -254,7 +252,7 @@ def poison(args):
                 continue  # died during start-up recovery and claim: start again
         assert srv.start(), srv.text()[-3000:]
         t = srv.wait_final([tid], 30).get(tid)
-        srv.stop(within=60)
+        srv.stop_clean(within=60)
         starts = len(crashlib.read_records(srv.record).get(tid, []))
         state = crashlib.STATE[t.state] if t else "lost"
         print("  poison %-12s body starts %d (want %d), final %s %r"
@@ -269,12 +267,10 @@ def poison(args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
-    ap.add_argument("proto")
     ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--cluster-script", dest="script")
     ap.add_argument("--cluster-dir", dest="cdir")
     args = ap.parse_args()
-    crashlib.load_proto(args.proto)
     if args.backend == "postgres":
         shutil.rmtree(args.cdir, ignore_errors=True)
         args.url = cluster(args, "start")

@@ -3,7 +3,7 @@ database. Every failure must reach the client as a clear error, nothing
 acknowledged may be lost, the database must stay intact, and the server
 must recover by itself once the fault clears.
 
-    io_faults.py TAAS_SERVER_FI PROTO_DIR --case write_ioerr|sync_ioerr|write_full|locked
+    io_faults.py TAAS_SERVER_FI --case write_ioerr|sync_ioerr|write_full|locked
                  [--first N] [--last M]
 
 write_ioerr, sync_ioerr, write_full: for every N in [first, last], a fresh
@@ -48,7 +48,7 @@ TAIL_OK = 4
 def finish(srv, acked, problems):
     """Run acknowledged tasks to the end, stop, and check what is stored."""
     final = srv.wait_final(list(acked), 30)
-    srv.stop()
+    srv.stop_clean(within=30)
     runs = crashlib.read_records(srv.record)
     for tid, name in acked.items():
         t = final.get(tid)
@@ -157,12 +157,10 @@ def run_locked(binary, problems):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
-    ap.add_argument("proto")
     ap.add_argument("--case", required=True)
     ap.add_argument("--first", type=int, default=1)
     ap.add_argument("--last", type=int, default=12)
     a = ap.parse_args()
-    crashlib.load_proto(a.proto)
     problems = []
     if a.case == "locked":
         run_locked(a.binary, problems)

@@ -1,7 +1,7 @@
 """The kill matrix: crash taas-server-fi with SIGKILL at a named step of the
 task life, restart it, and check what survived.
 
-    kill_matrix.py TAAS_SERVER_FI PROTO_DIR --point NAME [--seeds N]
+    kill_matrix.py TAAS_SERVER_FI --point NAME [--seeds N]
                    [--first-seed S] [--soak-seconds T] [--list]
 
 --soak-seconds T runs as many seeds as fit in T seconds in all (shared
@@ -196,14 +196,14 @@ def run_seed(binary, point, cfg, seed, soak):
                     p1.acked[resp.task_id] = (kind, {"ms": 3000})
         if cfg.get("shutdown") and srv.alive():
             time.sleep(rng.uniform(0.0, 0.4))
-            srv.proc.send_signal(signal.SIGTERM)
+            srv.send_signal(signal.SIGTERM)
         rc = srv.wait_exit(25 if cfg.get("prune") else 15)
         if rc is None:
             srv.kill()
             rc = -9
             row["fired"] = "external SIGKILL"
     else:
-        rc = srv.proc.returncode
+        rc = srv.returncode
     fired = srv.fired()
     if fired:
         row["fired"] = fired
@@ -228,7 +228,7 @@ def run_seed(binary, point, cfg, seed, soak):
     in_db = srv.list_all()
     known = set(p1.acked) | set(in_db)
     final = srv.wait_final(known, 60)
-    srv.stop()
+    srv.stop_clean(within=30)
     check = crashlib.integrity(srv.db)
     if check != "ok":
         problems.append("integrity_check: " + check)
@@ -299,7 +299,6 @@ def run_seed(binary, point, cfg, seed, soak):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
-    ap.add_argument("proto")
     ap.add_argument("--point", action="append")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=1)
@@ -311,7 +310,6 @@ def main():
         for p, cfg in POINTS.items():
             print("%-26s %-28s %s" % (p, cfg["fault"], cfg["what"]))
         return 0
-    crashlib.load_proto(a.proto)
     points = a.point or list(POINTS)
     if points == ["all"]:
         points = list(POINTS)

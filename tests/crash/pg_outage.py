@@ -2,7 +2,7 @@
 database is down; the result must be kept and sent again once it is back,
 and no stop or crash may make the task run a second time.
 
-    pg_outage.py TAAS_SERVER_FI PROTO_DIR CLUSTER_SCRIPT WORK_DIR
+    pg_outage.py TAAS_SERVER_FI CLUSTER_SCRIPT WORK_DIR
 
 A throwaway cluster (scripts/pg-test-cluster.sh) in WORK_DIR, one database
 for all rounds. Each round runs one crash_probe task (not idempotent; every
@@ -52,8 +52,7 @@ def wait_for(pred, timeout, what):
 
 def run(binary, script, cdir, url, ending, problems):
     work = crashlib.new_workdir("taas-pg-outage-")
-    srv = crashlib.FiServer(binary, work, workers=1, env={
-        "DATABASE_URL": url,
+    srv = crashlib.FiServer(binary, work, workers=1, database_url=url, env={
         "TAAS_LEASE_MS": "8000",  # outlives the outage; recovery after a kill within 8 s
         "TAAS_PROGRESS_STORE_MS": "600000",
     })
@@ -70,9 +69,9 @@ def run(binary, script, cdir, url, ending, problems):
         if ending == "after_outage":
             cluster(script, "up", cdir)
             time.sleep(0.5)  # SIGTERM before the lease could expire
-            srv.stop(within=60)
+            srv.stop_clean(within=60)
         elif ending == "during_outage":
-            srv.stop(within=90)
+            srv.stop_clean(within=90)
         else:
             srv.kill()
     finally:
@@ -80,7 +79,7 @@ def run(binary, script, cdir, url, ending, problems):
             cluster(script, "up", cdir)
     assert srv.start(), srv.text()[-2000:]
     final = srv.wait_final([tid], 30)
-    srv.stop(within=60)
+    srv.stop_clean(within=60)
     runs = len(crashlib.read_records(srv.record).get(tid, []))
     t = final.get(tid)
     state = crashlib.STATE[t.state] if t else "lost"
@@ -97,8 +96,7 @@ def run(binary, script, cdir, url, ending, problems):
 
 
 def main():
-    binary, proto, script, cdir = sys.argv[1:5]
-    crashlib.load_proto(proto)
+    binary, script, cdir = sys.argv[1:4]
     shutil.rmtree(cdir, ignore_errors=True)
     url = cluster(script, "start", cdir)
     problems, doubles = [], {}

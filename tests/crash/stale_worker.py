@@ -1,7 +1,7 @@
 """Stale worker: a body that stalls past its lease must not be able to
 overwrite the attempt that replaced it.
 
-    stale_worker.py TAAS_SERVER_FI PROTO_DIR [--tasks 100] [--hold-ms 7000]
+    stale_worker.py TAAS_SERVER_FI [--tasks 100] [--hold-ms 7000]
 
 Method. taas-server-fi runs with a short lease (TAAS_LEASE_MS=300) and its
 heartbeats dropped (fault point engine.heartbeat, action skip): the leases
@@ -35,11 +35,9 @@ import grpc  # noqa: E402
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
-    ap.add_argument("proto")
     ap.add_argument("--tasks", type=int, default=100)
     ap.add_argument("--hold-ms", type=int, default=7000)
     a = ap.parse_args()
-    crashlib.load_proto(a.proto)
     work = crashlib.new_workdir("taas-stale-")
     srv = crashlib.FiServer(a.binary, work, workers=a.tasks + 8, env={
         "TAAS_LEASE_MS": "300",
@@ -60,7 +58,7 @@ def main():
     while time.time() < deadline and srv.text().count("task.fenced") < a.tasks:
         time.sleep(0.1)
     time.sleep(0.5)
-    srv.stop()
+    srv.stop_clean(within=30)
     log = srv.text()
     fenced = {}
     for m in re.finditer(r"task\.fenced\W.*?id=([0-9a-f-]{36}) attempt=(\d+)", log):

@@ -13,6 +13,8 @@ Paths come from the environment that ctest sets:
   TAAS_CLI_BIN     the taas executable
   TAAS_SPECS_DIR   task-specs/
   TAAS_PY_STUBS    directory of the generated Python stubs
+  TAAS_FI_SERVER_BIN  (optional) taas-server-fi, the build with fault points
+                   (the crash tests' FiServer in tests/crash/crashlib.py)
   TAAS_IT_PG_URL_FILE  (optional) a file holding the URL of a PostgreSQL test
                    cluster: each new workdir then gets a database of its own
                    there (CREATE DATABASE), dropped by cleanup(), instead of
@@ -86,6 +88,7 @@ class Server:
         self.bound = None  # the listen address the start line reports
         self.log_path = None
         self.starts = 0
+        self.returncode = None  # exit status of the last process, once it ended
 
     @property
     def address(self):
@@ -95,10 +98,29 @@ class Server:
     def pid(self):
         return self.proc.pid if self.proc else None
 
-    def start(self):
+    def start(self, extra_env=None, timeout=START_TIMEOUT_S):
+        """Starts the server and waits for its start line; raises if it
+        exits first. `extra_env` is added to the environment of this start
+        only (a fault to inject, say)."""
+        if not self.try_start(extra_env, timeout):
+            raise RuntimeError("taas-server exited with %s before listening:\n%s"
+                               % (self.returncode, self.log()))
+        return self
+
+    def try_start(self, extra_env=None, timeout=START_TIMEOUT_S):
+        """Like start(), for a start that may die on purpose (a fault during
+        start-up): True once listening, False if the process exited first
+        (its status in `returncode`, its output in log()). Still starting
+        after `timeout` s is an error either way: the process is killed."""
         self.starts += 1
+        self.port = None
+        self.bound = None
+        self.returncode = None
         _log_seq[0] += 1
         self.log_path = os.path.join(self.workdir, "server-%d.log" % _log_seq[0])
+        env = self.env
+        if extra_env:
+            env = dict(self.env, **extra_env)
         log = open(self.log_path, "wb")
         # setpriv makes the server die with this process and execs it, so no
         # preexec_fn is needed (with one, Python forks instead of vforking
@@ -106,10 +128,10 @@ class Server:
         args = ["setpriv", "--pdeathsig", "KILL", self.binary, "--listen", self.listen,
                 "--database-url", self.database_url] + self.extra_args
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     cwd=self.workdir, env=self.env)
+                                     cwd=self.workdir, env=env)
         log.close()
         _live.append(self)
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with open(self.log_path, "r", errors="replace") as f:
                 m = _START_RE.search(f.read())
@@ -117,14 +139,39 @@ class Server:
                 self.bound = m.group(1)
                 host, _, port = self.bound.rpartition(":")
                 self.port = int(port) if host and port.isdigit() else None
-                return self
+                return True
             if self.proc.poll() is not None:
-                raise RuntimeError("taas-server exited with %s before listening:\n%s"
-                                   % (self.proc.returncode, self.log()))
+                self._ended(self.proc.returncode)
+                return False
             time.sleep(0.05)
         self.kill()
         raise RuntimeError("taas-server did not report server.start within %ds:\n%s"
-                           % (START_TIMEOUT_S, self.log()))
+                           % (timeout, self.log()))
+
+    def _ended(self, rc):
+        """The process is gone (reaped): forget it, keep its exit status."""
+        self.returncode = rc
+        self.proc = None
+        if self in _live:
+            _live.remove(self)
+
+    def wait_exit(self, timeout):
+        """Waits up to `timeout` s for the server to exit by itself (a fault
+        that kills it, a signal sent before): its exit status, or None if it
+        is still running."""
+        if not self.proc:
+            return self.returncode
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._ended(rc)
+        return rc
+
+    def send_signal(self, sig):
+        """Sends `sig` to a running server without waiting for it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
 
     def log(self, tail=20000):
         """The server's output so far: its last `tail` characters, all of it with tail=None."""
@@ -147,15 +194,19 @@ class Server:
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError("no exit within %ss of SIGTERM:\n%s" % (within, self.log()))
-        self.proc = None
-        if self in _live:
-            _live.remove(self)
+        self._ended(rc)
         log = self.log(tail=None)
         assert rc == 0, "exit status %d\n%s" % (rc, log[-4000:])
         assert "server.stop" in log, log[-2000:]
-        for bad in SANITIZER_MARKS:
-            assert bad not in log, log[-6000:]
+        self.check_log()
         return log
+
+    def check_log(self):
+        """Fails if the last run's log holds a sanitizer report, whatever
+        the exit status (a server killed on purpose included)."""
+        log = self.log(tail=None)
+        for bad in SANITIZER_MARKS:
+            assert bad not in log, log[-8000:]
 
     def stop(self, sig=signal.SIGTERM):
         """Stops the server with `sig`; returns its exit status (None if it had to be killed)."""
@@ -171,21 +222,20 @@ class Server:
                 self.proc.wait(STOP_TIMEOUT_S)
         else:
             rc = self.proc.returncode
-        self.proc = None
-        if self in _live:
-            _live.remove(self)
+        self._ended(rc)
         return rc
 
     def kill(self):
-        if self.proc and self.proc.poll() is None:
+        """SIGKILL (if still running) and reap."""
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
             self.proc.kill()
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                pass
-        self.proc = None
-        if self in _live:
-            _live.remove(self)
+        try:
+            rc = self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            rc = None
+        self._ended(rc)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
