@@ -189,9 +189,10 @@ class CancelHeld(FiCluster):
                  took[49] * 1e3, took[98] * 1e3, took[-1] * 1e3))
         self.assertLess(stamped[98], 0.100, "server p99 %.1f ms" % (stamped[98] * 1e3))
         # The client's view adds the holder's commit and a poll round trip
-        # per look, on a machine shared with three servers and PostgreSQL:
-        # bounded loosely here, printed above.
-        self.assertLess(took[98], 1.5, "client p99 %.1f ms" % (took[98] * 1e3))
+        # per look, on a machine shared with three servers and PostgreSQL
+        # (and under the sanitizers): measured at 1-11 ms p99 on a quiet
+        # machine, bounded here with room for a loaded one, printed above.
+        self.assertLess(took[98], 0.5, "client p99 %.1f ms" % (took[98] * 1e3))
         ids = [t for t, _ in held]
         # Every node reads every one as CANCELLED, and so does the table.
         for n in nodes:
