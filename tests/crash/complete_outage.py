@@ -90,11 +90,8 @@ def main():
         doubles[(err, ending)] = run(binary, err, ending, problems)
     print("double runs of non-idempotent tasks: " +
           ", ".join("%s/%s %d" % (e, n, d) for (e, n), d in doubles.items()))
-    if problems:
-        print("FAILED:\n  " + "\n  ".join(problems))
-        sys.exit(1)
-    print("ok")
+    return crashlib.verdict(problems)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

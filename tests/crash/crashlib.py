@@ -194,6 +194,16 @@ def restart_and_check_once(srv, tid, label, problems, kept):
     return runs, t, state
 
 
+def verdict(problems):
+    """The end of a scenario script: its problems and exit status 1, or
+    "ok" and 0."""
+    if problems:
+        print("FAILED:\n  " + "\n  ".join(problems))
+        return 1
+    print("ok")
+    return 0
+
+
 def read_records(path):
     """{task id: [attempt, ...]} from the bodies' execution records."""
     runs = {}

@@ -87,11 +87,8 @@ def main():
         subprocess.run(["sh", script, "stop", cdir], capture_output=True, timeout=120)
     print("double runs of non-idempotent tasks, PostgreSQL outage: " +
           ", ".join("%s %d" % (e, d) for e, d in doubles.items()))
-    if problems:
-        print("FAILED:\n  " + "\n  ".join(problems))
-        sys.exit(1)
-    print("ok")
+    return crashlib.verdict(problems)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
