@@ -116,37 +116,34 @@ static int anthropic_write(const taas_llm_request *req, taas_jw *w, char *err, s
     return 0;
 }
 
-static int anthropic_parse(const char *body, size_t len, taas_llm_reply *out, char *err,
-                           size_t errlen)
+/* The reply in d into out: 0, or -1 with err filled (taas_llm_parse_reply
+ * frees what was filled). */
+static int anthropic_read(const taas_jdoc *d, taas_llm_reply *out, char *err, size_t errlen)
 {
-    taas_jdoc d;
-    if (taas_llm_reply_json(&d, body, len, err, errlen) != 0)
-        return -1;
-    int rc = -1;
-    int content = taas_json_obj_get(&d, 0, "content", 7);
-    if (taas_json_kind_of(&d, 0) != TAAS_JSON_OBJECT || content < 0 ||
-        taas_json_kind_of(&d, content) != TAAS_JSON_ARRAY) {
+    int content = taas_json_obj_get(d, 0, "content", 7);
+    if (taas_json_kind_of(d, 0) != TAAS_JSON_OBJECT || content < 0 ||
+        taas_json_kind_of(d, content) != TAAS_JSON_ARRAY) {
         taas_llm_errf(err, errlen, "no \"content\" array");
-        goto out;
+        return -1;
     }
-    size_t n = (size_t)d.toks[content].size;
+    size_t n = (size_t)d->toks[content].size;
     if (n) {
         out->calls = calloc(n, sizeof *out->calls);
         if (!out->calls)
-            goto fail;
+            return -1;
     }
     int t = content + 1;
-    for (size_t i = 0; i < n; i++, t = taas_json_next(&d, t)) {
-        int type = taas_json_obj_get(&d, t, "type", 4);
-        if (taas_json_kind_of(&d, t) != TAAS_JSON_OBJECT || type < 0) {
+    for (size_t i = 0; i < n; i++, t = taas_json_next(d, t)) {
+        int type = taas_json_obj_get(d, t, "type", 4);
+        if (taas_json_kind_of(d, t) != TAAS_JSON_OBJECT || type < 0) {
             taas_llm_errf(err, errlen, "content[%zu] has no \"type\"", i);
-            goto fail;
+            return -1;
         }
-        if (taas_json_str_eq(&d, type, "text", 4)) {
-            char *s = taas_llm_json_strdup(&d, taas_json_obj_get(&d, t, "text", 4));
+        if (taas_json_str_eq(d, type, "text", 4)) {
+            char *s = taas_llm_json_strdup(d, taas_json_obj_get(d, t, "text", 4));
             if (!s) {
                 taas_llm_errf(err, errlen, "content[%zu] text block has no \"text\"", i);
-                goto fail;
+                return -1;
             }
             if (!out->text) {
                 out->text = s;
@@ -155,42 +152,42 @@ static int anthropic_parse(const char *body, size_t len, taas_llm_reply *out, ch
                 char *j = realloc(out->text, a + b + 1);
                 if (!j) {
                     free(s);
-                    goto fail;
+                    return -1;
                 }
                 memcpy(j + a, s, b + 1);
                 out->text = j;
                 free(s);
             }
-        } else if (taas_json_str_eq(&d, type, "tool_use", 8)) {
-            int input = taas_json_obj_get(&d, t, "input", 5);
+        } else if (taas_json_str_eq(d, type, "tool_use", 8)) {
+            int input = taas_json_obj_get(d, t, "input", 5);
             taas_llm_tool_call *c = &out->calls[out->n_calls++];
-            c->id = taas_llm_json_strdup(&d, taas_json_obj_get(&d, t, "id", 2));
-            c->name = taas_llm_json_strdup(&d, taas_json_obj_get(&d, t, "name", 4));
-            c->arguments = input >= 0 ? taas_llm_json_rawdup(&d, input) : NULL;
+            c->id = taas_llm_json_strdup(d, taas_json_obj_get(d, t, "id", 2));
+            c->name = taas_llm_json_strdup(d, taas_json_obj_get(d, t, "name", 4));
+            c->arguments = input >= 0 ? taas_llm_json_rawdup(d, input) : NULL;
             if (!c->id || !c->name || !c->arguments) {
                 taas_llm_errf(err, errlen, "content[%zu] tool_use lacks id, name or input", i);
-                goto fail;
+                return -1;
             }
         }
         /* Other blocks (thinking, ...) carry nothing the agent uses. */
     }
     static const char *const end[] = { "end_turn", "stop_sequence", NULL };
-    taas_llm_set_stop(out, &d, taas_json_obj_get(&d, 0, "stop_reason", 11), "tool_use", end,
+    taas_llm_set_stop(out, d, taas_json_obj_get(d, 0, "stop_reason", 11), "tool_use", end,
                       "max_tokens");
-    int usage = taas_json_obj_get(&d, 0, "usage", 5);
-    if (usage >= 0 && taas_json_kind_of(&d, usage) == TAAS_JSON_OBJECT) {
-        out->input_tokens = taas_llm_json_int(&d, usage, "input_tokens") +
-                            taas_llm_json_int(&d, usage, "cache_creation_input_tokens") +
-                            taas_llm_json_int(&d, usage, "cache_read_input_tokens");
-        out->output_tokens = taas_llm_json_int(&d, usage, "output_tokens");
+    int usage = taas_json_obj_get(d, 0, "usage", 5);
+    if (usage >= 0 && taas_json_kind_of(d, usage) == TAAS_JSON_OBJECT) {
+        out->input_tokens = taas_llm_json_int(d, usage, "input_tokens") +
+                            taas_llm_json_int(d, usage, "cache_creation_input_tokens") +
+                            taas_llm_json_int(d, usage, "cache_read_input_tokens");
+        out->output_tokens = taas_llm_json_int(d, usage, "output_tokens");
     }
-    rc = 0;
-    goto out;
-fail:
-    taas_llm_reply_free(out);
-out:
-    taas_json_free(&d);
-    return rc;
+    return 0;
+}
+
+static int anthropic_parse(const char *body, size_t len, taas_llm_reply *out, char *err,
+                           size_t errlen)
+{
+    return taas_llm_parse_reply(body, len, out, err, errlen, anthropic_read);
 }
 
 /* {"type":"error","error":{"type":"rate_limit_error","message"},"request_id"} */

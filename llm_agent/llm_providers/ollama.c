@@ -42,53 +42,50 @@ static int ollama_write(const taas_llm_request *req, taas_jw *w, char *err, size
 
 static atomic_uint_fast64_t call_seq;
 
-static int ollama_parse(const char *body, size_t len, taas_llm_reply *out, char *err,
-                        size_t errlen)
+/* The reply in d into out: 0, or -1 with err filled (taas_llm_parse_reply
+ * frees what was filled). */
+static int ollama_read(const taas_jdoc *d, taas_llm_reply *out, char *err, size_t errlen)
 {
-    taas_jdoc d;
-    if (taas_llm_reply_json(&d, body, len, err, errlen) != 0)
-        return -1;
-    int rc = -1;
-    int e = taas_json_obj_get(&d, 0, "error", 5);
+    int e = taas_json_obj_get(d, 0, "error", 5);
     if (e >= 0) { /* Ollama can report an error with a 200 */
-        char *m = taas_llm_json_strdup(&d, e);
+        char *m = taas_llm_json_strdup(d, e);
         taas_llm_errf(err, errlen, "error in the reply: %s", m ? m : "(no message)");
         free(m);
-        goto out;
+        return -1;
     }
-    int msg = taas_json_obj_get(&d, 0, "message", 7);
-    if (taas_json_kind_of(&d, 0) != TAAS_JSON_OBJECT || msg < 0 ||
-        taas_json_kind_of(&d, msg) != TAAS_JSON_OBJECT) {
+    int msg = taas_json_obj_get(d, 0, "message", 7);
+    if (taas_json_kind_of(d, 0) != TAAS_JSON_OBJECT || msg < 0 ||
+        taas_json_kind_of(d, msg) != TAAS_JSON_OBJECT) {
         taas_llm_errf(err, errlen, "no \"message\" object");
-        goto out;
+        return -1;
     }
-    out->text = taas_llm_json_strdup(&d, taas_json_obj_get(&d, msg, "content", 7));
+    out->text = taas_llm_json_strdup(d, taas_json_obj_get(d, msg, "content", 7));
     if (out->text && !*out->text) {
         free(out->text);
         out->text = NULL;
     }
-    int calls = taas_json_obj_get(&d, msg, "tool_calls", 10);
-    if (calls >= 0 && taas_json_kind_of(&d, calls) == TAAS_JSON_ARRAY && d.toks[calls].size > 0) {
-        size_t n = (size_t)d.toks[calls].size;
+    int calls = taas_json_obj_get(d, msg, "tool_calls", 10);
+    if (calls >= 0 && taas_json_kind_of(d, calls) == TAAS_JSON_ARRAY && d->toks[calls].size > 0) {
+        size_t n = (size_t)d->toks[calls].size;
         out->calls = calloc(n, sizeof *out->calls);
         if (!out->calls)
-            goto fail;
+            return -1;
         int t = calls + 1;
-        for (size_t i = 0; i < n; i++, t = taas_json_next(&d, t)) {
-            int fn = taas_json_obj_get(&d, t, "function", 8);
-            if (taas_json_kind_of(&d, t) != TAAS_JSON_OBJECT || fn < 0 ||
-                taas_json_kind_of(&d, fn) != TAAS_JSON_OBJECT) {
+        for (size_t i = 0; i < n; i++, t = taas_json_next(d, t)) {
+            int fn = taas_json_obj_get(d, t, "function", 8);
+            if (taas_json_kind_of(d, t) != TAAS_JSON_OBJECT || fn < 0 ||
+                taas_json_kind_of(d, fn) != TAAS_JSON_OBJECT) {
                 taas_llm_errf(err, errlen, "tool_calls[%zu] has no \"function\" object", i);
-                goto fail;
+                return -1;
             }
-            int args = taas_json_obj_get(&d, fn, "arguments", 9);
+            int args = taas_json_obj_get(d, fn, "arguments", 9);
             taas_llm_tool_call *c = &out->calls[out->n_calls++];
-            c->name = taas_llm_json_strdup(&d, taas_json_obj_get(&d, fn, "name", 4));
+            c->name = taas_llm_json_strdup(d, taas_json_obj_get(d, fn, "name", 4));
             /* An object as documented; a string (some models) is kept as text. */
             c->arguments = args < 0 ? NULL
-                           : taas_json_kind_of(&d, args) == TAAS_JSON_STRING
-                               ? taas_llm_json_strdup(&d, args)
-                               : taas_llm_json_rawdup(&d, args);
+                           : taas_json_kind_of(d, args) == TAAS_JSON_STRING
+                               ? taas_llm_json_strdup(d, args)
+                               : taas_llm_json_rawdup(d, args);
             char id[32];
             snprintf(id, sizeof id, "call_%llu",
                      (unsigned long long)atomic_fetch_add(&call_seq, 1) + 1);
@@ -96,22 +93,22 @@ static int ollama_parse(const char *body, size_t len, taas_llm_reply *out, char 
             if (!c->id || !c->name || !c->arguments) {
                 taas_llm_errf(err, errlen, "tool_calls[%zu] lacks function.name or "
                               "function.arguments", i);
-                goto fail;
+                return -1;
             }
         }
     }
     /* No done_reason (older servers) is an ordinary end. */
     static const char *const end[] = { "stop", "", NULL };
-    taas_llm_set_stop(out, &d, taas_json_obj_get(&d, 0, "done_reason", 11), NULL, end, "length");
-    out->input_tokens = taas_llm_json_int(&d, 0, "prompt_eval_count");
-    out->output_tokens = taas_llm_json_int(&d, 0, "eval_count");
-    rc = 0;
-    goto out;
-fail:
-    taas_llm_reply_free(out);
-out:
-    taas_json_free(&d);
-    return rc;
+    taas_llm_set_stop(out, d, taas_json_obj_get(d, 0, "done_reason", 11), NULL, end, "length");
+    out->input_tokens = taas_llm_json_int(d, 0, "prompt_eval_count");
+    out->output_tokens = taas_llm_json_int(d, 0, "eval_count");
+    return 0;
+}
+
+static int ollama_parse(const char *body, size_t len, taas_llm_reply *out, char *err,
+                        size_t errlen)
+{
+    return taas_llm_parse_reply(body, len, out, err, errlen, ollama_read);
 }
 
 static void ollama_error(int status, const char *body, size_t len, char *msg, size_t cap,

@@ -41,68 +41,65 @@ static int openai_write(const taas_llm_request *req, taas_jw *w, char *err, size
     return 0;
 }
 
-static int openai_parse(const char *body, size_t len, taas_llm_reply *out, char *err,
-                        size_t errlen)
+/* The reply in d into out: 0, or -1 with err filled (taas_llm_parse_reply
+ * frees what was filled). */
+static int openai_read(const taas_jdoc *d, taas_llm_reply *out, char *err, size_t errlen)
 {
-    taas_jdoc d;
-    if (taas_llm_reply_json(&d, body, len, err, errlen) != 0)
-        return -1;
-    int rc = -1;
-    int choices = taas_json_obj_get(&d, 0, "choices", 7);
-    if (taas_json_kind_of(&d, 0) != TAAS_JSON_OBJECT || choices < 0 ||
-        taas_json_kind_of(&d, choices) != TAAS_JSON_ARRAY || d.toks[choices].size < 1) {
+    int choices = taas_json_obj_get(d, 0, "choices", 7);
+    if (taas_json_kind_of(d, 0) != TAAS_JSON_OBJECT || choices < 0 ||
+        taas_json_kind_of(d, choices) != TAAS_JSON_ARRAY || d->toks[choices].size < 1) {
         taas_llm_errf(err, errlen, "no \"choices\" array");
-        goto out;
+        return -1;
     }
     int choice = choices + 1;
-    int msg = taas_json_obj_get(&d, choice, "message", 7);
-    if (msg < 0 || taas_json_kind_of(&d, msg) != TAAS_JSON_OBJECT) {
+    int msg = taas_json_obj_get(d, choice, "message", 7);
+    if (msg < 0 || taas_json_kind_of(d, msg) != TAAS_JSON_OBJECT) {
         taas_llm_errf(err, errlen, "choices[0] has no \"message\" object");
-        goto out;
+        return -1;
     }
-    out->text = taas_llm_json_strdup(&d, taas_json_obj_get(&d, msg, "content", 7));
-    int calls = taas_json_obj_get(&d, msg, "tool_calls", 10);
-    if (calls >= 0 && taas_json_kind_of(&d, calls) == TAAS_JSON_ARRAY && d.toks[calls].size > 0) {
-        size_t n = (size_t)d.toks[calls].size;
+    out->text = taas_llm_json_strdup(d, taas_json_obj_get(d, msg, "content", 7));
+    int calls = taas_json_obj_get(d, msg, "tool_calls", 10);
+    if (calls >= 0 && taas_json_kind_of(d, calls) == TAAS_JSON_ARRAY && d->toks[calls].size > 0) {
+        size_t n = (size_t)d->toks[calls].size;
         out->calls = calloc(n, sizeof *out->calls);
         if (!out->calls)
-            goto fail;
+            return -1;
         int t = calls + 1;
-        for (size_t i = 0; i < n; i++, t = taas_json_next(&d, t)) {
-            int fn = taas_json_obj_get(&d, t, "function", 8);
-            if (taas_json_kind_of(&d, t) != TAAS_JSON_OBJECT || fn < 0 ||
-                taas_json_kind_of(&d, fn) != TAAS_JSON_OBJECT) {
+        for (size_t i = 0; i < n; i++, t = taas_json_next(d, t)) {
+            int fn = taas_json_obj_get(d, t, "function", 8);
+            if (taas_json_kind_of(d, t) != TAAS_JSON_OBJECT || fn < 0 ||
+                taas_json_kind_of(d, fn) != TAAS_JSON_OBJECT) {
                 taas_llm_errf(err, errlen, "tool_calls[%zu] has no \"function\" object", i);
-                goto fail;
+                return -1;
             }
             taas_llm_tool_call *c = &out->calls[out->n_calls++];
-            c->id = taas_llm_json_strdup(&d, taas_json_obj_get(&d, t, "id", 2));
-            c->name = taas_llm_json_strdup(&d, taas_json_obj_get(&d, fn, "name", 4));
-            c->arguments = taas_llm_json_strdup(&d, taas_json_obj_get(&d, fn, "arguments", 9));
+            c->id = taas_llm_json_strdup(d, taas_json_obj_get(d, t, "id", 2));
+            c->name = taas_llm_json_strdup(d, taas_json_obj_get(d, fn, "name", 4));
+            c->arguments = taas_llm_json_strdup(d, taas_json_obj_get(d, fn, "arguments", 9));
             if (!c->id || !c->name || !c->arguments) {
                 taas_llm_errf(err, errlen, "tool_calls[%zu] lacks id, function.name or a string "
                               "function.arguments", i);
-                goto fail;
+                return -1;
             }
         }
     }
     /* The calls decide, not the word: some compatible servers say "stop"
      * while calling tools. */
     static const char *const end[] = { "stop", NULL };
-    taas_llm_set_stop(out, &d, taas_json_obj_get(&d, choice, "finish_reason", 13), NULL, end,
+    taas_llm_set_stop(out, d, taas_json_obj_get(d, choice, "finish_reason", 13), NULL, end,
                       "length");
-    int usage = taas_json_obj_get(&d, 0, "usage", 5);
-    if (usage >= 0 && taas_json_kind_of(&d, usage) == TAAS_JSON_OBJECT) {
-        out->input_tokens = taas_llm_json_int(&d, usage, "prompt_tokens");
-        out->output_tokens = taas_llm_json_int(&d, usage, "completion_tokens");
+    int usage = taas_json_obj_get(d, 0, "usage", 5);
+    if (usage >= 0 && taas_json_kind_of(d, usage) == TAAS_JSON_OBJECT) {
+        out->input_tokens = taas_llm_json_int(d, usage, "prompt_tokens");
+        out->output_tokens = taas_llm_json_int(d, usage, "completion_tokens");
     }
-    rc = 0;
-    goto out;
-fail:
-    taas_llm_reply_free(out);
-out:
-    taas_json_free(&d);
-    return rc;
+    return 0;
+}
+
+static int openai_parse(const char *body, size_t len, taas_llm_reply *out, char *err,
+                        size_t errlen)
+{
+    return taas_llm_parse_reply(body, len, out, err, errlen, openai_read);
 }
 
 /* {"error":{"message","type","param","code"}} */

@@ -206,6 +206,21 @@ int taas_llm_reply_json(taas_jdoc *d, const char *body, size_t len, char *err, s
     return -1;
 }
 
+int taas_llm_parse_reply(const char *body, size_t len, taas_llm_reply *out, char *err,
+                         size_t errlen,
+                         int (*read)(const taas_jdoc *d, taas_llm_reply *out, char *err,
+                                     size_t errlen))
+{
+    taas_jdoc d;
+    if (taas_llm_reply_json(&d, body, len, err, errlen) != 0)
+        return -1;
+    int rc = read(&d, out, err, errlen);
+    if (rc != 0)
+        taas_llm_reply_free(out);
+    taas_json_free(&d);
+    return rc;
+}
+
 int taas_llm_error_json(taas_jdoc *d, const char *body, size_t len, char *msg, size_t cap)
 {
     if (taas_json_parse(d, body, len, NULL, NULL, 0) == 0)

@@ -216,6 +216,13 @@ void taas_llm_jw_object_or_empty(taas_jw *w, const char *json);
 /* Parse a 2xx body into d: 0, or -1 with err saying "not JSON (why):
  * "<snippet>"" (nothing to free then). */
 int taas_llm_reply_json(taas_jdoc *d, const char *body, size_t len, char *err, size_t errlen);
+/* A parse_reply built on `read`, which fills out from the parsed body and
+ * returns 0, or -1 with err filled: the body is parsed (taas_llm_reply_json)
+ * and, when read fails, what it filled is freed. */
+int taas_llm_parse_reply(const char *body, size_t len, taas_llm_reply *out, char *err,
+                         size_t errlen,
+                         int (*read)(const taas_jdoc *d, taas_llm_reply *out, char *err,
+                                     size_t errlen));
 /* Parse an error body into d: 0, or -1 with msg holding a snippet of the
  * body (nothing to free then). */
 int taas_llm_error_json(taas_jdoc *d, const char *body, size_t len, char *msg, size_t cap);

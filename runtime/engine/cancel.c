@@ -49,7 +49,8 @@ static void cancel_orphans(taas_engine *e, const char *parent)
         taas_task_rec *recs = NULL;
         size_t n = 0;
         char next[64] = "", msg[160];
-        if (taas_engine_list(e, &q, &recs, &n, next, msg, sizeof msg) != TAAS_ST_OK) {
+        /* On the writer thread: no wait for completions it commits. */
+        if (taas_engine__list_nowait(e, &q, &recs, &n, next, msg, sizeof msg) != TAAS_ST_OK) {
             taas_log(TAAS_LOG_WARN, "engine.cancel_children", "parent=%s error=\"%s\"", parent,
                      msg);
             return;

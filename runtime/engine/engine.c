@@ -286,6 +286,7 @@ taas_engine *taas_engine_start(taas_store *store, const taas_engine_opts *opts, 
     pthread_cond_init(&e->wq_cv, NULL);
     pthread_cond_init(&e->work_cv, NULL);
     pthread_cond_init(&e->idle_cv, NULL);
+    pthread_cond_init(&e->completed_cv, NULL);
     pthread_cond_init(&e->sweep_cv, NULL);
 
     e->slots = calloc((size_t)e->nworkers, sizeof *e->slots);
@@ -545,6 +546,7 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->work_cv);
     pthread_cond_destroy(&e->idle_cv);
+    pthread_cond_destroy(&e->completed_cv);
     pthread_cond_destroy(&e->sweep_cv);
     free(e);
     return 0;
@@ -645,7 +647,8 @@ static void submit_done(taas_store_op *op, void *arg)
         res.state = TAAS_TASK_PENDING;
         if (res.duplicate) {
             char ignored[160];
-            if (taas_engine_get(e, res.task_id, NULL, &orig, ignored, sizeof ignored) == TAAS_ST_OK) {
+            if (taas_engine__get_nowait(e, res.task_id, NULL, &orig, ignored, sizeof ignored) ==
+                TAAS_ST_OK) {
                 res.state = orig.state;
                 res.original = &orig;
             }

@@ -20,7 +20,7 @@
  *   e->mu        the ready queue, the worker slots, busy/reserved counts,
  *                the claim state (claim_inflight, pending_hint, next_due_ms),
  *                the completing list, body_avg_us, abandoned_alive;
- *                work_cv, idle_cv and sweep_cv wait on it
+ *                work_cv, idle_cv, sweep_cv and completed_cv wait on it
  *   e->watch_mu  the watcher table and nwatch; held while a watcher's
  *                callback runs (see watch.c)
  *   j->pmu       a job's latest progress and its PROGRESS op in flight
@@ -137,6 +137,11 @@ struct taas_engine {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;      /* workers wait for ready jobs */
     pthread_cond_t idle_cv;      /* stop() waits for workers to go idle */
+    /* Readers of a task whose completion is being committed wait on
+     * completed_cv for it to leave the completing list (read.c);
+     * completed_waiters says whether anyone waits. */
+    pthread_cond_t completed_cv;
+    int completed_waiters;
     job *ready_head, *ready_tail;
     int ready_count;
     job *completing;             /* bodies done, completion not yet committed */
@@ -231,8 +236,19 @@ bool taas_engine__may_see(const taas_task_rec *r, const char *principal);
 /* Wait on `cv` (with `mu` held) for at most `ms` milliseconds. */
 void taas_engine__cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms);
 /* Newer progress (and the real start) of a task running here, over a read
- * record. Takes e->mu. */
-void taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r);
+ * record. Takes e->mu. Returns true when the record must be read again
+ * once the task is off the completing list: its body has ended here and
+ * its completion is being committed, or committed since the record was
+ * read (readers wait for the commit and read again: read.c). */
+bool taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r);
+/* GetTask without waiting for a completion being committed (for the writer
+ * thread, which commits it). */
+taas_status taas_engine__get_nowait(taas_engine *e, const char *id, const char *principal,
+                                    taas_task_rec *out, char *msg, size_t msglen);
+/* ListTasks likewise, for the writer thread (cancel.c). */
+taas_status taas_engine__list_nowait(taas_engine *e, const taas_list_query *q,
+                                     taas_task_rec **out, size_t *n, char next_token[64],
+                                     char *msg, size_t msglen);
 
 /* Queue op on the writer and wait for its commit; op->result. */
 int taas_engine__write_sync(taas_engine *e, taas_store_op *op);
@@ -245,6 +261,16 @@ int taas_engine__free_slots_locked(const taas_engine *e);
 /* Append the chain `first` (n jobs, linked by next) to the ready queue and
  * wake the workers. */
 void taas_engine__ready_append_locked(taas_engine *e, job *first, int n);
+/* A node whose workers all run long bodies (none frees within HOLD_US)
+ * starts nothing it holds soon, while other nodes' workers may free first
+ * and take lower priorities from the store, and a higher-priority task
+ * submitted here waits in the store behind what is held. Such a node gives
+ * back what it holds, in the sweep: take_unstartable takes the ready queue
+ * (NULL when some worker frees soon), give_back returns each task to the
+ * store as it was (PENDING, its attempt given back, a RELEASE of that task
+ * alone, fenced by its lease token) and frees the job. */
+job *taas_engine__take_unstartable_locked(taas_engine *e);
+void taas_engine__give_back(taas_engine *e, job *list);
 /* Issue a CLAIM if workers are free and the store may hold runnable tasks. */
 void taas_engine__maybe_claim_locked(taas_engine *e);
 /* There may be runnable tasks in the store: claim if workers are free. */

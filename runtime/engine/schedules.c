@@ -190,6 +190,13 @@ taas_status taas_engine_schedule_create(taas_engine *e, const taas_schedule_req 
         taas_engine__msg(msg, msglen, "timeout_s: must not be negative");
         return TAAS_ST_INVALID_ARGUMENT;
     }
+    /* The range a submit accepts: each fire inserts its task without
+     * passing through taas_engine_submit, so a schedule must not carry a
+     * priority that a submit would refuse. */
+    if (req->priority < -1000000 || req->priority > 1000000) {
+        taas_engine__msg(msg, msglen, "priority: out of range (-1000000 to 1000000)");
+        return TAAS_ST_INVALID_ARGUMENT;
+    }
     const char *input = req->input && req->input_len ? req->input : "{}";
     size_t input_len = req->input && req->input_len ? req->input_len : 2;
     taas_error verr;

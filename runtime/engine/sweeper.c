@@ -187,6 +187,7 @@ void *taas_engine__sweeper_main(void *p)
             e->pending_prio_max = INT_MAX;
         }
         taas_engine__maybe_claim_locked(e);
+        job *unstartable = taas_engine__take_unstartable_locked(e);
         /* Completions waiting to be sent again keep their leases too, and
          * bodies waiting for children off the slots hold theirs. */
         bool do_hb = (e->busy + e->ready_count + e->offslot_alive + nabandon > 0 ||
@@ -204,6 +205,7 @@ void *taas_engine__sweeper_main(void *p)
                          (last_pruned >= e->opts.prune_batch && mono - last_prune >= 200));
         bool resend = e->completing != NULL;
         pthread_mutex_unlock(&e->mu);
+        taas_engine__give_back(e, unstartable);
         if (resend)
             taas_engine__resend_completions(e);
         for (int k = 0; k < nabandon; k++)

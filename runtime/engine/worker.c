@@ -35,6 +35,24 @@
 
 static void claim_done(taas_store_op *op, void *arg);
 
+/* Workers expected to free within HOLD_US: those idle, and those whose body
+ * has run less than the bodies' average plus HOLD_US. A body past that is
+ * a long one (the average, made of earlier bodies, does not describe it):
+ * its worker starts nothing soon. With e->mu. */
+static int soon_workers_locked(const taas_engine *e)
+{
+    if (e->busy == 0)
+        return e->nworkers;
+    int64_t past_ms = taas_now_ms() - (HOLD_US + e->body_avg_us) / 1000;
+    int slow = 0;
+    for (int i = 0; i < e->nworkers; i++) {
+        const job *j = e->slots[i];
+        if (j && j->body_started_ms > 0 && j->body_started_ms < past_ms)
+            slow++;
+    }
+    return e->nworkers - slow;
+}
+
 /* How many tasks this node may hold at once (running, ready for a worker,
  * or being inserted already claimed): its workers, plus as many as they are
  * expected to start within HOLD_US (from the bodies' running average
@@ -45,10 +63,19 @@ static void claim_done(taas_store_op *op, void *arg);
  * priority submitted elsewhere cannot overtake it. With short bodies that
  * wait is under HOLD_US and one claim feeds many bodies; with long bodies
  * it would be a whole body's time, so slow bodies are held only for free
- * workers and the store's claim order (priority, then age) decides. With e->mu. */
+ * workers and the store's claim order (priority, then age) decides.
+ *
+ * Only the workers expected to free soon count for the extra: the average
+ * is of bodies that ended, so a node whose workers all run long bodies
+ * after many short ones would otherwise keep claiming (and claiming new
+ * submits in their inserts) for workers that start nothing for seconds,
+ * while other nodes free and start lower priorities. Such a node holds no
+ * more than its workers: the backlog waits in the store, where the first
+ * worker to free anywhere takes the best task. With e->mu. */
 static int hold_cap_locked(const taas_engine *e)
 {
-    int64_t extra = (int64_t)HOLD_US * e->nworkers / (e->body_avg_us > 0 ? e->body_avg_us : 1);
+    int soon = soon_workers_locked(e);
+    int64_t extra = (int64_t)HOLD_US * soon / (e->body_avg_us > 0 ? e->body_avg_us : 1);
     if (extra > e->opts.prefetch)
         extra = e->opts.prefetch;
     int64_t cap = e->nworkers + extra;
@@ -74,8 +101,11 @@ static int ready_cmp(const job *a, const job *b)
 
 bool taas_engine__outranks_held_locked(const taas_engine *e, int priority)
 {
-    /* The queue is sorted: its tail has the lowest priority held. */
-    return e->ready_tail && priority > e->ready_tail->rec.priority;
+    /* The queue is sorted: its tail has the lowest priority held. When no
+     * worker here frees soon, the task goes ahead of nothing by being held
+     * here: it waits in the store for the first worker to free anywhere. */
+    return e->ready_tail && priority > e->ready_tail->rec.priority &&
+           soon_workers_locked(e) > 0;
 }
 
 void taas_engine__ready_append_locked(taas_engine *e, job *first, int n)
@@ -165,6 +195,75 @@ void taas_engine__wake_claimer(taas_engine *e)
     pthread_mutex_unlock(&e->mu);
 }
 
+job *taas_engine__take_unstartable_locked(taas_engine *e)
+{
+    if (!e->ready_head || atomic_load(&e->stopping) || soon_workers_locked(e) > 0)
+        return NULL;
+    job *all = e->ready_head;
+    e->ready_head = e->ready_tail = NULL;
+    e->ready_count = 0;
+    return all;
+}
+
+static void give_back_done(taas_store_op *op, void *arg)
+{
+    job *j = arg;
+    taas_engine *e = j->e;
+    if (taas_engine__store_transient(op->result) && !atomic_load(&e->stopping)) {
+        /* Still held here: the next sweep tries again, or a worker that
+         * frees first starts it. */
+        pthread_mutex_lock(&e->mu);
+        j->next = NULL;
+        taas_engine__ready_append_locked(e, j, 1);
+        pthread_mutex_unlock(&e->mu);
+        return;
+    }
+    bool back = op->result == TAAS_STORE_OK && op->u.release.released > 0;
+    taas_log(TAAS_LOG_DEBUG, "task.given_back", "id=%s priority=%d released=%d result=%d",
+             j->rec.id, j->rec.priority, back, op->result);
+    if (back) {
+        /* Runnable again: this node claims it when a worker frees (other
+         * nodes hear of it from the store's notification). */
+        pthread_mutex_lock(&e->mu);
+        if (!e->pending_hint || j->rec.priority > e->pending_prio_max)
+            e->pending_prio_max = j->rec.priority;
+        e->pending_hint = true;
+        taas_engine__maybe_claim_locked(e);
+        pthread_mutex_unlock(&e->mu);
+        /* A cancel requested meanwhile made it CANCELLED: its end for
+         * the watchers. */
+        if (j->rec.cancel_requested || taas_engine__has_watchers(e, j->rec.id)) {
+            taas_task_rec r;
+            memset(&r, 0, sizeof r);
+            if (e->store->get(e->store, j->rec.id, &r) == TAAS_STORE_OK &&
+                taas_task_state_final(r.state))
+                taas_engine__notify_final(e, j->rec.id);
+            taas_task_rec_clear(&r);
+        }
+    }
+    /* Not given back for another reason (it was claimed again after its
+     * lease lapsed, or the store refused): not ours to start; a lease still
+     * ours expires and recovery decides. */
+    taas_engine__job_free(j);
+}
+
+void taas_engine__give_back(taas_engine *e, job *list)
+{
+    for (job *j = list, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        taas_store_op *op = &j->complete_op;
+        memset(op, 0, sizeof *op);
+        op->kind = TAAS_OP_RELEASE;
+        op->u.release.owner = e->node_id;
+        op->u.release.now_ms = taas_now_ms();
+        op->u.release.id = j->rec.id;
+        op->u.release.lease_token = j->rec.lease_token;
+        if (taas_writer_enqueue(e->writer, op, give_back_done, j) != 0)
+            taas_engine__job_free(j); /* stopping: the RELEASE at stop gives it back */
+    }
+}
+
 job *taas_engine__job_new(taas_engine *e, taas_task_rec *rec)
 {
     job *j = calloc(1, sizeof *j);
@@ -222,6 +321,8 @@ static void completing_remove(taas_engine *e, job *j)
     if (j->cnext)
         j->cnext->cprev = j->cprev;
     j->completing = false;
+    if (e->completed_waiters > 0)
+        pthread_cond_broadcast(&e->completed_cv);
 }
 
 static void completing_done(taas_engine *e, job *j)

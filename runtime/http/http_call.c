@@ -231,8 +231,7 @@ void http__hc_ref(taas_call *c)
 
 static void hc_free(struct hcall *c)
 {
-    if (c->destroy)
-        c->destroy(c->data);
+    taas_call_head_clear(&c->head);
     for (size_t i = 0; i < c->n_hdrs; i++) {
         free(c->hdrs[i].key);
         free(c->hdrs[i].val);
@@ -240,7 +239,6 @@ static void hc_free(struct hcall *c)
     free(c->hdrs);
     free(c->body);
     free(c->req);
-    free(c->principal);
     free(c->msg);
     free(c->rbuf);
     free(c->details);
@@ -309,67 +307,9 @@ static int64_t hc_start_us(const taas_call *call)
     return ((const struct hcall *)call)->start_us;
 }
 
-static bool hc_cancelled(const taas_call *call)
-{
-    return atomic_load(&((struct hcall *)call)->cancelled);
-}
-
-static void hc_set_principal(taas_call *call, const char *principal, unsigned scopes)
-{
-    struct hcall *c = (struct hcall *)call;
-    free(c->principal);
-    c->principal = principal ? strdup(principal) : NULL;
-    c->scopes = c->principal ? scopes : 0;
-}
-
-static const char *hc_principal(const taas_call *call)
-{
-    return ((const struct hcall *)call)->principal;
-}
-
-static unsigned hc_scopes(const taas_call *call)
-{
-    return ((const struct hcall *)call)->scopes;
-}
-
 static taas_status hc_final_status(const taas_call *call)
 {
     return ((const struct hcall *)call)->final_status;
-}
-
-static void hc_set_data(taas_call *call, void *data, void (*destroy)(void *))
-{
-    struct hcall *c = (struct hcall *)call;
-    c->data = data;
-    c->destroy = destroy;
-}
-
-static void *hc_data(const taas_call *call)
-{
-    return ((const struct hcall *)call)->data;
-}
-
-static void hc_on_cancel(taas_call *call, taas_call_hook_fn fn, void *arg)
-{
-    struct hcall *c = (struct hcall *)call;
-    pthread_mutex_lock(&c->mu);
-    bool fire = atomic_load(&c->cancelled);
-    if (!fire) {
-        c->on_cancel = fn;
-        c->on_cancel_arg = arg;
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (fire && fn)
-        fn(call, arg);
-}
-
-static void hc_on_sent(taas_call *call, taas_call_hook_fn fn, void *arg)
-{
-    struct hcall *c = (struct hcall *)call;
-    pthread_mutex_lock(&c->mu);
-    c->on_sent = fn;
-    c->on_sent_arg = arg;
-    pthread_mutex_unlock(&c->mu);
 }
 
 /* Resume a suspended connection. c->mu held. */
@@ -464,7 +404,7 @@ static int hc_send(taas_call *call, void *buf, size_t len, unsigned flags)
     Taas__V1__TaskEvent *ev = taas__v1__task_event__unpack(NULL, len, buf);
     free(buf);
     pthread_mutex_lock(&c->mu);
-    if (c->replied || c->gone || atomic_load(&c->cancelled) || !ev) {
+    if (c->replied || c->gone || atomic_load(&c->head.cancelled) || !ev) {
         pthread_mutex_unlock(&c->mu);
         if (ev)
             taas__v1__task_event__free_unpacked(ev, NULL);
@@ -522,7 +462,7 @@ void http__mcp_reply(struct hcall *c, taas_status st, int http_code, char *body,
 int http__mcp_stream(struct hcall *c, const char *json, size_t len, bool last, size_t max_pending)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->replied || c->gone || atomic_load(&c->cancelled)) {
+    if (c->replied || c->gone || atomic_load(&c->head.cancelled)) {
         pthread_mutex_unlock(&c->mu);
         return -1;
     }
@@ -558,14 +498,6 @@ const taas_call_ops http__hcall_ops = {
     .reply = http__hc_reply,
     .reply_details = hc_reply_details,
     .send = hc_send,
-    .cancelled = hc_cancelled,
-    .on_cancel = hc_on_cancel,
-    .on_sent = hc_on_sent,
-    .set_data = hc_set_data,
-    .data = hc_data,
-    .set_principal = hc_set_principal,
-    .principal = hc_principal,
-    .scopes = hc_scopes,
     .final_status = hc_final_status,
 };
 
@@ -658,8 +590,8 @@ ssize_t http__sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
         if (c->msg_pending) {
             /* The event left: let the handler send the next one. */
             c->msg_pending = false;
-            taas_call_hook_fn fn = c->on_sent;
-            void *arg = c->on_sent_arg;
+            taas_call_hook_fn fn = c->head.on_sent;
+            void *arg = c->head.on_sent_arg;
             pthread_mutex_unlock(&c->mu);
             if (fn)
                 fn((taas_call *)c, arg);

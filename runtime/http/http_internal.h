@@ -64,7 +64,7 @@ struct hdr {
 };
 
 struct hcall {
-    const taas_call_ops *ops; /* first: see call.h */
+    taas_call_head head; /* first: see call.h */
     atomic_int refs;
     pthread_mutex_t mu;
     taas_http *h;
@@ -83,13 +83,6 @@ struct hcall {
     uint8_t *req; /* protobuf request */
     size_t req_len;
 
-    char *principal;
-    unsigned scopes;
-    void *data;
-    void (*destroy)(void *);
-    taas_call_hook_fn on_cancel, on_sent;
-    void *on_cancel_arg, *on_sent_arg;
-    atomic_bool cancelled;
 
     /* Answer, under mu. */
     bool replied;

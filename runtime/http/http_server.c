@@ -429,10 +429,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c = calloc(1, sizeof *c);
         if (!c)
             return MHD_NO;
-        c->ops = &http__hcall_ops;
         atomic_init(&c->refs, 1); /* MHD's, dropped in on_completed */
-        atomic_init(&c->cancelled, false);
         pthread_mutex_init(&c->mu, NULL);
+        taas_call_head_init(&c->head, &http__hcall_ops, &c->mu);
         c->h = h;
         c->conn = conn;
         c->start_us = taas_mono_us();
@@ -607,10 +606,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!c->replied ||
         (c->route && c->route->kind == R_EVENTS && !c->stream_end) ||
         (c->route && c->route->kind == R_MCP && c->stream_started && !c->stream_end)) {
-        atomic_store(&c->cancelled, true);
-        fn = c->on_cancel;
-        arg = c->on_cancel_arg;
-        c->on_cancel = NULL;
+        fn = taas_call_head_cancel_locked(&c->head, &arg);
     }
     pthread_mutex_unlock(&c->mu);
     if (fn)

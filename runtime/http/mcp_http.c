@@ -135,10 +135,9 @@ static int ic_start(struct mop *op, const taas_method *method, uint8_t *req, siz
         free(req);
         return -1;
     }
-    ic->ops = &mcp__icall_ops;
     atomic_init(&ic->refs, keep ? 2 : 1);
-    atomic_init(&ic->cancelled, false);
     pthread_mutex_init(&ic->mu, NULL);
+    taas_call_head_init(&ic->head, &mcp__icall_ops, &ic->mu);
     ic->mh = mh;
     ic->method = method;
     ic->outer = op->outer;
@@ -193,19 +192,30 @@ static void op_unlink(struct mop *op)
  * call on a stream) sent once; then the operation lets go of the request
  * and of its watch.
  */
+/* With op->mu held: ends the operation once - false if it had ended - and
+ * hands over its references to the request and to the watch step. */
+static bool op_end_locked(struct mop *op, struct hcall **outer, struct icall **watch)
+{
+    if (op->done)
+        return false;
+    op->done = true;
+    *outer = op->outer;
+    op->outer = NULL;
+    *watch = op->watch;
+    op->watch = NULL;
+    return true;
+}
+
 static void op_finish(struct mop *op, char *json, size_t len)
 {
+    struct hcall *outer;
+    struct icall *watch;
     pthread_mutex_lock(&op->mu);
-    if (op->done) {
+    if (!op_end_locked(op, &outer, &watch)) {
         pthread_mutex_unlock(&op->mu);
         free(json);
         return;
     }
-    op->done = true;
-    struct hcall *outer = op->outer;
-    op->outer = NULL;
-    struct icall *watch = op->watch;
-    op->watch = NULL;
     if (op->stream) {
         http__mcp_stream(outer, json, len, true, 0);
         free(json);
@@ -234,16 +244,13 @@ static void op_outer_cancelled(taas_call *call, void *arg)
 {
     (void)call;
     struct mop *op = arg;
+    struct hcall *outer;
+    struct icall *watch;
     pthread_mutex_lock(&op->mu);
-    if (op->done) {
+    if (!op_end_locked(op, &outer, &watch)) {
         pthread_mutex_unlock(&op->mu);
         return;
     }
-    op->done = true;
-    struct hcall *outer = op->outer;
-    op->outer = NULL;
-    struct icall *watch = op->watch;
-    op->watch = NULL;
     pthread_mutex_unlock(&op->mu);
     op_unlink(op);
     if (watch) {

@@ -100,12 +100,10 @@ void mcp__ic_unref(taas_call *c)
     struct icall *ic = (struct icall *)c;
     if (atomic_fetch_sub(&ic->refs, 1) != 1)
         return;
-    if (ic->destroy)
-        ic->destroy(ic->data);
+    taas_call_head_clear(&ic->head);
     http__hc_unref((taas_call *)ic->outer);
     mcp__op_unref(ic->op);
     free(ic->req);
-    free(ic->principal);
     pthread_mutex_destroy(&ic->mu);
     free(ic);
 }
@@ -179,7 +177,7 @@ static int ic_send(taas_call *c, void *buf, size_t len, unsigned flags)
     (void)flags;
     struct icall *ic = (struct icall *)c;
     pthread_mutex_lock(&ic->mu);
-    bool over = ic->replied || atomic_load(&ic->cancelled) || !ic->on_event;
+    bool over = ic->replied || atomic_load(&ic->head.cancelled) || !ic->on_event;
     pthread_mutex_unlock(&ic->mu);
     if (over) {
         free(buf);
@@ -190,59 +188,6 @@ static int ic_send(taas_call *c, void *buf, size_t len, unsigned flags)
     return 0;
 }
 
-static bool ic_cancelled(const taas_call *c)
-{
-    return atomic_load(&((struct icall *)c)->cancelled);
-}
-
-static void ic_on_cancel(taas_call *c, taas_call_hook_fn fn, void *arg)
-{
-    struct icall *ic = (struct icall *)c;
-    pthread_mutex_lock(&ic->mu);
-    bool fire = atomic_load(&ic->cancelled);
-    if (!fire) {
-        ic->on_cancel = fn;
-        ic->on_cancel_arg = arg;
-    }
-    pthread_mutex_unlock(&ic->mu);
-    if (fire && fn)
-        fn(c, arg);
-}
-
-static void ic_on_sent(taas_call *c, taas_call_hook_fn fn, void *arg)
-{
-    struct icall *ic = (struct icall *)c;
-    pthread_mutex_lock(&ic->mu);
-    ic->on_sent = fn;
-    ic->on_sent_arg = arg;
-    pthread_mutex_unlock(&ic->mu);
-}
-
-static void ic_set_data(taas_call *c, void *data, void (*destroy)(void *))
-{
-    struct icall *ic = (struct icall *)c;
-    ic->data = data;
-    ic->destroy = destroy;
-}
-static void *ic_data(const taas_call *c)
-{
-    return ((const struct icall *)c)->data;
-}
-static void ic_set_principal(taas_call *c, const char *principal, unsigned scopes)
-{
-    struct icall *ic = (struct icall *)c;
-    free(ic->principal);
-    ic->principal = principal ? strdup(principal) : NULL;
-    ic->scopes = ic->principal ? scopes : 0;
-}
-static const char *ic_principal(const taas_call *c)
-{
-    return ((const struct icall *)c)->principal;
-}
-static unsigned ic_scopes(const taas_call *c)
-{
-    return ((const struct icall *)c)->scopes;
-}
 static taas_status ic_final_status(const taas_call *c)
 {
     return ((const struct icall *)c)->final_status;
@@ -263,14 +208,6 @@ const taas_call_ops mcp__icall_ops = {
     .reply = ic_reply,
     .reply_details = ic_reply_details,
     .send = ic_send,
-    .cancelled = ic_cancelled,
-    .on_cancel = ic_on_cancel,
-    .on_sent = ic_on_sent,
-    .set_data = ic_set_data,
-    .data = ic_data,
-    .set_principal = ic_set_principal,
-    .principal = ic_principal,
-    .scopes = ic_scopes,
     .final_status = ic_final_status,
 };
 
@@ -280,8 +217,8 @@ void mcp__ic_sent_job(void *arg)
 {
     struct icall *ic = arg;
     pthread_mutex_lock(&ic->mu);
-    taas_call_hook_fn fn = ic->on_sent;
-    void *a = ic->on_sent_arg;
+    taas_call_hook_fn fn = ic->head.on_sent;
+    void *a = ic->head.on_sent_arg;
     pthread_mutex_unlock(&ic->mu);
     if (fn)
         fn((taas_call *)ic, a);
@@ -297,10 +234,8 @@ void mcp__ic_unref_job(void *arg)
 void mcp__ic_cancel(struct icall *ic)
 {
     pthread_mutex_lock(&ic->mu);
-    atomic_store(&ic->cancelled, true);
-    taas_call_hook_fn fn = ic->on_cancel;
-    void *a = ic->on_cancel_arg;
-    ic->on_cancel = NULL;
+    void *a;
+    taas_call_hook_fn fn = taas_call_head_cancel_locked(&ic->head, &a);
     pthread_mutex_unlock(&ic->mu);
     if (fn)
         fn((taas_call *)ic, a);

@@ -43,7 +43,7 @@ typedef void (*ic_reply_fn)(struct mop *op, taas_status st, const char *msg, con
 typedef void (*ic_event_fn)(struct mop *op, struct icall *ic, const uint8_t *buf, size_t len);
 
 struct icall {
-    const taas_call_ops *ops; /* first: see call.h */
+    taas_call_head head; /* first: see call.h */
     atomic_int refs;
     pthread_mutex_t mu;
     struct mcp_http *mh;
@@ -52,13 +52,6 @@ struct icall {
     uint8_t *req;
     size_t req_len;
     int64_t start_us;
-    char *principal;
-    unsigned scopes;
-    void *data;
-    void (*destroy)(void *);
-    taas_call_hook_fn on_cancel, on_sent;
-    void *on_cancel_arg, *on_sent_arg;
-    atomic_bool cancelled;
     bool replied;
     taas_status final_status;
     struct mop *op; /* referenced */

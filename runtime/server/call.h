@@ -27,6 +27,8 @@
 #ifndef TAAS_SERVER_CALL_H
 #define TAAS_SERVER_CALL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -152,10 +154,11 @@ taas_status taas_call_final_status(const taas_call *call);
 
 /*
  * Other transports. A call made by another transport (the HTTP port,
- * runtime/http/) is a struct whose first member points to its operations;
- * every taas_call_* function above hands such a call to them, so the
- * middleware and the services serve both transports with the same code.
- * A gRPC call's first member is NULL.
+ * runtime/http/) is a struct whose first member is a taas_call_head with
+ * its operations; every taas_call_* function above that is not answered by
+ * the head itself hands such a call to them, so the middleware and the
+ * services serve both transports with the same code. A gRPC call's head
+ * has no operations (NULL).
  */
 typedef struct taas_call_ops {
     const char *transport; /* "http" */
@@ -173,21 +176,43 @@ typedef struct taas_call_ops {
     void (*reply_details)(taas_call *c, taas_status st, const char *message, void *details,
                           size_t len);
     int (*send)(taas_call *c, void *buf, size_t len, unsigned flags);
-    bool (*cancelled)(const taas_call *c);
-    void (*on_cancel)(taas_call *c, taas_call_hook_fn fn, void *arg);
-    void (*on_sent)(taas_call *c, taas_call_hook_fn fn, void *arg);
-    void (*set_data)(taas_call *c, void *data, void (*destroy)(void *data));
-    void *(*data)(const taas_call *c);
-    void (*set_principal)(taas_call *c, const char *principal, unsigned scopes);
-    const char *(*principal)(const taas_call *c);
-    unsigned (*scopes)(const taas_call *c);
     taas_status (*final_status)(const taas_call *c);
 } taas_call_ops;
+
+/*
+ * What every call keeps alike whatever its transport, as the first member
+ * of its struct: its operations, who is calling, the handler's data, and
+ * the cancel and sent hooks. taas_call_principal(), _scopes(), _data(),
+ * _cancelled(), _on_cancel(), _on_sent() and their setters read and write
+ * it directly (grpc_server.c). `mu` is the call's own lock, which guards
+ * the hooks; a transport reads on_sent under it, and marks the cancel with
+ * taas_call_head_cancel_locked().
+ */
+typedef struct taas_call_head {
+    const taas_call_ops *ops; /* NULL for a gRPC call */
+    pthread_mutex_t *mu;
+    char *principal; /* malloc'd; NULL until authentication sets it, or with it off */
+    unsigned scopes;
+    void *data;
+    void (*destroy)(void *data);
+    taas_call_hook_fn on_cancel, on_sent;
+    void *on_cancel_arg, *on_sent_arg;
+    atomic_bool cancelled;
+} taas_call_head;
+
+/* A new call's head (the rest of it zeroed by the caller's calloc). */
+void taas_call_head_init(taas_call_head *h, const taas_call_ops *ops, pthread_mutex_t *mu);
+/* Frees what the head owns: the principal, and the data through destroy. */
+void taas_call_head_clear(taas_call_head *h);
+/* With h->mu held: marks the call cancelled and takes its cancel hook
+ * (NULL when none is set or it was taken), for the caller to run once mu is
+ * released. */
+taas_call_hook_fn taas_call_head_cancel_locked(taas_call_head *h, void **arg);
 
 /* The ops of a call of another transport, NULL for a gRPC call. */
 static inline const taas_call_ops *taas_call_ops_of(const taas_call *c)
 {
-    return *(const taas_call_ops *const *)(const void *)c;
+    return ((const taas_call_head *)(const void *)c)->ops;
 }
 /* "grpc" or the other transport's name (metrics, logs). */
 static inline const char *taas_call_transport(const taas_call *c)

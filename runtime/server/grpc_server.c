@@ -72,8 +72,7 @@ struct qmsg {
 };
 
 struct taas_call {
-    /* NULL: the first member of every call (call.h, other transports). */
-    const taas_call_ops *ops;
+    taas_call_head head; /* first, as in every call (call.h); no ops here */
     struct tag t_new, t_send, t_close, t_final;
     taas_server *srv;
     const taas_method *method; /* NULL: generic (unknown method) */
@@ -94,8 +93,6 @@ struct taas_call {
     char *generic_name; /* gpr_malloc'd, generic calls */
     char *peer;         /* gpr_malloc'd */
     int64_t start_us;
-    char *principal;    /* malloc'd; set by authentication, NULL when off */
-    unsigned scopes;
 
     /* Answer state, under mu. */
     bool md_sent;
@@ -112,13 +109,7 @@ struct taas_call {
     size_t fin_details_len;
     taas_status fin_details_status; /* sent only with this status */
     grpc_metadata fin_trailer;
-    atomic_bool cancelled;
     taas_status final_status;
-
-    taas_call_hook_fn on_cancel, on_sent;
-    void *on_cancel_arg, *on_sent_arg;
-    void *data;
-    void (*destroy)(void *);
 };
 
 struct taas_server {
@@ -174,8 +165,8 @@ static taas_call *call_new(taas_server *s, int method_index)
     c->t_close = (struct tag){TAG_CLOSE, c};
     c->t_final = (struct tag){TAG_FINAL, c};
     atomic_init(&c->refs, 1);
-    atomic_init(&c->cancelled, false);
     pthread_mutex_init(&c->mu, NULL);
+    taas_call_head_init(&c->head, NULL, &c->mu);
     grpc_metadata_array_init(&c->md);
     if (method_index < 0)
         grpc_call_details_init(&c->details);
@@ -196,8 +187,7 @@ static void queue_free(struct qmsg *m)
 
 static void call_free(taas_call *c)
 {
-    if (c->destroy)
-        c->destroy(c->data);
+    taas_call_head_clear(&c->head);
     if (c->gc)
         grpc_call_unref(c->gc);
     grpc_metadata_array_destroy(&c->md);
@@ -209,7 +199,6 @@ static void call_free(taas_call *c)
         grpc_slice_unref(c->req);
     gpr_free(c->generic_name);
     gpr_free(c->peer);
-    free(c->principal);
     free(c->fin_details);
     queue_free(c->qhead);
     free(c->fin_msg);
@@ -219,8 +208,8 @@ static void call_free(taas_call *c)
 
 void taas_call_ref(taas_call *c)
 {
-    if (c->ops) {
-        c->ops->ref(c);
+    if (c->head.ops) {
+        c->head.ops->ref(c);
         return;
     }
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
@@ -228,8 +217,8 @@ void taas_call_ref(taas_call *c)
 
 void taas_call_unref(taas_call *c)
 {
-    if (c->ops) {
-        c->ops->unref(c);
+    if (c->head.ops) {
+        c->head.ops->unref(c);
         return;
     }
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
@@ -238,8 +227,8 @@ void taas_call_unref(taas_call *c)
 
 const char *taas_call_method_name(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->method_name(c);
+    if (c->head.ops)
+        return c->head.ops->method_name(c);
     if (c->method)
         return c->method->name;
     return c->generic_name ? c->generic_name : "";
@@ -247,15 +236,15 @@ const char *taas_call_method_name(const taas_call *c)
 
 const taas_method *taas_call_method(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->method(c);
+    if (c->head.ops)
+        return c->head.ops->method(c);
     return c->method;
 }
 
 const uint8_t *taas_call_request(const taas_call *c, size_t *len)
 {
-    if (c->ops)
-        return c->ops->request(c, len);
+    if (c->head.ops)
+        return c->head.ops->request(c, len);
     if (!c->has_req) {
         *len = 0;
         return (const uint8_t *)"";
@@ -266,22 +255,22 @@ const uint8_t *taas_call_request(const taas_call *c, size_t *len)
 
 bool taas_call_has_request(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->has_request(c);
+    if (c->head.ops)
+        return c->head.ops->has_request(c);
     return c->has_req;
 }
 
 const char *taas_call_peer(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->peer(c);
+    if (c->head.ops)
+        return c->head.ops->peer(c);
     return c->peer ? c->peer : "unknown";
 }
 
 const char *taas_call_metadata(const taas_call *c, const char *key, size_t *len)
 {
-    if (c->ops)
-        return c->ops->metadata(c, key, len);
+    if (c->head.ops)
+        return c->head.ops->metadata(c, key, len);
     size_t klen = strlen(key);
     for (size_t i = 0; i < c->md.count; i++) {
         const grpc_slice *k = &c->md.metadata[i].key;
@@ -297,8 +286,8 @@ const char *taas_call_metadata(const taas_call *c, const char *key, size_t *len)
 
 int64_t taas_call_deadline_left_ms(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->deadline_left_ms(c);
+    if (c->head.ops)
+        return c->head.ops->deadline_left_ms(c);
     gpr_timespec d = c->deadline;
     if (d.clock_type == GPR_TIMESPAN || gpr_time_cmp(d, gpr_inf_future(d.clock_type)) == 0)
         return -1;
@@ -310,96 +299,108 @@ int64_t taas_call_deadline_left_ms(const taas_call *c)
 
 int64_t taas_call_start_us(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->start_us(c);
+    if (c->head.ops)
+        return c->head.ops->start_us(c);
     return c->start_us;
+}
+
+/* The head every call starts with, whatever its transport (call.h). */
+static taas_call_head *head_of(const taas_call *c)
+{
+    return (taas_call_head *)(void *)c;
+}
+
+void taas_call_head_init(taas_call_head *h, const taas_call_ops *ops, pthread_mutex_t *mu)
+{
+    h->ops = ops;
+    h->mu = mu;
+    atomic_init(&h->cancelled, false);
+}
+
+void taas_call_head_clear(taas_call_head *h)
+{
+    if (h->destroy)
+        h->destroy(h->data);
+    h->destroy = NULL;
+    h->data = NULL;
+    free(h->principal);
+    h->principal = NULL;
+}
+
+taas_call_hook_fn taas_call_head_cancel_locked(taas_call_head *h, void **arg)
+{
+    atomic_store(&h->cancelled, true);
+    taas_call_hook_fn fn = h->on_cancel;
+    *arg = h->on_cancel_arg;
+    h->on_cancel = NULL;
+    return fn;
 }
 
 bool taas_call_cancelled(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->cancelled(c);
-    return atomic_load(&((taas_call *)c)->cancelled);
+    return atomic_load(&head_of(c)->cancelled);
 }
 
 void taas_call_set_principal(taas_call *c, const char *principal, unsigned scopes)
 {
-    if (c->ops) {
-        c->ops->set_principal(c, principal, scopes);
-        return;
-    }
-    free(c->principal);
-    c->principal = principal ? strdup(principal) : NULL;
-    c->scopes = c->principal ? scopes : 0;
+    taas_call_head *h = head_of(c);
+    free(h->principal);
+    h->principal = principal ? strdup(principal) : NULL;
+    h->scopes = h->principal ? scopes : 0;
 }
 
 const char *taas_call_principal(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->principal(c);
-    return c->principal;
+    return head_of(c)->principal;
 }
 
 unsigned taas_call_scopes(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->scopes(c);
-    return c->scopes;
+    return head_of(c)->scopes;
 }
 
 taas_status taas_call_final_status(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->final_status(c);
+    if (c->head.ops)
+        return c->head.ops->final_status(c);
     return c->final_status;
 }
 
 void taas_call_set_data(taas_call *c, void *data, void (*destroy)(void *))
 {
-    if (c->ops) {
-        c->ops->set_data(c, data, destroy);
-        return;
-    }
-    c->data = data;
-    c->destroy = destroy;
+    taas_call_head *h = head_of(c);
+    h->data = data;
+    h->destroy = destroy;
 }
 
 void *taas_call_data(const taas_call *c)
 {
-    if (c->ops)
-        return c->ops->data(c);
-    return c->data;
+    return head_of(c)->data;
 }
 
 void taas_call_on_cancel(taas_call *c, taas_call_hook_fn fn, void *arg)
 {
-    if (c->ops) {
-        c->ops->on_cancel(c, fn, arg);
-        return;
-    }
-    pthread_mutex_lock(&c->mu);
-    /* Cancelled before the hook was set: the close event has come and gone,
-     * so run the hook here, once. */
-    bool fire = atomic_load(&c->cancelled);
+    taas_call_head *h = head_of(c);
+    pthread_mutex_lock(h->mu);
+    /* Cancelled before the hook was set: the cancel has come and gone, so
+     * run the hook here, once. */
+    bool fire = atomic_load(&h->cancelled);
     if (!fire) {
-        c->on_cancel = fn;
-        c->on_cancel_arg = arg;
+        h->on_cancel = fn;
+        h->on_cancel_arg = arg;
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(h->mu);
     if (fire && fn)
         fn(c, arg);
 }
 
 void taas_call_on_sent(taas_call *c, taas_call_hook_fn fn, void *arg)
 {
-    if (c->ops) {
-        c->ops->on_sent(c, fn, arg);
-        return;
-    }
-    pthread_mutex_lock(&c->mu);
-    c->on_sent = fn;
-    c->on_sent_arg = arg;
-    pthread_mutex_unlock(&c->mu);
+    taas_call_head *h = head_of(c);
+    pthread_mutex_lock(h->mu);
+    h->on_sent = fn;
+    h->on_sent_arg = arg;
+    pthread_mutex_unlock(h->mu);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -490,8 +491,8 @@ static void start_final_locked(taas_call *c, grpc_byte_buffer *bb)
 void taas_call_reply_details(taas_call *c, taas_status st, const char *message, void *details,
                              size_t len)
 {
-    if (c->ops) {
-        c->ops->reply_details(c, st, message, details, len);
+    if (c->head.ops) {
+        c->head.ops->reply_details(c, st, message, details, len);
         return;
     }
     pthread_mutex_lock(&c->mu);
@@ -509,8 +510,8 @@ void taas_call_reply_details(taas_call *c, taas_status st, const char *message, 
 
 void taas_call_reply(taas_call *c, taas_status st, const char *message, void *buf, size_t len)
 {
-    if (c->ops) {
-        c->ops->reply(c, st, message, buf, len);
+    if (c->head.ops) {
+        c->head.ops->reply(c, st, message, buf, len);
         return;
     }
     pthread_mutex_lock(&c->mu);
@@ -556,10 +557,10 @@ void taas_call_reply(taas_call *c, taas_status st, const char *message, void *bu
 
 int taas_call_send(taas_call *c, void *buf, size_t len, unsigned flags)
 {
-    if (c->ops)
-        return c->ops->send(c, buf, len, flags);
+    if (c->head.ops)
+        return c->head.ops->send(c, buf, len, flags);
     pthread_mutex_lock(&c->mu);
-    if (c->finish_wanted || atomic_load(&c->cancelled) || !c->gc) {
+    if (c->finish_wanted || atomic_load(&c->head.cancelled) || !c->gc) {
         pthread_mutex_unlock(&c->mu);
         free(buf);
         return -1;
@@ -624,8 +625,8 @@ static void on_send_done(taas_call *c, bool ok)
     } else if (c->finish_wanted && !c->final_started) {
         start_final_locked(c, NULL);
     }
-    taas_call_hook_fn fn = c->on_sent;
-    void *arg = c->on_sent_arg;
+    taas_call_hook_fn fn = c->head.on_sent;
+    void *arg = c->head.on_sent_arg;
     pthread_mutex_unlock(&c->mu);
     if (fn)
         fn(c, arg);
@@ -636,12 +637,10 @@ static void on_close_done(taas_call *c)
     if (!c->close_cancelled)
         return;
     pthread_mutex_lock(&c->mu);
-    atomic_store(&c->cancelled, true);
+    void *arg;
+    taas_call_hook_fn fn = taas_call_head_cancel_locked(&c->head, &arg);
     queue_free(c->qhead);
     c->qhead = c->qtail = NULL;
-    taas_call_hook_fn fn = c->on_cancel;
-    void *arg = c->on_cancel_arg;
-    c->on_cancel = NULL;
     pthread_mutex_unlock(&c->mu);
     if (fn)
         fn(c, arg);
@@ -651,7 +650,7 @@ static void on_final_done(taas_call *c, bool ok)
 {
     taas_server *s = c->srv;
     if (c->close_cancelled)
-        atomic_store(&c->cancelled, true);
+        atomic_store(&c->head.cancelled, true);
     if (!ok || (c->close_cancelled && c->method && c->method->kind == TAAS_CALL_UNARY))
         c->final_status = TAAS_ST_CANCELLED;
     else

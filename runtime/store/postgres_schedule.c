@@ -358,13 +358,10 @@ int taas_pg__sched_list(taas_store *base, const char *principal, int limit,
                         const char *page_token, taas_schedule_rec **out, size_t *n,
                         char next_token[64])
 {
-    char after[TAAS_ID_LEN + 1] = "";
-    next_token[0] = '\0';
+    char after[TAAS_ID_LEN + 1];
     *out = NULL;
     *n = 0;
-    if (limit < 1 || limit > 1000)
-        return TAAS_STORE_EINVAL;
-    if (page_token && *page_token && taas_store__token_decode(page_token, after) != 0)
+    if (taas_store__page_start(limit, page_token, after, next_token) != 0)
         return TAAS_STORE_EINVAL;
     struct q_args a = {.sql = "SELECT " SCHED_COLS " FROM schedules WHERE ($1::integer = 0"
                               " OR principal = $2::text) AND id > $3::text ORDER BY id"

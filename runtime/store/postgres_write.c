@@ -62,6 +62,7 @@ enum {
     ST_RELEASE_CANCEL,
     ST_RELEASE,
     ST_PRUNE,
+    ST_GIVE_BACK,
     ST_COUNT
 };
 
@@ -138,6 +139,15 @@ static const char *const write_sql[ST_COUNT] = {
         " AND finished_ms < $1::bigint AND state IN (3, 4, 5) LIMIT $2::integer"
         " FOR UPDATE SKIP LOCKED)"
         " DELETE FROM tasks t USING c WHERE t.id = c.id",
+    /* One task held but never started, back to the queue (as sqlite_write.c). */
+    [ST_GIVE_BACK] = SWEEP(
+        "UPDATE tasks SET state = CASE WHEN cancel_requested THEN 5 ELSE 1 END,"
+        " attempt = CASE WHEN cancel_requested THEN attempt ELSE attempt - 1 END,"
+        " error = CASE WHEN cancel_requested THEN 'cancelled' ELSE error END,"
+        " finished_ms = CASE WHEN cancel_requested THEN $3::bigint ELSE finished_ms END,"
+        " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
+        " updated_ms = $3::bigint WHERE id = $1::text AND state = 2"
+        " AND lease_token = $2::bigint AND started_ms = 0"),
     /*
      * Inserts, one op or a batch's many in one statement: each column an
      * array (one element per op, in op order), one row per op back (ord,
@@ -211,6 +221,7 @@ static const char *const stmt_names[ST_COUNT] = {
     "taas_insert",         "taas_idem_lookup", "taas_claim",         "taas_complete",
     "taas_progress",       "taas_cancel",      "taas_heartbeat",     "taas_recover_retry",
     "taas_recover_fail",   "taas_release_cancel", "taas_release",    "taas_prune",
+    "taas_give_back",
 };
 
 int taas_pg__prepare_writes(pg_store *s, PGconn *c)
@@ -602,6 +613,13 @@ static int send_op(pg_store *s, taas_store_op *op, int idx, slot *slots, int *ns
         slots[(*ns)++] = (slot){idx, ST_RECOVER_FAIL, 1, -1};
         return send_prepared(c, ST_RECOVER_FAIL, &p) ? 2 : -1;
     case TAAS_OP_RELEASE:
+        if (op->u.release.id) {
+            p_text(&p, op->u.release.id);
+            p_i64(&p, op->u.release.lease_token);
+            p_i64(&p, op->u.release.now_ms);
+            slots[(*ns)++] = (slot){idx, ST_GIVE_BACK, 1, -1};
+            return send_prepared(c, ST_GIVE_BACK, &p) ? 1 : -1;
+        }
         p_text(&p, op->u.release.owner);
         p_i64(&p, op->u.release.now_ms);
         slots[(*ns)++] = (slot){idx, ST_RELEASE_CANCEL, 1, -1};
@@ -638,7 +656,7 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
     const char *tuples = PQcmdTuples(r);
     int changed = tuples && *tuples ? atoi(tuples) : 0;
     if (stmt == ST_RECOVER_RETRY || stmt == ST_RECOVER_FAIL || stmt == ST_RELEASE_CANCEL ||
-        stmt == ST_RELEASE)
+        stmt == ST_RELEASE || stmt == ST_GIVE_BACK)
         changed = rows == 1 ? (int)taas_pg__col_i64(r, 0, 0) : 0; /* SWEEP(): the count of rows changed */
     switch (stmt) {
     case ST_CLAIM:
@@ -681,6 +699,7 @@ static int take_result(taas_store_op *op, int stmt, PGresult *r, bool *notify, b
         return 0;
     case ST_RECOVER_FAIL: op->u.recover.failed = changed; return 0;
     case ST_RELEASE:
+    case ST_GIVE_BACK:
         op->u.release.released = changed;
         if (changed > 0)
             *notify = true;

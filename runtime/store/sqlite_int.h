@@ -61,6 +61,7 @@ enum {
     ST_RELEASE_CANCEL,
     ST_RELEASE,
     ST_PRUNE,
+    ST_GIVE_BACK,
     ST_COUNT
 };
 

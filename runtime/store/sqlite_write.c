@@ -119,6 +119,14 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_PRUNE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_finished"
                  " WHERE finished_ms > 0 AND finished_ms < ?1 AND state IN (3, 4, 5)"
                  " ORDER BY finished_ms LIMIT ?2)",
+    /* One task held but never started, back to the queue (op_release). */
+    [ST_GIVE_BACK] =
+        "UPDATE tasks SET state = CASE WHEN cancel_requested = 1 THEN 5 ELSE 1 END,"
+        " attempt = CASE WHEN cancel_requested = 1 THEN attempt ELSE attempt - 1 END,"
+        " error = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE error END,"
+        " finished_ms = CASE WHEN cancel_requested = 1 THEN ?3 ELSE finished_ms END,"
+        " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"
+        " updated_ms = ?3 WHERE id = ?1 AND state = 2 AND lease_token = ?2 AND started_ms = 0",
 };
 
 
@@ -403,6 +411,17 @@ static int op_release(sq_store *s, taas_store_op *op)
 {
     if (!op->u.release.owner) {
         op->result = TAAS_STORE_EINVAL;
+        return 0;
+    }
+    if (op->u.release.id) {
+        sqlite3_stmt *st = s->st[ST_GIVE_BACK];
+        sqlite3_bind_text(st, 1, op->u.release.id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, op->u.release.lease_token);
+        sqlite3_bind_int64(st, 3, op->u.release.now_ms);
+        int rc = taas_sq__step_done(st);
+        if (rc != SQLITE_OK)
+            return fatal(s, rc, "give back");
+        op->u.release.released = sqlite3_changes(s->db);
         return 0;
     }
     for (int k = ST_RELEASE_CANCEL; k <= ST_RELEASE; k++) {

@@ -276,6 +276,18 @@ int taas_store__claim_order(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+int taas_store__page_start(int limit, const char *page_token, char after[TAAS_ID_LEN + 1],
+                           char next_token[64])
+{
+    after[0] = '\0';
+    next_token[0] = '\0';
+    if (limit < 1 || limit > 1000)
+        return TAAS_STORE_EINVAL;
+    if (page_token && *page_token && taas_store__token_decode(page_token, after) != 0)
+        return TAAS_STORE_EINVAL;
+    return 0;
+}
+
 taas_store_fire taas_store__sched_fire_plan(taas_store_op *op, bool paused, int64_t next_ms,
                                             int last_state, int64_t *skipped)
 {

@@ -290,6 +290,13 @@ struct taas_store_op {
         struct {
             const char *owner;
             int64_t now_ms;
+            /* in: NULL for every lease of `owner`; else give back only this
+             * task, and only while it is held under lease_token and its
+             * body never started (no start mark): the same change as below
+             * for one task a node claimed but cannot start soon. released
+             * is 1 then, 0 when it started, ended or was claimed again. */
+            const char *id;
+            int64_t lease_token;
             /* out: back to PENDING without consuming an attempt; tasks with a
              * cancel request become CANCELLED instead (not counted). A
              * non-idempotent task with a start mark (its body may have

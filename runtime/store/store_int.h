@@ -36,6 +36,12 @@ void taas_store__seterr(char *err, size_t errlen, const char *fmt, ...)
 void taas_store__token_encode(const char id[TAAS_ID_LEN], char out[64]);
 int taas_store__token_decode(const char *tok, char id[TAAS_ID_LEN + 1]);
 
+/* The start of a paged list (store.c): the page size checked (1 to 1000)
+ * and the token decoded into `after` ("" for the first page); next_token
+ * emptied. 0, or TAAS_STORE_EINVAL. */
+int taas_store__page_start(int limit, const char *page_token, char after[TAAS_ID_LEN + 1],
+                           char next_token[64]);
+
 /* Clear an op's outputs (store.c); discard also frees the records a claim
  * handed out, for a transaction that was rolled back. */
 void taas_store__reset_outputs(taas_store_op *op);

@@ -29,21 +29,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crashlib  # noqa: E402
-from crashlib import FINAL  # noqa: E402
 
 import grpc  # noqa: E402
 
 CASES = [("full", "after_outage"), ("ioerr", "after_outage"), ("full", "during_outage"),
          ("ioerr", "during_outage"), ("full", "kill")]
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def run(binary, err, ending, problems):
@@ -60,10 +50,10 @@ def run(binary, err, ending, problems):
     code, resp, det = srv.submit("crash_probe", json.dumps({"ms": 600}))
     assert code == grpc.StatusCode.OK, (code, det)
     tid = resp.task_id
-    wait_for(lambda: tid in crashlib.read_records(srv.record), 10, "the body to start")
+    crashlib.wait_for(lambda: tid in crashlib.read_records(srv.record), 10, "the body to start")
     time.sleep(0.2)  # past the start mark, before the body's end
     open(arm, "w").close()
-    wait_for(lambda: "task.complete" in srv.text() or "faultvfs: write" in srv.text(), 10,
+    crashlib.wait_for(lambda: "task.complete" in srv.text() or "faultvfs: write" in srv.text(), 10,
              "the completion to be refused")
     time.sleep(0.5)  # a few refused attempts
     refused = srv.text().count("faultvfs: write")
@@ -78,20 +68,14 @@ def run(binary, err, ending, problems):
         srv.kill()
         os.unlink(arm)
     srv.env.pop("TAAS_SQLITE_FAULT_VFS")
-    assert srv.start(), srv.text()[-2000:]
-    final = srv.wait_final([tid], 30)
-    srv.stop_clean(within=60)
-    runs = len(crashlib.read_records(srv.record).get(tid, []))
-    t = final.get(tid)
-    state = crashlib.STATE[t.state] if t else "lost"
+    kept = None
+    if ending == "after_outage":
+        def kept(t):
+            return t.state == 3 and json.loads(t.output_json)["attempt"] == 1
+    runs, t, state = crashlib.restart_and_check_once(srv, tid, "%s/%s" % (err, ending), problems,
+                                                     kept)
     print("  %s/%s: %d write(s) refused, body ran %d time(s), final %s %r"
           % (err, ending, refused, runs, state, t.error if t else ""))
-    if runs != 1:
-        problems.append("%s/%s: crash_probe %s ran %d times" % (err, ending, tid, runs))
-    if not t or t.state not in FINAL:
-        problems.append("%s/%s: task %s ended %s" % (err, ending, tid, state))
-    elif ending == "after_outage" and (t.state != 3 or json.loads(t.output_json)["attempt"] != 1):
-        problems.append("%s/%s: the kept result was lost: %s %r" % (err, ending, state, t.error))
     if crashlib.integrity(srv.db) != "ok":
         problems.append("%s/%s: integrity_check failed" % (err, ending))
     if not problems:
@@ -106,11 +90,8 @@ def main():
         doubles[(err, ending)] = run(binary, err, ending, problems)
     print("double runs of non-idempotent tasks: " +
           ", ".join("%s/%s %d" % (e, n, d) for (e, n), d in doubles.items()))
-    if problems:
-        print("FAILED:\n  " + "\n  ".join(problems))
-        sys.exit(1)
-    print("ok")
+    return crashlib.verdict(problems)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

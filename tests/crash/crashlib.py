@@ -162,6 +162,48 @@ class FiServer(taas_harness.Server):
         return out
 
 
+def wait_for(pred, timeout, what, interval=0.02):
+    """Polls pred() until it is true; fails after `timeout` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def restart_and_check_once(srv, tid, label, problems, kept):
+    """After a fault around the completion of crash_probe `tid` (not
+    idempotent): restart on the same database, let the task end, stop
+    cleanly, and check the at-most-once promise - its body ran exactly once
+    and the task is final; where kept(task) is given, the result the body
+    made must have been kept. Problems go to `problems` under `label`.
+    Returns (runs, task or None, state name)."""
+    assert srv.start(), srv.text()[-2000:]
+    final = srv.wait_final([tid], 30)
+    srv.stop_clean(within=60)
+    runs = len(read_records(srv.record).get(tid, []))
+    t = final.get(tid)
+    state = STATE[t.state] if t else "lost"
+    if runs != 1:
+        problems.append("%s: crash_probe %s ran %d times" % (label, tid, runs))
+    if not t or t.state not in FINAL:
+        problems.append("%s: task %s ended %s" % (label, tid, state))
+    elif kept and not kept(t):
+        problems.append("%s: the kept result was lost: %s %r" % (label, state, t.error))
+    return runs, t, state
+
+
+def verdict(problems):
+    """The end of a scenario script: its problems and exit status 1, or
+    "ok" and 0."""
+    if problems:
+        print("FAILED:\n  " + "\n  ".join(problems))
+        return 1
+    print("ok")
+    return 0
+
+
 def read_records(path):
     """{task id: [attempt, ...]} from the bodies' execution records."""
     runs = {}

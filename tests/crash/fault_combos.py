@@ -72,15 +72,6 @@ POSTGRES = [
 ]
 
 
-def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
-
-
 class Store:
     """The database of one scenario and its outage switch."""
 
@@ -155,7 +146,7 @@ def scenario(args, seq, fault, proc, when, totals):
         assert code == grpc.StatusCode.OK, (name, code, det)
         kinds[resp.task_id] = task
     # Some bodies have run and some run now; the rest are held or waiting.
-    wait_for(lambda: len(crashlib.read_records(srv.record)) >= WORKERS + 2, 30,
+    crashlib.wait_for(lambda: len(crashlib.read_records(srv.record)) >= WORKERS + 2, 30,
              "the first bodies to start")
     restarted = False
     held = held_now(args, srv, kinds)

@@ -28,7 +28,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crashlib  # noqa: E402
-from crashlib import FINAL  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -41,15 +40,6 @@ def cluster(script, cmd, d):
     return r.stdout.strip()
 
 
-def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
 def run(binary, script, cdir, url, ending, problems):
     work = crashlib.new_workdir("taas-pg-outage-")
     srv = crashlib.FiServer(binary, work, workers=1, database_url=url, env={
@@ -60,11 +50,11 @@ def run(binary, script, cdir, url, ending, problems):
     code, resp, det = srv.submit("crash_probe", json.dumps({"ms": 1500}))
     assert code == grpc.StatusCode.OK, (code, det)
     tid = resp.task_id
-    wait_for(lambda: tid in crashlib.read_records(srv.record), 15, "the body to start")
+    crashlib.wait_for(lambda: tid in crashlib.read_records(srv.record), 15, "the body to start")
     time.sleep(0.2)
     cluster(script, "down", cdir)
     try:
-        wait_for(lambda: "task.complete_retry" in srv.text() or
+        crashlib.wait_for(lambda: "task.complete_retry" in srv.text() or
                  "task.complete_failed" in srv.text(), 30, "the completion to be refused")
         if ending == "after_outage":
             cluster(script, "up", cdir)
@@ -77,19 +67,9 @@ def run(binary, script, cdir, url, ending, problems):
     finally:
         if ending != "after_outage":
             cluster(script, "up", cdir)
-    assert srv.start(), srv.text()[-2000:]
-    final = srv.wait_final([tid], 30)
-    srv.stop_clean(within=60)
-    runs = len(crashlib.read_records(srv.record).get(tid, []))
-    t = final.get(tid)
-    state = crashlib.STATE[t.state] if t else "lost"
+    runs, t, state = crashlib.restart_and_check_once(
+        srv, tid, ending, problems, (lambda t: t.state == 3) if ending == "after_outage" else None)
     print("  %s: body ran %d time(s), final %s %r" % (ending, runs, state, t.error if t else ""))
-    if runs != 1:
-        problems.append("%s: crash_probe %s ran %d times" % (ending, tid, runs))
-    if not t or t.state not in FINAL:
-        problems.append("%s: task %s ended %s" % (ending, tid, state))
-    elif ending == "after_outage" and t.state != 3:
-        problems.append("%s: the kept result was lost: %s %r" % (ending, state, t.error))
     if not problems:
         shutil.rmtree(work, ignore_errors=True)
     return runs - 1 if runs > 1 else 0
@@ -107,11 +87,8 @@ def main():
         subprocess.run(["sh", script, "stop", cdir], capture_output=True, timeout=120)
     print("double runs of non-idempotent tasks, PostgreSQL outage: " +
           ", ".join("%s %d" % (e, d) for e, d in doubles.items()))
-    if problems:
-        print("FAILED:\n  " + "\n  ".join(problems))
-        sys.exit(1)
-    print("ok")
+    return crashlib.verdict(problems)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -47,6 +47,13 @@ class Schedules(unittest.TestCase):
         self.refused("inputs_json: invalid inputs for countdown", interval_ms=5000,
                      task_name="countdown", inputs_json='{"seconds":"x"}')
         self.refused("never fire", cron="0 0 30 2 *", task_name="noop")
+        # A fire inserts its task directly: the range a submit accepts.
+        self.refused("priority: out of range", interval_ms=5000, task_name="noop",
+                     priority=1000001)
+        self.refused("priority: out of range", interval_ms=5000, task_name="noop",
+                     priority=-1000001)
+        self.assertEqual(self.create(interval_ms=60000, task_name="noop", priority=1000000,
+                                     paused=True).priority, 1000000)
 
     def test_interval_fires_once_per_due_time(self):
         s = self.create(name="every second", interval_ms=1000, task_name="noop",

@@ -155,6 +155,27 @@ class Scheduling(unittest.TestCase):
         self.assertEqual(order[0], high, "the priority-7 task started %d-th" % (order.index(high) + 1))
         self.assertEqual(order[1:], low)
 
+    def test_held_behind_a_long_body_given_back(self):
+        """Tasks claimed while the one worker's body was young (the engine
+        expected a short one) are given back to the queue once the body
+        runs long, without using an attempt: a later submit of a higher
+        priority then starts before them, and they start in submit order."""
+        n = self.node = Node(workers=1)
+        n.warm_up()
+        blocker = n.submit("crash_probe", {"ms": 2500}).task_id
+        low = [n.submit("crash_probe", {"ms": 0}, priority=1).task_id for _ in range(10)]
+        n.wait_state(blocker, S.TASK_STATE_RUNNING)
+        time.sleep(0.5)  # the body is long by now; what was held goes back
+        high = n.submit("crash_probe", {"ms": 0}, priority=7).task_id
+        n.wait_final([blocker, high] + low)
+        order = [t for t in n.starts() if t in low or t == high]
+        self.assertEqual(order[0], high,
+                         "the priority-7 task started %d-th" % (order.index(high) + 1))
+        self.assertEqual(order[1:], low)
+        for t in low + [high]:
+            got = n.get(t)
+            self.assertEqual((got.state, got.attempt), (S.TASK_STATE_SUCCEEDED, 1), t)
+
     def test_running_never_above_workers(self):
         """10,000 tasks flowing through two workers: ListTasks(RUNNING)
         never shows more than two, a RUNNING task always has its start time,
@@ -222,6 +243,38 @@ class Scheduling(unittest.TestCase):
             if not token:
                 break
         self.assertEqual(done, total)
+
+    def test_readers_agree_while_bodies_run(self):
+        """A body shorter than the start mark's delay never has its start
+        stored before its completion: GetTask says RUNNING, and so must
+        ListTasks - RUNNING lists it, PENDING does not. Checked only when
+        GetTask says RUNNING both before and after the two lists were read
+        (the states only move forward, so the lists saw it RUNNING too)."""
+        n = self.node = Node(workers=1)
+        ids = [n.submit("crash_probe", {"ms": 10}).task_id for _ in range(150)]
+
+        def listed(state):
+            return {t.id for t in n.tasks.ListTasks(S.ListTasksRequest(
+                state=state, page_size=1000), timeout=T).tasks}
+        checked, wrong = 0, []
+        for tid in ids:
+            st = n.get(tid).state
+            deadline = time.monotonic() + 30
+            while st == S.TASK_STATE_PENDING and time.monotonic() < deadline:
+                st = n.get(tid).state
+            if st != S.TASK_STATE_RUNNING:
+                continue  # it ended before this look
+            running = listed(S.TASK_STATE_RUNNING)
+            pending = listed(S.TASK_STATE_PENDING)
+            if n.get(tid).state != S.TASK_STATE_RUNNING:
+                continue
+            checked += 1
+            if tid not in running or tid in pending:
+                wrong.append((tid, tid in running, tid in pending))
+        n.wait_final(ids)
+        print("readers checked on %d running bodies" % checked)
+        self.assertEqual(wrong, [], "(task, in RUNNING list, in PENDING list)")
+        self.assertGreater(checked, 10)
 
     def test_cancel_held_tasks_at_once(self):
         """100 tasks held behind a busy worker (in memory or in the store):

@@ -117,7 +117,11 @@ class View:
         return []
 
 
-def _view_openai(v, b, bad):
+def _view_chat(v, b, ollama):
+    """OpenAI's and Ollama's chat shape, which differ in three places: a tool
+    call's id (Ollama sends none), its arguments (a JSON string for OpenAI,
+    an object for Ollama) and what names a tool result (the call's id, or
+    the tool's name)."""
     for t in b.get("tools") or []:
         f = t.get("function") or {}
         v.tools.append((f.get("name"), f.get("description"), f.get("parameters")))
@@ -128,13 +132,25 @@ def _view_openai(v, b, bad):
         elif role == "user":
             v.messages.append({"role": "user", "text": m.get("content")})
         elif role == "assistant":
-            calls = [(c.get("id"), (c.get("function") or {}).get("name"),
-                      (c.get("function") or {}).get("arguments"))
-                     for c in m.get("tool_calls") or []]
-            v.messages.append({"role": "assistant", "text": m.get("content"), "calls": calls})
+            calls = []
+            for c in m.get("tool_calls") or []:
+                f = c.get("function") or {}
+                if ollama:
+                    calls.append((None, f.get("name"), json.dumps(f.get("arguments"))))
+                else:
+                    calls.append((c.get("id"), f.get("name"), f.get("arguments")))
+            text = m.get("content")
+            v.messages.append({"role": "assistant", "text": (text or None) if ollama else text,
+                               "calls": calls})
         elif role == "tool":
-            v.messages.append({"role": "tool", "call_id": m.get("tool_call_id"), "name": None,
+            v.messages.append({"role": "tool",
+                               "call_id": None if ollama else m.get("tool_call_id"),
+                               "name": m.get("tool_name") if ollama else None,
                                "text": m.get("content"), "is_error": None})
+
+
+def _view_openai(v, b, bad):
+    _view_chat(v, b, ollama=False)
 
 
 def _view_anthropic(v, b, bad):
@@ -163,24 +179,7 @@ def _view_anthropic(v, b, bad):
 
 
 def _view_ollama(v, b, bad):
-    for t in b.get("tools") or []:
-        f = t.get("function") or {}
-        v.tools.append((f.get("name"), f.get("description"), f.get("parameters")))
-    for m in b.get("messages", []):
-        role = m.get("role")
-        if role == "system":
-            v.system = m.get("content")
-        elif role == "user":
-            v.messages.append({"role": "user", "text": m.get("content")})
-        elif role == "assistant":
-            calls = [(None, (c.get("function") or {}).get("name"),
-                      json.dumps((c.get("function") or {}).get("arguments")))
-                     for c in m.get("tool_calls") or []]
-            v.messages.append({"role": "assistant", "text": m.get("content") or None,
-                               "calls": calls})
-        elif role == "tool":
-            v.messages.append({"role": "tool", "call_id": None, "name": m.get("tool_name"),
-                               "text": m.get("content"), "is_error": None})
+    _view_chat(v, b, ollama=True)
 
 
 # ---------------------------------------------------------------------------

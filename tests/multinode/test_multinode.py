@@ -138,9 +138,12 @@ class MultiNode(unittest.TestCase):
         return [line.split("|") for line in p.stdout.decode().splitlines() if line]
 
     def running_on(self, node, name="countdown"):
+        # Started, not only held: a task claimed in its insert is RUNNING in
+        # the store under the node's lease before its body starts; the start
+        # mark (started_ms) is written once the body has run START_MARK_MS.
         return [r[0] for r in self.sql(
-            "SELECT id FROM tasks WHERE state = 2 AND name = '%s' AND lease_owner = '%s'"
-            % (name, node))]
+            "SELECT id FROM tasks WHERE state = 2 AND started_ms > 0 AND name = '%s'"
+            " AND lease_owner = '%s'" % (name, node))]
 
     def wait_final(self, node, ids, timeout_s):
         def all_final():
@@ -205,9 +208,10 @@ class Kill(MultiNode):
         self.b.server.proc.send_signal(signal.SIGKILL)
         self.b.server.proc.wait(10)
         t_kill = time.monotonic()
-        # What node-b held when it died (its leases outlive it by up to 2 s).
+        # What node-b ran when it died (its leases outlive it by up to 2 s);
+        # a task it only held goes back to PENDING, its attempt given back.
         victims = [r[0] for r in self.sql(
-            "SELECT id FROM tasks WHERE state = 2 AND lease_owner = 'node-b'")]
+            "SELECT id FROM tasks WHERE state = 2 AND started_ms > 0 AND lease_owner = 'node-b'")]
         self.assertEqual(len(victims), 2, victims)
         self.assertTrue(set(victims) <= set(long_ids))
         # The survivors keep serving while node-b's leases run out.

@@ -8,6 +8,11 @@ O_APPEND write and an fsync before anything else, and all three nodes append
 to the same file, so its lines are the body starts of the whole cluster in
 the order they happened.
 
+  Priorities      every worker busy with a long body, then a backlog of mixed
+                  priorities submitted in random order round-robin to the
+                  nodes: the cluster starts them highest priority first,
+                  submit order within a priority (up to the few starts that
+                  happen at the same moment on different nodes).
   CancelHeld      100 tasks held or queued behind busy workers, each
                   cancelled through a node other than the one it was
                   submitted to: CANCELLED within 100 ms (p99, the task's
@@ -19,6 +24,7 @@ the order they happened.
 """
 
 import os
+import random
 import re
 import tempfile
 import time
@@ -82,6 +88,75 @@ class FiCluster(MultiNode):
         return ids
 
 
+def late_inversions(order, rank, window):
+    """Pairs of positions (i, j), j - i >= window, in the start order where
+    the later start ranks first: a task that started behind one it should
+    have preceded by more than the few starts that race at one moment (one
+    per node)."""
+    return [(i, j) for i in range(len(order)) for j in range(i + window, len(order))
+            if rank[order[j]] < rank[order[i]]]
+
+
+class Priorities(FiCluster):
+    def backlog_by_priority(self, settle):
+        self.warm_up()
+        nodes = list(self.nodes.values())
+        if settle:
+            blockers = self.block_all(4000)
+        else:
+            blockers = [n.submit("crash_probe", {"ms": 4000}).task_id for n in nodes]
+        prios = [p for p in (0, 1, 3, 5, 9) for _ in range(7)] + [9]
+        random.shuffle(prios)
+        backlog = []
+        for i, p in enumerate(prios):
+            r = nodes[i % 3].submit("crash_probe", {"ms": 150}, priority=p)
+            self.assertEqual(r.state, S.TASK_STATE_PENDING)
+            backlog.append((r.task_id, p))
+        if not settle:
+            taas_harness.wait_until(lambda: sorted(self.starts()) == sorted(blockers), 20, 0.05,
+                                    "a blocker to start on every node")
+        self.assertEqual(sorted(self.running()), sorted(blockers), "RUNNING while they wait")
+        ids = [t for t, _ in backlog]
+        self.wait_final(self.a, blockers + ids, 60)
+        order = [t for t in self.starts() if t in dict(backlog)]
+        self.assertEqual(sorted(order), sorted(ids))
+        prio = dict(backlog)
+        index = {t: i for i, t in enumerate(ids)}
+        seq = [prio[t] for t in order]
+        print("start order by priority: %s" % seq)
+        # Three workers free at about the same moment and each starts the
+        # best task left: starts less than three apart may race.
+        by_prio = {t: -prio[t] for t in ids}
+        self.assertEqual(late_inversions(order, by_prio, 3), [],
+                         "priority order across nodes: %s" % seq)
+        fifo = {t: (-prio[t], index[t]) for t in ids}
+        self.assertEqual(late_inversions(order, fifo, 3), [],
+                         "submit order within a priority: %s"
+                         % [(prio[t], index[t]) for t in order])
+        # A task held and given back has not used an attempt.
+        for t in ids:
+            got = self.a.get(t)
+            self.assertEqual((got.state, got.attempt), (S.TASK_STATE_SUCCEEDED, 1), t)
+
+    def test_backlog_starts_by_priority_across_nodes(self):
+        """Three nodes of one worker each, all busy with long bodies after
+        short ones (so each node's engine expects short bodies and would hold
+        tasks beyond its worker); 36 tasks of priorities 0-9 submitted in
+        random order, round-robin to the nodes. When the workers free, the
+        tasks start by priority across the cluster, FIFO within one; while
+        they wait every node reads them PENDING and only the blockers
+        RUNNING."""
+        self.backlog_by_priority(settle=True)
+
+    def test_backlog_submitted_as_long_bodies_start(self):
+        """The same backlog submitted the moment the long bodies are
+        submitted: each node takes some of it while its body is young (it
+        expects a short one), and gives it back once the body runs long, so
+        the cluster still starts the backlog by priority, and no attempt is
+        used by the give-back."""
+        self.backlog_by_priority(settle=False)
+
+
 class CancelHeld(FiCluster):
     def test_cancel_held_tasks_through_another_node(self):
         """100 tasks behind busy workers, submitted round-robin (held in a
@@ -114,9 +189,10 @@ class CancelHeld(FiCluster):
                  took[49] * 1e3, took[98] * 1e3, took[-1] * 1e3))
         self.assertLess(stamped[98], 0.100, "server p99 %.1f ms" % (stamped[98] * 1e3))
         # The client's view adds the holder's commit and a poll round trip
-        # per look, on a machine shared with three servers and PostgreSQL:
-        # bounded loosely here, printed above.
-        self.assertLess(took[98], 1.5, "client p99 %.1f ms" % (took[98] * 1e3))
+        # per look, on a machine shared with three servers and PostgreSQL
+        # (and under the sanitizers): measured at 1-11 ms p99 on a quiet
+        # machine, bounded here with room for a loaded one, printed above.
+        self.assertLess(took[98], 0.5, "client p99 %.1f ms" % (took[98] * 1e3))
         ids = [t for t, _ in held]
         # Every node reads every one as CANCELLED, and so does the table.
         for n in nodes:

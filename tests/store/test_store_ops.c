@@ -640,6 +640,72 @@ static void test_release(void **state)
     assert_int_equal(rel.u.release.released, 0);
 }
 
+/* A release of one task (id and token): a task held but never started goes
+ * back to the queue with its attempt given back; one that started, one
+ * claimed again since (another token) and an unknown one are left alone;
+ * one with a cancel request becomes CANCELLED. */
+static void test_give_back(void **state)
+{
+    taas_store *s = S(state);
+    char a[37], b[37], c[37];
+    taas_task_rec out[3], r;
+    assert_int_equal(st_insert(s, &(st_task){.priority = 3}, a), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 2}, b), 0);
+    assert_int_equal(st_insert(s, &(st_task){.priority = 1}, c), 0);
+    assert_int_equal(st_claim(s, "w1", 3, 1000, 60000, out), 3);
+    int64_t ta = out[0].lease_token, tb = out[1].lease_token, tc = out[2].lease_token;
+    st_clear_all(out, 3);
+    st_mark(s, c, tc, 1001);
+    taas_store_op rel = {.kind = TAAS_OP_RELEASE};
+    rel.u.release.owner = "w1";
+    rel.u.release.now_ms = 2000;
+    rel.u.release.id = a;
+    rel.u.release.lease_token = ta;
+    assert_int_equal(st_apply1(s, &rel), 0);
+    assert_int_equal(rel.u.release.released, 1);
+    st_get(s, a, &r);
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.attempt, 0);
+    assert_null(r.lease_owner);
+    assert_int_equal(r.updated_ms, 2000);
+    assert_string_equal(r.attempts_json, "[]");
+    taas_task_rec_clear(&r);
+    assert_int_equal(st_apply1(s, &rel), 0); /* no longer held */
+    assert_int_equal(rel.u.release.released, 0);
+    rel.u.release.id = c; /* started */
+    rel.u.release.lease_token = tc;
+    assert_int_equal(st_apply1(s, &rel), 0);
+    assert_int_equal(rel.u.release.released, 0);
+    assert_int_equal(state_of(s, c), TAAS_TASK_RUNNING);
+    rel.u.release.id = b; /* not this claim's token */
+    rel.u.release.lease_token = tb + 1;
+    assert_int_equal(st_apply1(s, &rel), 0);
+    assert_int_equal(rel.u.release.released, 0);
+    assert_int_equal(state_of(s, b), TAAS_TASK_RUNNING);
+    taas_store_op cancel = {.kind = TAAS_OP_CANCEL};
+    cancel.u.cancel.id = b;
+    cancel.u.cancel.now_ms = 2100;
+    assert_int_equal(st_apply1(s, &cancel), 0);
+    rel.u.release.lease_token = tb;
+    rel.u.release.now_ms = 2200;
+    assert_int_equal(st_apply1(s, &rel), 0);
+    assert_int_equal(rel.u.release.released, 1);
+    st_get(s, b, &r);
+    assert_int_equal(r.state, TAAS_TASK_CANCELLED);
+    assert_int_equal(r.finished_ms, 2200);
+    assert_null(r.lease_owner);
+    taas_task_rec_clear(&r);
+    /* The task given back is claimed again first, as a first attempt with
+     * a new token; the old one is fenced. */
+    assert_int_equal(st_claim(s, "w2", 3, 3000, 60000, out), 1);
+    assert_string_equal(out[0].id, a);
+    assert_int_equal(out[0].attempt, 1);
+    assert_true(out[0].lease_token > ta);
+    st_clear_all(out, 1);
+    assert_int_equal(st_complete(s, a, ta, TAAS_TASK_SUCCEEDED, "{}", NULL, 0, 3001),
+                     TAAS_STORE_ESTALE);
+}
+
 static void finish_one(taas_store *s, int64_t finished, const char *key, char id[37])
 {
     taas_task_rec out[1];
@@ -725,6 +791,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_marked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_give_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
     };
     return cmocka_run_group_tests_name(SUITE_PREFIX "store_ops", tests, NULL, NULL);
