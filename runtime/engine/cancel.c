@@ -36,34 +36,91 @@ static void ignore_cancel(void *arg, taas_status st, int state_after, const char
  * A task cancelled before its body ran (PENDING, or held here unstarted)
  * may still have children: those an earlier attempt submitted before the
  * server died. No body is there to cancel them on its way out, so they are
- * cancelled here, after the CANCELLED has committed. Each of them that
- * ends CANCELLED this way does the same for its own (transitively); one
- * that runs is asked to stop, and its body cancels the children it knows.
- * Called with no lock held (a store read, then queued cancels).
+ * cancelled after the CANCELLED has committed. Each of them that ends
+ * CANCELLED this way does the same for its own (transitively); one that
+ * runs is asked to stop, and its body cancels the children it knows.
+ *
+ * Finding them is a store read (a round trip on PostgreSQL), so it is not
+ * done on the writer's thread, where the cancel's callback runs: the
+ * parent is queued, and the sweeper pages through its children at its next
+ * tick, ORPHAN_PAGES pages of ORPHAN_PAGE at a time, so that a parent with
+ * very many children never holds up the sweeper's heartbeats.
  */
+#define ORPHAN_PAGE 1000
+#define ORPHAN_PAGES 4
+
+typedef struct orphan_scan {
+    struct orphan_scan *next;
+    char parent[TAAS_ID_LEN + 1];
+    char token[64];              /* where the next page starts */
+} orphan_scan;
+
 static void cancel_orphans(taas_engine *e, const char *parent)
 {
-    char token[64] = "";
-    for (int pages = 0; pages < 100; pages++) {
-        taas_list_query q = {.parent_id = parent, .limit = 1000, .page_token = token};
-        taas_task_rec *recs = NULL;
-        size_t n = 0;
-        char next[64] = "", msg[160];
-        /* On the writer thread: no wait for completions it commits. */
-        if (taas_engine__list_nowait(e, &q, &recs, &n, next, msg, sizeof msg) != TAAS_ST_OK) {
-            taas_log(TAAS_LOG_WARN, "engine.cancel_children", "parent=%s error=\"%s\"", parent,
-                     msg);
-            return;
+    orphan_scan *o = calloc(1, sizeof *o);
+    if (!o) {
+        taas_log(TAAS_LOG_WARN, "engine.cancel_children", "parent=%s error=\"out of memory\"",
+                 parent);
+        return;
+    }
+    memcpy(o->parent, parent, sizeof o->parent);
+    pthread_mutex_lock(&e->mu);
+    o->next = e->orphans;
+    e->orphans = o;
+    pthread_mutex_unlock(&e->mu);
+}
+
+void taas_engine__cancel_orphans_step(taas_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    orphan_scan *list = e->orphans;
+    e->orphans = NULL;
+    pthread_mutex_unlock(&e->mu);
+    while (list) {
+        orphan_scan *o = list;
+        list = o->next;
+        bool more = false;
+        for (int pages = 0; pages < ORPHAN_PAGES; pages++) {
+            taas_list_query q = {.parent_id = o->parent, .limit = ORPHAN_PAGE,
+                                 .page_token = o->token};
+            taas_task_rec *recs = NULL;
+            size_t n = 0;
+            char next[64] = "", msg[160];
+            if (taas_engine_list(e, &q, &recs, &n, next, msg, sizeof msg) != TAAS_ST_OK) {
+                /* Tried again at the next tick, from the same page. */
+                taas_log(TAAS_LOG_WARN, "engine.cancel_children", "parent=%s error=\"%s\"",
+                         o->parent, msg);
+                more = true;
+                break;
+            }
+            for (size_t i = 0; i < n; i++) {
+                if (recs[i].state == TAAS_TASK_PENDING || recs[i].state == TAAS_TASK_RUNNING)
+                    taas_engine_cancel(e, recs[i].id, NULL, ignore_cancel, NULL, NULL, 0);
+                taas_task_rec_clear(&recs[i]);
+            }
+            free(recs);
+            memcpy(o->token, next, sizeof o->token);
+            if (!next[0])
+                break;
+            more = pages + 1 == ORPHAN_PAGES;
         }
-        for (size_t i = 0; i < n; i++) {
-            if (recs[i].state == TAAS_TASK_PENDING || recs[i].state == TAAS_TASK_RUNNING)
-                taas_engine_cancel(e, recs[i].id, NULL, ignore_cancel, NULL, NULL, 0);
-            taas_task_rec_clear(&recs[i]);
+        if (more && !atomic_load(&e->stopping)) {
+            pthread_mutex_lock(&e->mu);
+            o->next = e->orphans;
+            e->orphans = o;
+            pthread_mutex_unlock(&e->mu);
+        } else {
+            free(o);
         }
-        free(recs);
-        if (!next[0])
-            return;
-        memcpy(token, next, sizeof token);
+    }
+}
+
+void taas_engine__orphans_free(taas_engine *e)
+{
+    while (e->orphans) {
+        orphan_scan *o = e->orphans;
+        e->orphans = o->next;
+        free(o);
     }
 }
 

@@ -367,6 +367,7 @@ fail_threads:
 fail:
     if (e->writer)
         taas_writer_stop(e->writer);
+    taas_engine__orphans_free(e);
     free(e->slots);
     free(e->claim_buf);
     free(e->workers);
@@ -429,6 +430,10 @@ int taas_engine_stop(taas_engine *e, int grace_ms)
 
     if (e->sweeper_started)
         pthread_join(e->sweeper, NULL);
+    /* Children of parents cancelled since the sweeper's last tick: their
+     * cancels are queued before the writer stops (one level; deeper ones
+     * are left as a crash would leave them). */
+    taas_engine__cancel_orphans_step(e);
     if (e->scheduler_started)
         pthread_join(e->scheduler, NULL);
     if (e->notifier_started)

@@ -192,6 +192,9 @@ struct taas_engine {
     pthread_t scheduler;         /* schedules.c: fires due schedules */
     bool scheduler_started;
     pthread_cond_t sweep_cv;
+    /* cancel.c: parents cancelled before their body ran, whose leftover
+     * children the sweeper cancels (off the writer's thread). e->mu. */
+    struct orphan_scan *orphans;
     atomic_bool accepting;       /* submits accepted */
     atomic_bool stopping;        /* no new claims */
 
@@ -335,6 +338,11 @@ void taas_engine__children_end(taas_engine *e, job *j);
 /* ---- sweeper.c --------------------------------------------------------- */
 
 void *taas_engine__sweeper_main(void *p);
+/* cancel.c: cancel the children left by the parents queued in e->orphans
+ * (a bounded number of pages per call; the rest stay queued). Called by
+ * the sweeper with no lock held. Free what is still queued at the end. */
+void taas_engine__cancel_orphans_step(taas_engine *e);
+void taas_engine__orphans_free(taas_engine *e);
 /* Fail an abandoned job's task with `why` (j->res is left to its body). */
 void taas_engine__fail_abandoned(taas_engine *e, job *j, const char *why);
 

@@ -10,7 +10,9 @@
  *   - renews this node's leases (HEARTBEAT every lease/3 while it holds any);
  *   - recovers expired leases of any node (RECOVER), unless our own last
  *     heartbeat failed (see hb_failed);
- *   - deletes finished tasks past their retention in small batches (PRUNE).
+ *   - deletes finished tasks past their retention in small batches (PRUNE);
+ *   - cancels the leftover children of parents cancelled before their body
+ *     ran (cancel.c), a few pages per tick.
  *
  * Locks: e->mu is held while it looks at the worker slots and the claim
  * state, and released before any store operation is queued. Its periodic
@@ -239,6 +241,8 @@ void *taas_engine__sweeper_main(void *p)
             enqueue_periodic(e, &e->rc_op, &e->rc_busy);
             last_recover = mono;
         }
+        /* Children left by parents cancelled before their body ran. */
+        taas_engine__cancel_orphans_step(e);
         pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);
