@@ -43,9 +43,11 @@ bool taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r)
     for (job *j = e->offslot; j && !found; j = j->onext)
         if (strcmp(j->rec.id, r->id) == 0)
             found = j;
+    /* A completion the store already refused waits for its resend, for
+     * seconds maybe: the reader is not held for it (RUNNING it reads). */
     for (job *j = e->completing; j && !found; j = j->cnext)
         if (strcmp(j->rec.id, r->id) == 0)
-            found = j, ending = true;
+            found = j, ending = j->cretries == 0;
     if (found) {
         if (found->body_started_ms > 0)
             r->started_ms = found->body_started_ms;
@@ -76,22 +78,27 @@ bool taas_engine__overlay_progress(taas_engine *e, taas_task_rec *r)
 
 /* How long one read waits in all for completions being committed. A
  * commit takes milliseconds; a store that refuses completions keeps them
- * on the completing list for seconds, and the read then says RUNNING. */
+ * on the completing list for seconds, and the read then says RUNNING at
+ * once: readers run on the server's call threads, which must not be held
+ * by a store that is down. */
 #define COMPLETED_WAIT_MS 500
 
 /* Wait until task `id` is off the completing list (its COMPLETE has been
- * applied, or given up), at most until deadline_mono. True when it is. */
+ * applied, or given up), at most until deadline_mono, and not once the
+ * store has refused it. True when it is off. */
 static bool wait_completed(taas_engine *e, const char *id, int64_t deadline_mono)
 {
     bool off = false;
     pthread_mutex_lock(&e->mu);
     e->completed_waiters++;
     for (;;) {
-        off = true;
-        for (job *j = e->completing; j && off; j = j->cnext)
-            off = strcmp(j->rec.id, id) != 0;
+        job *pending = NULL;
+        for (job *j = e->completing; j && !pending; j = j->cnext)
+            if (strcmp(j->rec.id, id) == 0)
+                pending = j;
+        off = pending == NULL;
         int64_t left = deadline_mono - taas_mono_ms();
-        if (off || left <= 0)
+        if (off || left <= 0 || pending->cretries > 0)
             break;
         taas_engine__cond_wait_ms(&e->completed_cv, &e->mu, left < 50 ? (int)left : 50);
     }
