@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 /* pg_advisory_xact_lock key serializing migrations: "taas" in ASCII, then 1. */
 #define MIGRATION_LOCK_KEY "8386103567981903873"
 
@@ -99,6 +99,8 @@ static const struct migration {
      " skipped bigint NOT NULL DEFAULT 0);"
      "CREATE INDEX schedules_due ON schedules (next_fire_ms) WHERE NOT paused;"
      "CREATE INDEX schedules_principal_id ON schedules (principal, id);"},
+    {6, "tasks.given_back: claims a server gave back unstarted, not counted against re-runs",
+     "ALTER TABLE tasks ADD COLUMN given_back integer NOT NULL DEFAULT 0;"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "SCHEMA_VERSION is the last migration");

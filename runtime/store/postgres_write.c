@@ -44,8 +44,8 @@
 /* A sweep statement: changes rows, announces them, returns how many. */
 /* A recovered claim that costs no attempt (see sqlite_write.c). */
 #define RECOVER_FREE                                                                   \
-    "((NOT idempotent AND started_ms = 0) OR (idempotent AND lease_token - attempt < " \
-    TAAS_STR(TAAS_GIVEBACK_MAX) "))"
+    "((NOT idempotent AND started_ms = 0) OR (idempotent AND"                          \
+    " lease_token - attempt - given_back < " TAAS_STR(TAAS_GIVEBACK_MAX) "))"
 #define SWEEP(update) "WITH u AS (" update " RETURNING id)," NOTIFY_IDS("u") \
     " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)"
 
@@ -143,6 +143,7 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_GIVE_BACK] = SWEEP(
         "UPDATE tasks SET state = CASE WHEN cancel_requested THEN 5 ELSE 1 END,"
         " attempt = CASE WHEN cancel_requested THEN attempt ELSE attempt - 1 END,"
+        " given_back = CASE WHEN cancel_requested THEN given_back ELSE given_back + 1 END,"
         " error = CASE WHEN cancel_requested THEN 'cancelled' ELSE error END,"
         " finished_ms = CASE WHEN cancel_requested THEN $3::bigint ELSE finished_ms END,"
         " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"

@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static const struct migration {
     int version;
@@ -105,6 +105,11 @@ static const struct migration {
      /* The scheduler's question every tick: which are due. */
      "CREATE INDEX schedules_due ON schedules (next_fire_ms) WHERE paused = 0;"
      "CREATE INDEX schedules_principal_id ON schedules (principal, id);"},
+    {6, "tasks.given_back: claims a server gave back unstarted, not counted against re-runs",
+     /* lease_token - attempt counts every claim that used no attempt; those
+      * given back by a server that could not start them soon (the body
+      * never started) are not re-runs, so they are counted apart. */
+     "ALTER TABLE tasks ADD COLUMN given_back INTEGER NOT NULL DEFAULT 0;"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 _Static_assert(N_MIGRATIONS == SCHEMA_VERSION, "SCHEMA_VERSION is the last migration");

@@ -17,10 +17,12 @@
 
 /* A recovered claim that costs no attempt: the body never started (a
  * non-idempotent one), or an idempotent one given back fewer than
- * TAAS_GIVEBACK_MAX times (store.h). */
+ * TAAS_GIVEBACK_MAX times (store.h): claims that used no attempt
+ * (lease_token - attempt), less those a server gave back unstarted by
+ * choice (ST_GIVE_BACK counts them in given_back). */
 #define RECOVER_FREE                                                              \
-    "((idempotent = 0 AND started_ms = 0) OR (idempotent = 1 AND lease_token - attempt < " \
-    TAAS_STR(TAAS_GIVEBACK_MAX) "))"
+    "((idempotent = 0 AND started_ms = 0) OR (idempotent = 1 AND"                  \
+    " lease_token - attempt - given_back < " TAAS_STR(TAAS_GIVEBACK_MAX) "))"
 
 #define APPEND_ATTEMPT(err, when)                                                      \
     "json_insert(attempts_json, '$[#]', json_object('attempt', attempt, 'error', " err \
@@ -123,6 +125,7 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_GIVE_BACK] =
         "UPDATE tasks SET state = CASE WHEN cancel_requested = 1 THEN 5 ELSE 1 END,"
         " attempt = CASE WHEN cancel_requested = 1 THEN attempt ELSE attempt - 1 END,"
+        " given_back = CASE WHEN cancel_requested = 1 THEN given_back ELSE given_back + 1 END,"
         " error = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE error END,"
         " finished_ms = CASE WHEN cancel_requested = 1 THEN ?3 ELSE finished_ms END,"
         " progress = 0, progress_message = NULL, lease_owner = NULL, lease_expires_ms = 0,"

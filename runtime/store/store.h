@@ -39,8 +39,9 @@ extern "C" {
 #define TAAS_ID_LEN 36 /* UUIDv7 text form, time-ordered */
 /* How many times an idempotent task's claim may be given back without
  * using an attempt (graceful releases, recoveries of a lost lease: the
- * stored lease_token - attempt). Bounds the re-runs of a body that crashes
- * its server: past it, each interruption uses an attempt (RECOVER). */
+ * stored lease_token - attempt, less the claims a server gave back unstarted
+ * by choice, counted in given_back). Bounds the re-runs of a body that
+ * crashes its server: past it, each interruption uses an attempt (RECOVER). */
 #define TAAS_GIVEBACK_MAX 3
 #define TAAS_STR_(x) #x
 #define TAAS_STR(x) TAAS_STR_(x)

@@ -45,8 +45,8 @@ static void test_fresh(void **state)
     st_path(path, sizeof(path), dir, "m.db");
     taas_store *s = st_open(dir, "m.db");
     s->close(s);
-    assert_int_equal(raw_int(path, "SELECT MAX(version) FROM schema_migrations"), 5);
-    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 5);
+    assert_int_equal(raw_int(path, "SELECT MAX(version) FROM schema_migrations"), 6);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 6);
     assert_true(raw_int(path, "SELECT applied_ms FROM schema_migrations") > 1600000000000LL);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
                                    " AND name = 'tasks'"), 1);
@@ -86,7 +86,34 @@ static void test_reopen(void **state)
         taas_task_rec_clear(&r);
         s->close(s);
     }
-    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 5);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM schema_migrations"), 6);
+    st_rmdir(dir);
+}
+
+/* A database of the schema before given_back (version 5) with a task in it
+ * is brought to the current version on open, the task kept as it was. */
+static void test_upgrade_from_5(void **state)
+{
+    (void)state;
+    char *dir = st_tmpdir();
+    char path[1024], id[TAAS_ID_LEN + 1];
+    st_path(path, sizeof(path), dir, "m.db");
+    taas_store *s = st_open(dir, "m.db");
+    st_task t = {.name = "old", .idempotent = true};
+    assert_int_equal(st_insert(s, &t, id), 0);
+    s->close(s);
+    raw_exec(path, "ALTER TABLE tasks DROP COLUMN given_back;"
+                   "DELETE FROM schema_migrations WHERE version = 6;");
+    assert_int_equal(raw_int(path, "SELECT MAX(version) FROM schema_migrations"), 5);
+    s = st_open(dir, "m.db");
+    taas_task_rec r;
+    st_get(s, id, &r);
+    assert_string_equal(r.name, "old");
+    assert_true(r.idempotent);
+    taas_task_rec_clear(&r);
+    s->close(s);
+    assert_int_equal(raw_int(path, "SELECT MAX(version) FROM schema_migrations"), 6);
+    assert_int_equal(raw_int(path, "SELECT given_back FROM tasks"), 0);
     st_rmdir(dir);
 }
 
@@ -153,6 +180,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fresh),
         cmocka_unit_test(test_reopen),
+        cmocka_unit_test(test_upgrade_from_5),
         cmocka_unit_test(test_newer_refused),
         cmocka_unit_test(test_not_a_database),
         cmocka_unit_test(test_foreign_tasks_table),

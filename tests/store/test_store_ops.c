@@ -573,6 +573,41 @@ static void test_recover(void **state)
     taas_task_rec_clear(&r);
 }
 
+/* Claims a server gives back unstarted (RELEASE by id) are not re-runs: an
+ * idempotent task given back more than GIVEBACK_MAX times still runs again
+ * after a crash interrupts its body, without using an attempt. */
+static void test_give_back_is_not_a_rerun(void **state)
+{
+    taas_store *s = S(state);
+    char id[37];
+    taas_task_rec out[1], r;
+    assert_int_equal(st_insert(s, &(st_task){.idempotent = true, .max_attempts = 1}, id), 0);
+    for (int k = 0; k < TAAS_GIVEBACK_MAX + 2; k++) {
+        assert_int_equal(st_claim(s, "w", 1, 1000 + k, 60000, out), 1);
+        taas_store_op rel = {.kind = TAAS_OP_RELEASE};
+        rel.u.release.owner = "w";
+        rel.u.release.now_ms = 1000 + k;
+        rel.u.release.id = id;
+        rel.u.release.lease_token = out[0].lease_token;
+        st_clear_all(out, 1);
+        assert_int_equal(st_apply1(s, &rel), 0);
+        assert_int_equal(rel.u.release.released, 1);
+    }
+    /* Claimed once more, started, and its server dies. */
+    assert_int_equal(st_claim(s, "w", 1, 2000, 500, out), 1);
+    assert_int_equal(out[0].attempt, 1);
+    st_mark(s, id, out[0].lease_token, 2001);
+    st_clear_all(out, 1);
+    taas_store_op rec = {.kind = TAAS_OP_RECOVER};
+    rec.u.recover.now_ms = 2500;
+    assert_int_equal(st_apply1(s, &rec), 0);
+    assert_int_equal(rec.u.recover.retried, 1);
+    st_get(s, id, &r);
+    assert_int_equal(r.state, TAAS_TASK_PENDING);
+    assert_int_equal(r.attempt, 0); /* the attempt given back: it runs again */
+    taas_task_rec_clear(&r);
+}
+
 /* RELEASE leaves a non-idempotent task whose body may have started (marked)
  * to its lease: it must never run again. A cleared mark releases it. */
 static void test_release_marked(void **state)
@@ -792,6 +827,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_give_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_give_back_is_not_a_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
     };
     return cmocka_run_group_tests_name(SUITE_PREFIX "store_ops", tests, NULL, NULL);
