@@ -139,6 +139,21 @@ static void held_cancel_done(taas_store_op *op, void *arg)
     free(c);
 }
 
+/* Held here and not started: take c's task off the ready queue and end it
+ * with one COMPLETE (the body never starts); held_cancel_done answers and
+ * frees c. Returns 1 when taken, 0 when not held here (principal: only
+ * that principal's task), -1 when the writer is stopping (c is the
+ * caller's to answer and free). */
+static int end_if_held(taas_engine *e, cancel_op *c, const char *principal)
+{
+    pthread_mutex_lock(&e->mu);
+    c->held = taas_engine__take_held_locked(e, c->id, principal);
+    pthread_mutex_unlock(&e->mu);
+    if (!c->held)
+        return 0;
+    return taas_engine__cancel_held(e, c->held, held_cancel_done, c) == 0 ? 1 : -1;
+}
+
 static void cancel_done(taas_store_op *op, void *arg)
 {
     cancel_op *c = arg;
@@ -152,13 +167,10 @@ static void cancel_done(taas_store_op *op, void *arg)
              * queue, so a cancel sent at once can miss it above and find
              * it now (callbacks run in queue order). It ends as a held
              * task does, and the answer waits for that COMPLETE. */
-            pthread_mutex_lock(&e->mu);
-            job *held = taas_engine__take_held_locked(e, c->id, NULL);
-            pthread_mutex_unlock(&e->mu);
-            if (held) {
-                c->held = held;
-                if (taas_engine__cancel_held(e, held, held_cancel_done, c) == 0)
-                    return;
+            int held = end_if_held(e, c, NULL);
+            if (held > 0)
+                return;
+            if (held < 0) {
                 c->done(c->arg, TAAS_ST_UNAVAILABLE, 0, "the server is shutting down; retry");
                 free(c);
                 return;
@@ -225,16 +237,13 @@ taas_status taas_engine_cancel(taas_engine *e, const char *id, const char *princ
     c->arg = arg;
     /* Held here and not started: one COMPLETE ends it, and the body never
      * starts (it is off the ready queue before a worker could take it). */
-    pthread_mutex_lock(&e->mu);
-    c->held = taas_engine__take_held_locked(e, c->id, principal);
-    pthread_mutex_unlock(&e->mu);
-    if (c->held) {
-        if (taas_engine__cancel_held(e, c->held, held_cancel_done, c) != 0) {
-            free(c);
-            taas_engine__msg(msg, msglen, "the server is shutting down; retry");
-            return TAAS_ST_UNAVAILABLE;
-        }
+    int held = end_if_held(e, c, principal);
+    if (held > 0)
         return TAAS_ST_OK;
+    if (held < 0) {
+        free(c);
+        taas_engine__msg(msg, msglen, "the server is shutting down; retry");
+        return TAAS_ST_UNAVAILABLE;
     }
     c->op.kind = TAAS_OP_CANCEL;
     c->op.u.cancel.id = c->id;

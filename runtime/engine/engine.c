@@ -584,37 +584,24 @@ typedef struct submit_op {
     char buf[];              /* name, input, key */
 } submit_op;
 
-static char *dup_or_null(const char *p)
-{
-    return p ? strdup(p) : NULL;
-}
-
 /* A submit inserted already claimed has committed (added) or not: hand its
  * task to the workers as claim_done would, or give its slot back. */
 static void start_claimed(taas_engine *e, submit_op *s, bool added)
 {
     job *j = NULL;
     if (added && !atomic_load(&e->stopping)) {
-        taas_task_rec r = s->rec; /* strings are borrowed from s: copy them */
+        taas_task_rec r; /* s's strings are borrowed from s: copied */
+        bool ok = taas_task_rec_copy(&r, &s->rec, true) == 0;
         r.state = TAAS_TASK_RUNNING;
         r.attempt = 1;
         r.lease_token = 1;
         r.started_ms = 0; /* the body has not started */
         r.lease_expires_ms = r.created_ms + e->opts.lease_ms;
-        r.name = strdup(s->rec.name);
-        r.input = malloc(s->rec.input_len + 1);
-        if (r.input)
-            memcpy(r.input, s->rec.input, s->rec.input_len + 1);
-        r.idempotency_key = dup_or_null(s->rec.idempotency_key);
-        r.input_hash = dup_or_null(s->rec.input_hash);
-        r.principal = dup_or_null(s->rec.principal);
-        r.parent_id = dup_or_null(s->rec.parent_id);
-        r.lease_owner = strdup(e->node_id);
-        r.attempts_json = strdup("[]");
-        bool ok = r.name && r.input && r.lease_owner && r.attempts_json &&
-                  (!s->rec.idempotency_key || r.idempotency_key) &&
-                  (!s->rec.input_hash || r.input_hash) && (!s->rec.principal || r.principal) &&
-                  (!s->rec.parent_id || r.parent_id);
+        if (ok) {
+            r.lease_owner = strdup(e->node_id);
+            r.attempts_json = strdup("[]");
+            ok = r.lease_owner && r.attempts_json;
+        }
         j = ok ? taas_engine__job_new(e, &r) : NULL;
         if (!j) /* its lease expires and recovery takes it, as for a claim */
             taas_task_rec_clear(&r);
@@ -720,8 +707,8 @@ taas_status taas_engine_submit(taas_engine *e, const taas_submit_req *req, taas_
             taas_engine_unknown_task(name, msg, msglen);
         return TAAS_ST_NOT_FOUND;
     }
-    if (req->timeout_s < 0 || req->run_after_ms < 0 || req->priority < -1000000 ||
-        req->priority > 1000000) {
+    if (req->timeout_s < 0 || req->run_after_ms < 0 || req->priority < -TAAS_PRIORITY_MAX ||
+        req->priority > TAAS_PRIORITY_MAX) {
         taas_engine__msg(msg, msglen, "%s",
                          req->timeout_s < 0      ? "timeout_s: must not be negative"
                          : req->run_after_ms < 0 ? "run_after_ms: must not be negative"

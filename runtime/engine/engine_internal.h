@@ -43,6 +43,9 @@
 #include "engine.h"
 
 #define WATCH_BUCKETS 1024
+/* The priorities a submit (and a schedule, whose fires insert directly)
+ * accepts: -TAAS_PRIORITY_MAX to TAAS_PRIORITY_MAX. */
+#define TAAS_PRIORITY_MAX 1000000
 /* Tasks held here (claimed, or inserted already claimed) may exceed workers
  * + prefetch when bodies are short: as many as the workers are expected to
  * start within HOLD_US (from the bodies' running average duration), at most

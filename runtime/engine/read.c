@@ -201,39 +201,26 @@ static bool job_matches(const job *j, const taas_list_query *q)
     return true;
 }
 
-static char *dup_opt(const char *p, bool *ok)
-{
-    char *d = p ? strdup(p) : NULL;
-    if (p && !d)
-        *ok = false;
-    return d;
-}
-
 /* A summary of a job running here, as this instant sees it (e->mu and
  * j->pmu held): no input or output text, as the store lists them. */
 static bool job_summary(const taas_engine *e, const job *j, taas_task_rec *r)
 {
-    bool ok = true;
-    *r = j->rec;
-    r->name = dup_opt(j->rec.name, &ok);
-    r->input = NULL;
-    r->input_len = 0;
-    r->output = NULL;
-    r->output_len = 0;
-    r->idempotency_key = dup_opt(j->rec.idempotency_key, &ok);
-    r->input_hash = dup_opt(j->rec.input_hash, &ok);
-    r->error = dup_opt(j->rec.error, &ok);
-    r->attempts_json = dup_opt(j->rec.attempts_json ? j->rec.attempts_json : "[]", &ok);
-    r->lease_owner = dup_opt(e->node_id, &ok);
-    r->principal = dup_opt(j->rec.principal, &ok);
-    r->parent_id = dup_opt(j->rec.parent_id, &ok);
+    if (taas_task_rec_copy(r, &j->rec, false) != 0)
+        return false;
+    free(r->lease_owner);
+    free(r->progress_message);
+    r->lease_owner = strdup(e->node_id);
+    r->progress_message = j->reported ? strdup(j->progress_msg) : NULL;
+    if (!r->attempts_json)
+        r->attempts_json = strdup("[]");
     r->state = TAAS_TASK_RUNNING;
     r->started_ms = j->body_started_ms;
     r->progress = j->reported ? j->progress : 0;
-    r->progress_message = dup_opt(j->reported ? j->progress_msg : NULL, &ok);
-    if (!ok)
+    if (!r->lease_owner || (j->reported && !r->progress_message) || !r->attempts_json) {
         taas_task_rec_clear(r);
-    return ok;
+        return false;
+    }
+    return true;
 }
 
 /*

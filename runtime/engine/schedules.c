@@ -193,7 +193,7 @@ taas_status taas_engine_schedule_create(taas_engine *e, const taas_schedule_req 
     /* The range a submit accepts: each fire inserts its task without
      * passing through taas_engine_submit, so a schedule must not carry a
      * priority that a submit would refuse. */
-    if (req->priority < -1000000 || req->priority > 1000000) {
+    if (req->priority < -TAAS_PRIORITY_MAX || req->priority > TAAS_PRIORITY_MAX) {
         taas_engine__msg(msg, msglen, "priority: out of range (-1000000 to 1000000)");
         return TAAS_ST_INVALID_ARGUMENT;
     }

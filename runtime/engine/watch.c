@@ -135,50 +135,11 @@ static void group_unwatched(taas_engine *e, const char *id)
     }
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 /* A deep copy for a final event delivered later; NULL when out of memory. */
 static taas_task_rec *rec_copy(const taas_task_rec *r)
 {
     taas_task_rec *c = malloc(sizeof *c);
-    if (!c)
-        return NULL;
-    *c = *r;
-    c->name = dup_or_null(r->name);
-    c->input = NULL;
-    if (r->input) {
-        c->input = malloc(r->input_len + 1);
-        if (c->input) {
-            memcpy(c->input, r->input, r->input_len);
-            c->input[r->input_len] = '\0';
-        }
-    }
-    c->idempotency_key = dup_or_null(r->idempotency_key);
-    c->input_hash = dup_or_null(r->input_hash);
-    c->progress_message = dup_or_null(r->progress_message);
-    c->output = NULL;
-    if (r->output) {
-        c->output = malloc(r->output_len + 1);
-        if (c->output) {
-            memcpy(c->output, r->output, r->output_len);
-            c->output[r->output_len] = '\0';
-        }
-    }
-    c->error = dup_or_null(r->error);
-    c->attempts_json = dup_or_null(r->attempts_json);
-    c->lease_owner = dup_or_null(r->lease_owner);
-    c->principal = dup_or_null(r->principal);
-    c->parent_id = dup_or_null(r->parent_id);
-    if ((r->name && !c->name) || (r->input && !c->input) ||
-        (r->idempotency_key && !c->idempotency_key) || (r->input_hash && !c->input_hash) ||
-        (r->progress_message && !c->progress_message) || (r->output && !c->output) ||
-        (r->error && !c->error) || (r->attempts_json && !c->attempts_json) ||
-        (r->lease_owner && !c->lease_owner) || (r->principal && !c->principal) ||
-        (r->parent_id && !c->parent_id)) {
-        taas_task_rec_clear(c);
+    if (c && taas_task_rec_copy(c, r, true) != 0) {
         free(c);
         return NULL;
     }

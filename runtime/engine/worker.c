@@ -231,15 +231,8 @@ static void give_back_done(taas_store_op *op, void *arg)
         taas_engine__maybe_claim_locked(e);
         pthread_mutex_unlock(&e->mu);
         /* A cancel requested meanwhile made it CANCELLED: its end for
-         * the watchers. */
-        if (j->rec.cancel_requested || taas_engine__has_watchers(e, j->rec.id)) {
-            taas_task_rec r;
-            memset(&r, 0, sizeof r);
-            if (e->store->get(e->store, j->rec.id, &r) == TAAS_STORE_OK &&
-                taas_task_state_final(r.state))
-                taas_engine__notify_final(e, j->rec.id);
-            taas_task_rec_clear(&r);
-        }
+         * the watchers (one read, and only when it has any). */
+        taas_engine__notify_final(e, j->rec.id);
     }
     /* Not given back for another reason (it was claimed again after its
      * lease lapsed, or the store refused): not ours to start; a lease still

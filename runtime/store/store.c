@@ -108,6 +108,51 @@ void taas_task_rec_clear(taas_task_rec *r)
     memset(r, 0, sizeof(*r));
 }
 
+static char *copy_str(const char *s, bool *ok)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *ok = false;
+    return d;
+}
+
+static char *copy_text(const char *s, size_t len, bool *ok)
+{
+    if (!s)
+        return NULL;
+    char *d = malloc(len + 1);
+    if (!d) {
+        *ok = false;
+        return NULL;
+    }
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+int taas_task_rec_copy(taas_task_rec *dst, const taas_task_rec *src, bool texts)
+{
+    bool ok = true;
+    *dst = *src;
+    dst->name = copy_str(src->name, &ok);
+    dst->input = texts ? copy_text(src->input, src->input_len, &ok) : NULL;
+    dst->output = texts ? copy_text(src->output, src->output_len, &ok) : NULL;
+    if (!texts)
+        dst->input_len = dst->output_len = 0;
+    dst->idempotency_key = copy_str(src->idempotency_key, &ok);
+    dst->input_hash = copy_str(src->input_hash, &ok);
+    dst->progress_message = copy_str(src->progress_message, &ok);
+    dst->error = copy_str(src->error, &ok);
+    dst->attempts_json = copy_str(src->attempts_json, &ok);
+    dst->lease_owner = copy_str(src->lease_owner, &ok);
+    dst->principal = copy_str(src->principal, &ok);
+    dst->parent_id = copy_str(src->parent_id, &ok);
+    if (ok)
+        return 0;
+    taas_task_rec_clear(dst);
+    return -1;
+}
+
 void taas_schedule_rec_clear(taas_schedule_rec *r)
 {
     if (!r)

@@ -117,6 +117,9 @@ typedef struct taas_task_rec {
 } taas_task_rec;
 
 void taas_task_rec_clear(taas_task_rec *r); /* free owned strings, zero the record */
+/* *dst = a deep copy of *src, its input and output texts only when `texts`
+ * (else NULL). 0, or -1 out of memory (dst then zeroed). */
+int taas_task_rec_copy(taas_task_rec *dst, const taas_task_rec *src, bool texts);
 
 /* A schedule (proto taas.v1.Schedule): submits a task at each due time. */
 enum { TAAS_CATCH_UP_SKIP = 1, TAAS_CATCH_UP_RUN_ONCE = 2, TAAS_CATCH_UP_RUN_ALL = 3 };
