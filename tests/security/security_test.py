@@ -683,19 +683,46 @@ def test_limit_streams():
 
 
 def test_rate_principal():
-    s = Server("--rate-limit-peer", "5", tokens=True)
+    # 2 calls a second: a bucket that has just handed out its last token
+    # holds the next one back for ~0.5 s, the window the checks below run in.
+    s = Server("--rate-limit-peer", "2", tokens=True)
     req = pb.ListTaskTypesRequest()
+    ch2 = s.channel()
+    # bob's bucket is his own: warm the second connection up as bob, so the
+    # checks in alice's window below do not wait for a connect.
+    expect(s.unary(REG + "ListTaskTypes", req, metadata=md("bob"), ch=ch2)[0], OK, "bob, ch2")
     codes = [s.unary(REG + "ListTaskTypes", req, metadata=md("alice"))[0] for _ in range(30)]
     assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes, codes
-    # same address, another principal: its own bucket
-    expect(s.unary(REG + "ListTaskTypes", req, metadata=md("bob"))[0], OK, "bob after alice's burst")
-    code, _, det = s.unary(REG + "ListTaskTypes", req, metadata=md("alice"))
+    # The bucket refills continuously: call as alice until a call is let
+    # through, which leaves her bucket empty for the next ~0.5 s however
+    # slowly the burst above ran; the checks must run inside that window
+    # (a loaded machine may miss it: then again, a few times).
+    for attempt in range(5):
+        # A call let through right after one refused: the bucket is empty.
+        deadline = time.time() + 10
+        refused = False
+        while True:
+            c = s.unary(REG + "ListTaskTypes", req, metadata=md("alice"))[0]
+            if c == OK and refused:
+                break
+            refused = c == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert time.time() < deadline, "alice's bucket never ran dry and refilled"
+            time.sleep(0.01)
+        t_empty = time.time()
+        # same address, another principal: its own bucket
+        code_bob = s.unary(REG + "ListTaskTypes", req, metadata=md("bob"))[0]
+        code, _, det = s.unary(REG + "ListTaskTypes", req, metadata=md("alice"))
+        # alice over several connections is still one principal
+        code2 = s.unary(REG + "ListTaskTypes", req, metadata=md("alice"), ch=ch2)[0]
+        if time.time() - t_empty < 0.4:
+            break
+        time.sleep(1.1)  # bob's bucket refills too
+    else:
+        raise AssertionError("five tries, and the checks never ran within 0.4 s")
+    expect(code_bob, OK, "bob after alice's burst")
     expect(code, grpc.StatusCode.RESOURCE_EXHAUSTED, "alice still over")
     assert "principal" in det, det
-    # alice over several connections is still one principal
-    ch2 = s.channel()
-    expect(s.unary(REG + "ListTaskTypes", req, metadata=md("alice"), ch=ch2)[0],
-           grpc.StatusCode.RESOURCE_EXHAUSTED, "alice on a second connection")
+    expect(code2, grpc.StatusCode.RESOURCE_EXHAUSTED, "alice on a second connection")
     time.sleep(1.3)
     expect(s.unary(REG + "ListTaskTypes", req, metadata=md("alice"))[0], OK, "after refill")
     assert s.health()
