@@ -70,6 +70,19 @@ static int write_mark(taas_engine *e, job *j, bool clear)
     return rc;
 }
 
+/* Clear the mark of a body that will not start here. A clear the store
+ * refuses leaves the mark standing if it committed: the task then counts as
+ * started (an attempt used, never a second run), and the log says so. */
+static void clear_mark(taas_engine *e, job *j)
+{
+    int rc = write_mark(e, j, true);
+    if (rc != TAAS_STORE_OK)
+        taas_log(TAAS_LOG_WARN, "task.mark_uncleared",
+                 "id=%s attempt=%d error=\"%s\" msg=\"the body did not start, but its start "
+                 "mark may stand: recovery will count attempt %d as used, never run twice\"",
+                 j->rec.id, j->rec.attempt, taas_store_strerror(rc), j->rec.attempt);
+}
+
 /*
  * At most once: a non-idempotent body starts only once its start mark has
  * committed, so a task recovered with no mark never ran and goes back to
@@ -96,7 +109,7 @@ bool taas_engine__mark_start(taas_engine *e, job *j)
              * the task back. If the store still refuses, the task counts
              * as started: an attempt used, never a second run. */
             if (tries > 0)
-                (void)write_mark(e, j, true);
+                clear_mark(e, j);
             return false;
         }
         int rc = write_mark(e, j, false);
@@ -124,7 +137,7 @@ bool taas_engine__mark_start(taas_engine *e, job *j)
      * RELEASE gives the task back with no attempt used. If the clear does
      * not commit, the lease expires and recovery counts the attempt: never
      * a second run. */
-    (void)write_mark(e, j, true);
+    clear_mark(e, j);
     return false;
 }
 
