@@ -10,6 +10,7 @@ is bounded. The binary is TAAS_FI_SERVER_BIN unless a test names another.
 """
 import faulthandler
 import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -238,6 +239,16 @@ def raw_tasks(db):
 
 def new_workdir(prefix):
     return tempfile.mkdtemp(prefix=prefix)
+
+
+def report(work, problems, most=20):
+    """Print the problems and keep the work folder for a look, or remove it."""
+    if problems:
+        print("    work folder kept: %s" % work)
+        for p in problems[:most]:
+            print("    - " + p)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def exit_now(code):

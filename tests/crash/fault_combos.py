@@ -231,12 +231,7 @@ def scenario(args, seq, fault, proc, when, totals):
     sys.stdout.flush()
     for k in row:
         totals[k] = totals.get(k, 0) + row[k]
-    if problems:
-        print("    work folder kept: %s" % work)
-        for p in problems[:20]:
-            print("    - " + p)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    crashlib.report(work, problems)
     return problems
 
 

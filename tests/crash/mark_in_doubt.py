@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import sys
 import time
 
@@ -100,12 +99,7 @@ def run(binary, store_back):
             problems.append("the stopping node did not log task.mark_uncleared for the task")
     if not after or after.state != 3:
         problems.append("a task submitted afterwards did not succeed")
-    if problems:
-        print("    work folder kept: %s" % work)
-        for p in problems:
-            print("    - " + p)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    crashlib.report(work, problems)
     return problems
 
 
