@@ -79,7 +79,8 @@ static void clear_mark(taas_engine *e, job *j)
     if (rc != TAAS_STORE_OK)
         taas_log(TAAS_LOG_WARN, "task.mark_uncleared",
                  "id=%s attempt=%d error=\"%s\" msg=\"the body did not start, but its start "
-                 "mark may stand: recovery will count attempt %d as used, never run twice\"",
+                 "mark may stand: if it does, recovery counts attempt %d as used (never a "
+                 "second run)\"",
                  j->rec.id, j->rec.attempt, taas_store_strerror(rc), j->rec.attempt);
 }
 
