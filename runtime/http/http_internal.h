@@ -83,7 +83,6 @@ struct hcall {
     uint8_t *req; /* protobuf request */
     size_t req_len;
 
-
     /* Answer, under mu. */
     bool replied;
     taas_status st;

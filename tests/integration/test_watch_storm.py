@@ -197,8 +197,7 @@ async def storm(addr, per_conn):
             await stubs[0].CancelTask(S.CancelTaskRequest(task_id=i), timeout=10)
     finally:
         # Cancel what is open and let each call end before its channel
-        # closes: a call still ending when the interpreter exits can
-        # hang grpc.aio's shutdown.
+        # closes.
         for c in calls + extras:
             c.cancel()
         await asyncio.wait_for(asyncio.gather(*(c.code() for c in calls + extras),
